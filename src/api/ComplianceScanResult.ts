@@ -1,0 +1,53 @@
+import { Schema } from "effect"
+import { Check, FrameworkName } from "./Check.ts"
+import { BackendName } from "./ComplianceScanRun.ts"
+import { crd } from "./CrdAnnotations.ts"
+import { apiVersion, Condition, ObjectMeta } from "./ObjectMeta.ts"
+import { Outcome, OutcomeCounts } from "./Outcome.ts"
+import { Severity } from "./Severity.ts"
+
+export const kind = "ComplianceScanResult"
+
+/** One framework's view of a scan: its controls, each with the checks mapped to it. */
+export const FrameworkReport = Schema.Struct({
+  name: FrameworkName,
+  controls: Schema.Array(
+    Schema.Struct({
+      controlID: Schema.String,
+      outcome: Outcome,
+      checks: Schema.Array(Schema.String)
+    })
+  ),
+  passed: Schema.Int,
+  failed: Schema.Int
+})
+export type FrameworkReport = typeof FrameworkReport.Type
+
+export const ComplianceScanResultSpec = Schema.Struct({
+  derivedFromRun: Schema.Struct({ name: Schema.String, uid: Schema.String }),
+  backend: BackendName,
+  benchmark: Schema.optionalKey(Schema.String),
+  profile: Schema.optionalKey(Schema.String),
+  checks: Schema.Array(Check),
+  summary: OutcomeCounts,
+  frameworks: Schema.optionalKey(Schema.Array(FrameworkReport))
+})
+export type ComplianceScanResultSpec = typeof ComplianceScanResultSpec.Type
+
+export const ComplianceScanResultStatus = Schema.Struct({
+  worstSeverity: Schema.optionalKey(Severity),
+  truncated: Schema.optionalKey(Schema.Boolean),
+  conditions: Schema.optionalKey(
+    Schema.Array(Condition).annotate(crd({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"] }))
+  )
+})
+export type ComplianceScanResultStatus = typeof ComplianceScanResultStatus.Type
+
+export const ComplianceScanResult = Schema.Struct({
+  apiVersion: Schema.Literal(apiVersion),
+  kind: Schema.Literal(kind),
+  metadata: ObjectMeta,
+  spec: ComplianceScanResultSpec,
+  status: Schema.optionalKey(ComplianceScanResultStatus)
+})
+export type ComplianceScanResult = typeof ComplianceScanResult.Type

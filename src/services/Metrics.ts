@@ -1,0 +1,90 @@
+import { Context, Effect, Layer } from "effect"
+import * as Prometheus from "prom-client"
+
+/**
+ * The operator's Prometheus metrics, on a registry of its own (no module-level state, so
+ * each test and each simulated operator gets a fresh one). Backends register their own
+ * metrics on `registry` in their Layers.
+ */
+export class Metrics extends Context.Service<
+  Metrics,
+  {
+    readonly registry: Prometheus.Registry
+    /** ugallu_compliance_scan_runs_total{backend,outcome}: runs that reached a terminal phase. */
+    readonly runsTotal: Prometheus.Counter<"backend" | "outcome">
+    /** ugallu_compliance_scan_findings_total{benchmark,severity}: failed checks written to Results. */
+    readonly findingsTotal: Prometheus.Counter<"benchmark" | "severity">
+    /** ugallu_compliance_scan_duration_seconds{backend}: start to terminal phase. */
+    readonly durationSeconds: Prometheus.Histogram<"backend">
+    readonly activeRuns: Prometheus.Gauge<"backend">
+    readonly backendErrorsTotal: Prometheus.Counter<"backend" | "reason">
+    readonly securityEventsTotal: Prometheus.Counter<"type" | "class">
+    readonly apiRequestsTotal: Prometheus.Counter<"verb" | "resource" | "code">
+    readonly isLeader: Prometheus.Gauge
+    /** The Prometheus text exposition of every metric. */
+    readonly render: Effect.Effect<{ readonly contentType: string; readonly body: string }>
+  }
+>()("compliance-scan/services/Metrics") {
+  static readonly make = (options: { readonly processMetrics: boolean }) =>
+    Effect.sync(() => {
+      const registry = new Prometheus.Registry()
+      if (options.processMetrics) Prometheus.collectDefaultMetrics({ register: registry })
+      const registers = [registry]
+      return Metrics.of({
+        registry,
+        runsTotal: new Prometheus.Counter({
+          name: "ugallu_compliance_scan_runs_total",
+          help: "ComplianceScanRuns that reached a terminal phase, by backend and outcome (Succeeded or Failed).",
+          labelNames: ["backend", "outcome"],
+          registers
+        }),
+        findingsTotal: new Prometheus.Counter({
+          name: "ugallu_compliance_scan_findings_total",
+          help: "Failed checks written to ComplianceScanResults, by benchmark (or profile) and severity.",
+          labelNames: ["benchmark", "severity"],
+          registers
+        }),
+        durationSeconds: new Prometheus.Histogram({
+          name: "ugallu_compliance_scan_duration_seconds",
+          help: "Time from a run's start to its terminal phase, in seconds.",
+          labelNames: ["backend"],
+          buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800],
+          registers
+        }),
+        activeRuns: new Prometheus.Gauge({
+          name: "ugallu_compliance_scan_active_runs",
+          help: "Runs being scanned right now by this operator.",
+          labelNames: ["backend"],
+          registers
+        }),
+        backendErrorsTotal: new Prometheus.Counter({
+          name: "ugallu_compliance_scan_backend_errors_total",
+          help: "Runs that ended Failed, by backend and status.reason.",
+          labelNames: ["backend", "reason"],
+          registers
+        }),
+        securityEventsTotal: new Prometheus.Counter({
+          name: "ugallu_compliance_scan_security_events_total",
+          help: "SecurityEvents created (or found already created), by type and class.",
+          labelNames: ["type", "class"],
+          registers
+        }),
+        apiRequestsTotal: new Prometheus.Counter({
+          name: "ugallu_compliance_scan_api_requests_total",
+          help: "Requests to the Kubernetes API, by verb, resource and result code.",
+          labelNames: ["verb", "resource", "code"],
+          registers
+        }),
+        isLeader: new Prometheus.Gauge({
+          name: "ugallu_compliance_scan_leader",
+          help: "1 while this process holds the leader Lease.",
+          registers
+        }),
+        render: Effect.promise(async () => ({ contentType: registry.contentType, body: await registry.metrics() }))
+      })
+    })
+
+  /** Fresh metrics without process collectors: tests and simulated operators. */
+  static readonly layerTest = Layer.effect(Metrics, Metrics.make({ processMetrics: false }))
+  static readonly layer = Layer.effect(Metrics, Metrics.make({ processMetrics: true }))
+}

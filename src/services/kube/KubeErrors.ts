@@ -1,0 +1,44 @@
+import { Schema } from "effect"
+
+/**
+ * The API server's answers, mapped once, next to the client (both Layers produce exactly
+ * these). Everything above the client matches on `_tag`, never on status codes or text.
+ */
+const fields = { message: Schema.String }
+
+export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", fields) {}
+/** A write carried a stale resourceVersion: re-read and try again. */
+export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", fields) {}
+export class AlreadyExists extends Schema.TaggedError<AlreadyExists>()("AlreadyExists", fields) {}
+/** The object was rejected by validation (422) or was a bad request (400). */
+export class Invalid extends Schema.TaggedError<Invalid>()("Invalid", fields) {}
+/** 401 or 403: the operator lacks a permission. */
+export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", fields) {}
+/** 410: a watch or list resumed from a resourceVersion the server no longer has. */
+export class Gone extends Schema.TaggedError<Gone>()("Gone", fields) {}
+/** Network errors, timeouts, 429 and 5xx: worth retrying with back-off. */
+export class Transient extends Schema.TaggedError<Transient>()("Transient", fields) {}
+
+export type KubeError = NotFound | Conflict | AlreadyExists | Invalid | Forbidden | Gone | Transient
+
+export const isTransient = (error: KubeError): boolean => error._tag === "Transient"
+
+/** Maps an HTTP status code (and the server's message) to the typed error. */
+export const errorFromStatus = (status: number, message: string): KubeError => {
+  switch (status) {
+    case 404:
+      return new NotFound({ message })
+    case 409:
+      return /already exists/i.test(message) ? new AlreadyExists({ message }) : new Conflict({ message })
+    case 400:
+    case 422:
+      return new Invalid({ message })
+    case 401:
+    case 403:
+      return new Forbidden({ message })
+    case 410:
+      return new Gone({ message })
+    default:
+      return new Transient({ message: `HTTP ${status}: ${message}` })
+  }
+}
