@@ -26,7 +26,7 @@ const reason = (error: unknown): string => (error instanceof Error ? error.messa
 
 /**
  * Loads the configuration with controller-runtime's precedence: `--kubeconfig`, then the
- * KUBECONFIG variable (first file wins, later files merged), then the in-cluster service
+ * KUBECONFIG variable (existing files only, the first one's values win), then the in-cluster service
  * account when running in a Pod (KUBERNETES_SERVICE_HOST set), then ~/.kube/config.
  * Everything that would otherwise only fail on the first request (unreadable CA, client
  * certificate or token files, a broken exec plugin, `http://` without
@@ -50,8 +50,13 @@ export const loadKubeConfig = (
       source = `kubeconfig ${file}`
       yield* attempt(source, () => config.loadFromFile(file))
     } else if (env.KUBECONFIG !== undefined && env.KUBECONFIG !== "") {
-      const files = env.KUBECONFIG.split(path.delimiter).filter((file) => file !== "").map((file) => path.resolve(file))
-      source = `KUBECONFIG ${files.join(path.delimiter)}`
+      const listed = env.KUBECONFIG.split(path.delimiter).filter((file) => file !== "").map((file) => path.resolve(file))
+      source = `KUBECONFIG ${listed.join(path.delimiter)}`
+      // Like kubectl, files of the list that do not exist are skipped; the first existing one leads.
+      const files = listed.filter((file) => fs.existsSync(file))
+      if (files.length === 0) {
+        return yield* new KubeConfigError({ source, message: `${source}: none of these kubeconfig files exists` })
+      }
       for (const [index, file] of files.entries()) {
         yield* attempt(`kubeconfig ${file}`, () => {
           if (index === 0) return config.loadFromFile(file)
