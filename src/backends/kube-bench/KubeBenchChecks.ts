@@ -1,0 +1,138 @@
+import type { Check, Subject } from "../../api/Check.ts"
+import { countOutcomes, type Outcome, worstOutcome } from "../../api/Outcome.ts"
+import { type CisSeverityTable, severityOf } from "./CisSeverityTable.ts"
+import { type KubeBenchReport, type KubeBenchStatus, reportChecks } from "./KubeBenchReport.ts"
+
+/** One node's parsed report. */
+export interface NodeReport {
+  readonly node: string
+  readonly report: KubeBenchReport
+}
+
+/**
+ * kube-bench status -> outcome. WARN means "review by hand" and INFO "skipped"; a FAIL of a
+ * check that is not scored does not count against the benchmark, so it is only a warning.
+ */
+export const outcomeOf = (status: KubeBenchStatus, scored: boolean): Outcome => {
+  switch (status) {
+    case "PASS":
+      return "pass"
+    case "FAIL":
+      return scored ? "fail" : "warn"
+    case "WARN":
+      return "warn"
+    case "INFO":
+      return "skip"
+  }
+}
+
+/** `cis.<test_number>`: the check identity of api.md. */
+export const checkIdOf = (testNumber: string): string => `cis.${testNumber.trim()}`
+
+/** Expected and actual values can be whole `ps` lines or config files: keep them readable. */
+export const maxValueLength = 1024
+
+export const trimValue = (value: string | undefined, max = maxValueLength): string | undefined => {
+  const trimmed = value?.trim()
+  if (trimmed === undefined || trimmed.length === 0) return undefined
+  return trimmed.length > max ? `${trimmed.slice(0, max)}... (${trimmed.length - max} more characters)` : trimmed
+}
+
+const oneLine = (text: string): string => text.replace(/\s+/gu, " ").trim()
+
+/** Compares dotted ids numerically ("1.2.9" before "1.2.10"). */
+export const compareTestNumbers = (left: string, right: string): number => {
+  const a = left.split(".")
+  const b = right.split(".")
+  for (let index = 0; index < Math.max(a.length, b.length); index++) {
+    const x = a[index]
+    const y = b[index]
+    if (x === undefined) return -1
+    if (y === undefined) return 1
+    const byNumber = Number(x) - Number(y)
+    if (!Number.isNaN(byNumber) && byNumber !== 0) return byNumber
+    if (Number.isNaN(byNumber) && x !== y) return x < y ? -1 : 1
+  }
+  return 0
+}
+
+interface Draft {
+  readonly testNumber: string
+  readonly title: string
+  readonly detail: string | undefined
+  readonly remediation: string | undefined
+  readonly scored: boolean
+  readonly benchmark: string | undefined
+  /** node -> subject; a node listing the same id twice keeps the worse result. */
+  readonly subjects: Map<string, Subject>
+}
+
+/**
+ * The checks the operator writes for a kube-bench run: one per CIS id, with one subject per
+ * node that reported it; the check's outcome is the worst across those nodes.
+ */
+export const checksFromReports = (reports: ReadonlyArray<NodeReport>, severities: CisSeverityTable): Array<Check> => {
+  const drafts = new Map<string, Draft>()
+  for (const { node, report } of reports) {
+    for (const { check, controls, group } of reportChecks(report)) {
+      const scored = check.scored ?? false
+      const subject: Subject = {
+        kind: "Node",
+        name: node,
+        outcome: outcomeOf(check.status, scored),
+        ...optional("message", trimValue(check.reason)),
+        ...optional("expected", trimValue(check.expected_result)),
+        ...optional("actual", trimValue(check.actual_value))
+      }
+      const testNumber = check.test_number.trim()
+      let draft = drafts.get(testNumber)
+      if (draft === undefined) {
+        const where = [group.section, group.desc].filter((part) => part !== undefined && part !== "").join(" ")
+        draft = {
+          testNumber,
+          title: oneLine(check.test_desc),
+          detail: where === "" ? undefined : oneLine(controls.text ? `${where} (${controls.text})` : where),
+          remediation: trimValue(check.remediation, 8 * maxValueLength),
+          scored,
+          benchmark: controls.version,
+          subjects: new Map()
+        }
+        drafts.set(testNumber, draft)
+      }
+      const previous = draft.subjects.get(node)
+      if (previous === undefined || worstOutcome([previous.outcome, subject.outcome]) !== previous.outcome) {
+        draft.subjects.set(node, subject)
+      }
+    }
+  }
+  return [...drafts.values()]
+    .sort((left, right) => compareTestNumbers(left.testNumber, right.testNumber))
+    .map((draft): Check => {
+      const subjects = [...draft.subjects.values()]
+      const outcomes = subjects.map((subject) => subject.outcome)
+      return {
+        checkID: checkIdOf(draft.testNumber),
+        title: draft.title,
+        ...optional("detail", draft.detail),
+        ...optional("remediation", draft.remediation),
+        outcome: worstOutcome(outcomes),
+        severity: severityOf(severities, draft.testNumber, draft.benchmark),
+        scored: draft.scored,
+        subjects,
+        subjectCounts: countOutcomes(outcomes)
+      }
+    })
+}
+
+/** The benchmark ids (`cis-1.10`) the reports were produced with. */
+export const benchmarksOf = (reports: ReadonlyArray<NodeReport>): Array<string> => {
+  const names = new Set<string>()
+  for (const { report } of reports) {
+    for (const controls of report.controls) if (controls.version) names.add(controls.version)
+  }
+  return [...names].sort()
+}
+
+/** `{key: value}` when value is defined, `{}` otherwise (optional keys stay absent, not undefined). */
+const optional = <K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } =>
+  (value === undefined ? {} : { [key]: value }) as { [P in K]?: V }

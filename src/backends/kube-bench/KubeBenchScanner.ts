@@ -1,0 +1,393 @@
+import { Clock, Context, Duration, Effect, Layer, Ref, Result, Schema, type Scope, Semaphore } from "effect"
+import * as Prometheus from "prom-client"
+import type { ComplianceScanRun, NodeScanStatus } from "../../api/ComplianceScanRun.ts"
+import { specDefaults } from "../../api/ComplianceScanRun.ts"
+import { Metrics } from "../../services/Metrics.ts"
+import { OperatorConfig } from "../../services/OperatorConfig.ts"
+import { KubeClient } from "../../services/kube/KubeClient.ts"
+import type { KubeError } from "../../services/kube/KubeErrors.ts"
+import type { KubeObject } from "../../services/kube/KubeObject.ts"
+import { labelsToSelector } from "../../services/kube/LabelSelector.ts"
+import { Resources } from "../../services/kube/Resources.ts"
+import { retryTransient } from "../../services/kube/Retry.ts"
+import { type ScanReport, type ScanRequest, type Scanner, ScanFailed } from "../Scanner.ts"
+import { type CisSeverityTable, loadCisSeverityTable } from "./CisSeverityTable.ts"
+import { checksFromReports, type NodeReport } from "./KubeBenchChecks.ts"
+import {
+  kubeBenchContainerName,
+  kubeBenchJob,
+  kubeBenchJobName,
+  kubeBenchLabelKeys,
+  kubeBenchRunSelector,
+  labelValue,
+  type RunIdentity,
+  runIdentityOf
+} from "./KubeBenchJob.ts"
+import { observeJob } from "./KubeBenchJobState.ts"
+import { type KubeBenchReport, parseKubeBenchReport, parseLimits } from "./KubeBenchReport.ts"
+
+export interface KubeBenchScannerOptions {
+  /** How often each Job and its Pod are read (default 2 s; tests use a few milliseconds). */
+  readonly pollInterval?: Duration.Input
+  /** Pod log read limit (default: the parser's own 20 MiB limit). */
+  readonly logLimitBytes?: number
+  /** Severity table (default: the shipped cis-severities.yaml). */
+  readonly severities?: CisSeverityTable
+  /** Bound on deleting a run's Jobs at the end, so a hung API cannot hold the run (default 30 s). */
+  readonly cleanupTimeout?: Duration.Input
+}
+
+/** Why one node has no report; `reason` goes to status.nodes[].reason. */
+export class NodeScanFailure extends Schema.TaggedError<NodeScanFailure>()("NodeScanFailure", {
+  reason: Schema.String,
+  message: Schema.String
+}) {}
+
+type NodeResult =
+  | { readonly _tag: "Succeeded"; readonly node: string; readonly report: KubeBenchReport }
+  | { readonly _tag: "Failed"; readonly node: string; readonly reason: string; readonly message: string }
+
+/** How many times a Job that vanished while being watched is created again. */
+const maxRecreations = 2
+
+const describe = (error: KubeError): string => `${error._tag}: ${error.message}`
+
+/** Nodes kube-bench can run on: Linux, or no OS label at all (simulated and kwok nodes). */
+const isLinux = (node: KubeObject): boolean => {
+  const os = node.metadata.labels?.["kubernetes.io/os"]
+  return os === undefined || os === "linux"
+}
+
+export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
+  Effect.gen(function*() {
+    const kube = yield* KubeClient
+    const config = yield* OperatorConfig
+    const metrics = yield* Metrics
+    const severities = options.severities ?? (yield* loadCisSeverityTable)
+    const pollInterval = options.pollInterval ?? "2 seconds"
+    const logLimitBytes = options.logLimitBytes ?? parseLimits.maxReportBytes
+    const cleanupTimeout = options.cleanupTimeout ?? "30 seconds"
+    const namespace = config.jobNamespace
+
+    // The registry may outlive one scanner (tests build several on one Metrics).
+    const nodeScansName = "ugallu_compliance_scan_kube_bench_node_scans_total"
+    const nodeScans = (metrics.registry.getSingleMetric(nodeScansName) as Prometheus.Counter<"outcome" | "reason"> | undefined) ??
+      new Prometheus.Counter({
+        name: nodeScansName,
+        help: "kube-bench node scans that ended, by outcome (succeeded or failed) and failure reason.",
+        labelNames: ["outcome", "reason"],
+        registers: [metrics.registry]
+      })
+
+    const listNodes = (selector: Readonly<Record<string, string>> | undefined) =>
+      Effect.gen(function*() {
+        const nodes: Array<KubeObject> = []
+        let token: string | undefined
+        do {
+          const page = yield* retryTransient(
+            kube.list(Resources.Node, {
+              labelSelector: labelsToSelector(selector),
+              limit: 500,
+              ...(token === undefined ? {} : { continue: token })
+            })
+          )
+          nodes.push(...page.items)
+          token = page.continue || undefined
+        } while (token !== undefined)
+        return nodes
+          .filter((node) => isLinux(node) && node.metadata.deletionTimestamp === undefined)
+          .map((node) => node.metadata.name)
+          .sort()
+      }).pipe(
+        Effect.mapError((error) =>
+          new ScanFailed({ reason: "NodeListFailed", message: `Cannot list the Nodes to scan: ${describe(error)}` })
+        )
+      )
+
+    /** Deletes the run's Jobs: those it named and any other carrying its uid label. Never fails. */
+    const deleteJobs = (identity: RunIdentity, names: ReadonlyArray<string>) =>
+      Effect.gen(function*() {
+        const labelled = yield* kube.list(Resources.Job, { namespace, labelSelector: kubeBenchRunSelector(identity) }).pipe(
+          Effect.map((list) => list.items.map((job) => job.metadata.name)),
+          Effect.catch((error) =>
+            Effect.logWarning(`Listing the run's kube-bench Jobs failed (${describe(error)}); deleting them by name`).pipe(
+              Effect.as([] as Array<string>)
+            )
+          )
+        )
+        yield* Effect.forEach(
+          [...new Set([...names, ...labelled])],
+          (name) =>
+            retryTransient(kube.delete(Resources.Job, namespace, name, { propagationPolicy: "Background" }), 3).pipe(
+              Effect.catchTag("NotFound", () => Effect.void),
+              Effect.catch((error) => Effect.logWarning(`Deleting kube-bench Job ${namespace}/${name} failed: ${describe(error)}`))
+            ),
+          { concurrency: 10, discard: true }
+        )
+      }).pipe(
+        Effect.timeoutOption(cleanupTimeout),
+        Effect.flatMap((done) =>
+          done._tag === "None"
+            ? Effect.logWarning(`Deleting the run's kube-bench Jobs did not finish within ${Duration.format(Duration.fromInputUnsafe(cleanupTimeout))}; ttlSecondsAfterFinished removes them later`)
+            : Effect.void
+        )
+      )
+
+    /** status.nodes, reported in node order after every change (serialised, so never out of order). */
+    const makeProgress = (initial: ReadonlyArray<NodeScanStatus>, report: ScanRequest["reportNodes"]) =>
+      Effect.gen(function*() {
+        const state = yield* Ref.make(initial)
+        const lock = yield* Semaphore.make(1)
+        const set = (node: string, change: Omit<NodeScanStatus, "name" | "job">) =>
+          lock.withPermit(
+            Effect.gen(function*() {
+              const before = yield* Ref.get(state)
+              const after = before.map((entry): NodeScanStatus =>
+                entry.name === node ? { name: entry.name, job: entry.job, ...change } : entry
+              )
+              const changed = before.some((entry, index) => JSON.stringify(entry) !== JSON.stringify(after[index]))
+              if (!changed) return
+              yield* Ref.set(state, after)
+              yield* report(after)
+            })
+          )
+        return { set, get: Ref.get(state) }
+      })
+
+    const scan = (request: ScanRequest): Effect.Effect<ScanReport, ScanFailed, Scope.Scope> =>
+      Effect.gen(function*() {
+        const run = request.run
+        const identity = runIdentityOf(run)
+        const nodes = yield* listNodes(run.spec.targetNodeSelector)
+        if (nodes.length === 0) {
+          const selector = labelsToSelector(run.spec.targetNodeSelector)
+          return yield* new ScanFailed({
+            reason: "NoNodesMatched",
+            message: selector === ""
+              ? "The cluster has no Linux Node to scan."
+              : `No Linux Node matches targetNodeSelector ${selector}.`
+          })
+        }
+        const targets = nodes.map((node) => ({ node, job: kubeBenchJobName(identity, node) }))
+        // Registered before any Job exists, so an interruption at any point cleans up.
+        yield* Effect.addFinalizer(() => deleteJobs(identity, targets.map((target) => target.job)))
+
+        const progress = yield* makeProgress(
+          targets.map(({ job, node }) => ({ name: node, job, phase: "Pending" })),
+          request.reportNodes
+        )
+        yield* request.reportNodes(yield* progress.get)
+
+        const concurrency = run.spec.kubeBench?.maxConcurrentNodes ?? specDefaults.maxConcurrentNodes
+        const results = yield* Effect.forEach(
+          targets,
+          ({ job, node }) =>
+            scanNode(run, request.deadline, node, job, progress.set).pipe(
+              Effect.map((report): NodeResult => ({ _tag: "Succeeded", node, report })),
+              Effect.catchTag("NodeScanFailure", (failure) =>
+                Effect.succeed<NodeResult>({ _tag: "Failed", node, reason: failure.reason, message: failure.message })
+              ),
+              Effect.tap((result) =>
+                Effect.sync(() =>
+                  nodeScans.inc(
+                    result._tag === "Succeeded"
+                      ? { outcome: "succeeded", reason: "" }
+                      : { outcome: "failed", reason: result.reason }
+                  )
+                ).pipe(
+                  Effect.andThen(
+                    progress.set(
+                      node,
+                      result._tag === "Succeeded"
+                        ? { phase: "Succeeded" }
+                        : { phase: "Failed", reason: result.reason, message: result.message }
+                    )
+                  )
+                )
+              ),
+              Effect.annotateLogs({ node, job })
+            ),
+          { concurrency }
+        )
+
+        const reports: Array<NodeReport> = []
+        const failures: Array<Extract<NodeResult, { _tag: "Failed" }>> = []
+        for (const result of results) {
+          if (result._tag === "Succeeded") reports.push({ node: result.node, report: result.report })
+          else failures.push(result)
+        }
+        const checks = checksFromReports(reports, severities)
+        const nodeStatuses = yield* progress.get
+        if (failures.length === 0) return { checks, nodes: nodeStatuses }
+        return { checks, nodes: nodeStatuses, failure: runFailure(failures, results.length) }
+      }).pipe(
+        Effect.annotateLogs({ backend: "kube-bench", run: `${request.run.metadata.namespace}/${request.run.metadata.name}` })
+      )
+
+    /** One node: start (or adopt) its Job, wait for it, read and parse the Pod's log. */
+    const scanNode = (
+      run: ComplianceScanRun,
+      deadline: number,
+      node: string,
+      jobName: string,
+      setProgress: (node: string, change: Omit<NodeScanStatus, "name" | "job">) => Effect.Effect<void>
+    ): Effect.Effect<KubeBenchReport, NodeScanFailure> =>
+      Effect.gen(function*() {
+        const identity = runIdentityOf(run)
+        const startJob = Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          const job = kubeBenchJob({
+            run,
+            nodeName: node,
+            namespace,
+            image: config.kubeBenchImage,
+            activeDeadlineSeconds: (deadline - now) / 1000
+          })
+          return yield* retryTransient(kube.create(Resources.Job, job)).pipe(
+            Effect.catchTag("AlreadyExists", () =>
+              // Started before a restart (or by the previous leader): watch that Job instead.
+              retryTransient(kube.get(Resources.Job, namespace, jobName)).pipe(
+                Effect.flatMap((existing) =>
+                  existing.metadata.labels?.[kubeBenchLabelKeys.runUid] === labelValue(identity.uid)
+                    ? Effect.logInfo(`kube-bench Job ${jobName} already exists; watching it`).pipe(Effect.as(existing))
+                    : Effect.fail(
+                      new NodeScanFailure({
+                        reason: "JobCreateFailed",
+                        message: `Job ${namespace}/${jobName} exists but belongs to another run`
+                      })
+                    )
+                )
+              )
+            ),
+            Effect.mapError((error) =>
+              error._tag === "NodeScanFailure"
+                ? error
+                : new NodeScanFailure({
+                  reason: "JobCreateFailed",
+                  message: `Cannot create Job ${namespace}/${jobName}: ${describe(error)}`
+                })
+            )
+          )
+        })
+
+        yield* startJob
+        let recreations = 0
+
+        /** One look at the Job and its Pod: the report when done, undefined to look again later. */
+        const poll: Effect.Effect<KubeBenchReport | undefined, NodeScanFailure> = Effect.gen(function*() {
+          const job = yield* kube.get(Resources.Job, namespace, jobName).pipe(
+            Effect.map((job): KubeObject | undefined => job),
+            Effect.catchTag("Transient", (error) =>
+              Effect.logDebug(`Reading Job ${jobName} failed, retrying: ${error.message}`).pipe(Effect.as(undefined))
+            ),
+            Effect.catchTag("NotFound", () => {
+              if (recreations >= maxRecreations) {
+                return Effect.fail(
+                  new NodeScanFailure({ reason: "JobFailed", message: `Job ${namespace}/${jobName} was deleted while it ran` })
+                )
+              }
+              recreations++
+              return Effect.logWarning(`Job ${jobName} disappeared; creating it again`).pipe(
+                Effect.andThen(startJob),
+                Effect.as(undefined)
+              )
+            }),
+            Effect.mapError((error) =>
+              error._tag === "NodeScanFailure" ? error : new NodeScanFailure({
+                reason: "JobWatchFailed",
+                message: `Cannot read Job ${namespace}/${jobName}: ${describe(error)}`
+              })
+            )
+          )
+          if (job === undefined) return undefined
+          const pods = yield* kube.list(Resources.Pod, { namespace, labelSelector: `job-name=${jobName}` }).pipe(
+            Effect.map((list): ReadonlyArray<KubeObject> | undefined => list.items),
+            Effect.catchTag("Transient", () => Effect.succeed(undefined)),
+            Effect.mapError((error) =>
+              new NodeScanFailure({
+                reason: "JobWatchFailed",
+                message: `Cannot list the Pods of Job ${namespace}/${jobName}: ${describe(error)}`
+              })
+            )
+          )
+          if (pods === undefined) return undefined
+          const observation = observeJob(job, pods)
+          switch (observation._tag) {
+            case "Pending":
+              return undefined
+            case "Running":
+              yield* setProgress(node, { phase: "Running" })
+              return undefined
+            case "Failed":
+              return yield* new NodeScanFailure({ reason: observation.reason, message: observation.message })
+            case "Succeeded":
+              return yield* readReport(observation.podName)
+          }
+        })
+
+        while (true) {
+          const report = yield* poll
+          if (report !== undefined) return report
+          yield* Effect.sleep(pollInterval)
+        }
+      })
+
+    const readReport = (podName: string) =>
+      retryTransient(kube.podLogs(namespace, podName, { container: kubeBenchContainerName, limitBytes: logLimitBytes }), 5).pipe(
+        Effect.mapError((error) =>
+          new NodeScanFailure({
+            reason: "LogReadFailed",
+            message: `Cannot read the log of Pod ${namespace}/${podName}: ${describe(error)}`
+          })
+        ),
+        Effect.flatMap((log) =>
+          Result.match(parseKubeBenchReport(log), {
+            onSuccess: Effect.succeed,
+            onFailure: (error) => {
+              const cut = Buffer.byteLength(log, "utf8") >= logLimitBytes
+                ? ` (the log reached the read limit of ${logLimitBytes} bytes and was cut)`
+                : ""
+              return Effect.fail(
+                new NodeScanFailure({
+                  reason: "ReportParseError",
+                  message: `The log of Pod ${namespace}/${podName} is not a kube-bench report: ${error.message}${cut}`
+                })
+              )
+            }
+          })
+        )
+      )
+
+    const scanner: Scanner = { name: "kube-bench", scan }
+    return scanner
+  })
+
+/**
+ * The run's failure when nodes failed. Every selected node failing for the same reason
+ * (say every Pod stuck in ImagePullBackOff) makes that the run's reason, since it is the
+ * actionable one (a single-node run fails `ImagePullFailed`, as api.md promises); any
+ * other mix is `NodeScanFailed`. Per-node reasons are always in status.nodes.
+ */
+export const runFailure = (
+  failures: ReadonlyArray<{ readonly node: string; readonly reason: string; readonly message: string }>,
+  nodeCount: number
+): { readonly reason: string; readonly message: string } => {
+  const reasons = new Set(failures.map((failure) => failure.reason))
+  const reason = failures.length === nodeCount && reasons.size === 1 ? failures[0]!.reason : "NodeScanFailed"
+  const shown = failures.slice(0, 5).map((failure) => `${failure.node}: ${failure.reason}: ${failure.message}`)
+  const more = failures.length > shown.length ? `; and ${failures.length - shown.length} more` : ""
+  const message = `kube-bench failed on ${failures.length} of ${nodeCount} node${nodeCount === 1 ? "" : "s"}: ${shown.join("; ")}${more}`
+  return { reason, message: message.length > 2000 ? `${message.slice(0, 2000)}...` : message }
+}
+
+/**
+ * The kube-bench backend: one Job per selected node in the job namespace, at most
+ * `spec.kubeBench.maxConcurrentNodes` at once, each Pod's log parsed into checks.
+ */
+export class KubeBenchScanner extends Context.Service<KubeBenchScanner, Scanner>()(
+  "compliance-scan/backends/kube-bench/KubeBenchScanner"
+) {
+  static readonly make = makeKubeBenchScanner
+  static readonly layer = (options: KubeBenchScannerOptions = {}) =>
+    Layer.effect(KubeBenchScanner, makeKubeBenchScanner(options))
+}
