@@ -1,0 +1,214 @@
+import { Clock, Duration, Effect, Queue, Random, Stream } from "effect"
+import { KubeClient, type ListOptions } from "./KubeClient.ts"
+import type { KubeError } from "./KubeErrors.ts"
+import type { KubeObject } from "./KubeObject.ts"
+import type { ResourceType } from "./Resources.ts"
+
+/**
+ * The list/watch loop both KubeClient layers share: an informer without a cache of its own
+ * beyond what it needs to report deletions across a re-list.
+ */
+
+/** The page size of `listAll` (client-go's default). */
+const defaultPageSize = 500
+
+/**
+ * Every page of a list (following `continue`). If a continue token expires mid-way (Gone),
+ * it falls back to one unpaged list, as client-go's pager does.
+ */
+export const listAll = Effect.fnUntraced(function*(
+  resource: ResourceType,
+  options: Omit<ListOptions, "continue"> = {}
+): Effect.fn.Return<{ readonly items: ReadonlyArray<KubeObject>; readonly resourceVersion: string }, KubeError, KubeClient> {
+  const kube = yield* KubeClient
+  const limit = options.limit ?? defaultPageSize
+  const items: Array<KubeObject> = []
+  let page = yield* kube.list(resource, { ...options, limit })
+  let resourceVersion = page.resourceVersion
+  items.push(...page.items)
+  while (page.continue !== undefined && page.continue !== "") {
+    const next = yield* Effect.result(kube.list(resource, { ...options, limit, continue: page.continue }))
+    if (next._tag === "Failure") {
+      if (next.failure._tag !== "Gone") return yield* Effect.fail(next.failure)
+      const { limit: _unpaged, ...unpaged } = options
+      const whole = yield* kube.list(resource, unpaged)
+      return { items: whole.items, resourceVersion: whole.resourceVersion }
+    }
+    page = next.success
+    resourceVersion = page.resourceVersion
+    items.push(...page.items)
+  }
+  return { items, resourceVersion }
+})
+
+/**
+ * What `watchResource` emits. Applying the events in order to a map keyed by
+ * namespace/name always yields the API server's state:
+ * - ADDED / MODIFIED: the object as it now is (after a re-list, ADDED for objects not seen
+ *   before and MODIFIED for ones that changed; the same state may be delivered twice);
+ * - DELETED: the object is gone (its last known state; after a re-list, deletions that
+ *   happened while the watch was down are reported this way too);
+ * - SYNCED: every object present at `resourceVersion` has been delivered (after the first
+ *   list and after each re-list): the consumer's map is complete.
+ */
+export type ListWatchEvent =
+  | { readonly type: "ADDED"; readonly object: KubeObject }
+  | { readonly type: "MODIFIED"; readonly object: KubeObject }
+  | { readonly type: "DELETED"; readonly object: KubeObject }
+  | { readonly type: "SYNCED"; readonly resourceVersion: string }
+
+export interface WatchResourceOptions {
+  readonly namespace?: string
+  readonly labelSelector?: string
+  /** First retry delay; doubles per consecutive failure, with jitter. Default 200 ms. */
+  readonly initialBackoff?: Duration.Input
+  /** Longest retry delay. Default 30 s. */
+  readonly maxBackoff?: Duration.Input
+  /** Server-side timeout of each watch request (the live server closes it then). Default: none. */
+  readonly watchTimeoutSeconds?: number
+}
+
+/** A watch that stayed open this long was healthy, even if nothing happened. */
+const healthyWatchMillis = 10_000
+
+/** Consecutive failures after which each further one is logged at warning level. */
+const quietFailures = 3
+
+const keyOf = (object: KubeObject) => `${object.metadata.namespace ?? ""}/${object.metadata.name}`
+
+/**
+ * The current state of a kind and every change to it, as a Stream that never ends on its
+ * own (interrupt it to stop): lists, then watches from the list's resourceVersion, resumes
+ * from the last seen resourceVersion when a watch ends or fails, and re-lists when the
+ * server answers Gone. Failures are retried with capped exponential back-off and jitter
+ * (reset by progress); Transient ones quietly, others (Forbidden: RBAC not there yet)
+ * logged as errors, because the operator must outlive them.
+ */
+export const watchResource = (
+  resource: ResourceType,
+  options: WatchResourceOptions = {}
+): Stream.Stream<ListWatchEvent, never, KubeClient> =>
+  Stream.callback<ListWatchEvent, never, KubeClient>(
+    (queue) =>
+      Effect.gen(function*() {
+        const kube = yield* KubeClient
+        const initialMillis = Duration.toMillis(options.initialBackoff ?? "200 millis")
+        const maxMillis = Duration.toMillis(options.maxBackoff ?? "30 seconds")
+        const selection = {
+          ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
+          ...(options.labelSelector === undefined ? {} : { labelSelector: options.labelSelector })
+        }
+        const emit = (event: ListWatchEvent) => Queue.offer(queue, event)
+
+        /** What the consumer has been told exists: key -> last delivered state. */
+        const known = new Map<string, KubeObject>()
+        let resourceVersion: string | undefined
+        let failures = 0
+
+        const backOff = Effect.fnUntraced(function*(what: string, error: KubeError | undefined) {
+          const exponent = Math.min(failures, 30)
+          failures++
+          const ceiling = Math.min(maxMillis, initialMillis * 2 ** exponent)
+          const delay = Math.round(ceiling * (0.5 + (yield* Random.next) / 2))
+          const fields = {
+            resource: resource.plural,
+            ...selection,
+            failures,
+            retryInMillis: delay,
+            ...(error === undefined ? {} : { error: error._tag, message: error.message })
+          }
+          if (error !== undefined && error._tag !== "Transient" && error._tag !== "Gone") {
+            yield* Effect.logError(`${what} failed; retrying`, fields)
+          } else if (failures > quietFailures) {
+            yield* Effect.logWarning(`${what} keeps failing; retrying`, fields)
+          } else {
+            yield* Effect.logDebug(`${what} failed; retrying`, fields)
+          }
+          yield* Effect.sleep(delay)
+        })
+
+        /** Lists and reports the difference to what the consumer knows, then SYNCED. */
+        const relist = Effect.gen(function*() {
+          const listed = yield* listAll(resource, selection).pipe(Effect.provideService(KubeClient, kube))
+          failures = 0
+          const seen = new Set<string>()
+          for (const object of listed.items) {
+            const key = keyOf(object)
+            seen.add(key)
+            const previous = known.get(key)
+            known.set(key, object)
+            if (previous === undefined) yield* emit({ type: "ADDED", object })
+            else if (previous.metadata.resourceVersion !== object.metadata.resourceVersion) {
+              yield* emit({ type: "MODIFIED", object })
+            }
+          }
+          for (const [key, object] of [...known]) {
+            if (seen.has(key)) continue
+            known.delete(key)
+            yield* emit({ type: "DELETED", object })
+          }
+          resourceVersion = listed.resourceVersion
+          yield* emit({ type: "SYNCED", resourceVersion: listed.resourceVersion })
+        })
+
+        /** One watch request; returns whether it made progress (events, or a long healthy life). */
+        const watchOnce = (from: string) =>
+          Effect.gen(function*() {
+            const openedAt = yield* Clock.currentTimeMillis
+            let delivered = 0
+            const outcome = yield* kube.watch(resource, {
+              ...selection,
+              resourceVersion: from,
+              ...(options.watchTimeoutSeconds === undefined ? {} : { timeoutSeconds: options.watchTimeoutSeconds })
+            }).pipe(
+              Stream.runForEach((event) =>
+                Effect.gen(function*() {
+                  delivered++
+                  if (event.type === "BOOKMARK") {
+                    resourceVersion = event.resourceVersion
+                    return
+                  }
+                  const object = event.object
+                  resourceVersion = object.metadata.resourceVersion ?? resourceVersion
+                  const key = keyOf(object)
+                  const previous = known.get(key)
+                  if (event.type === "DELETED") {
+                    if (previous === undefined) return
+                    known.delete(key)
+                    yield* emit({ type: "DELETED", object })
+                    return
+                  }
+                  // The exact state the consumer already has (a replay): nothing new.
+                  if (previous?.metadata.resourceVersion === object.metadata.resourceVersion) return
+                  known.set(key, object)
+                  yield* emit({ type: previous === undefined ? "ADDED" : "MODIFIED", object })
+                })
+              ),
+              Effect.result
+            )
+            const lived = (yield* Clock.currentTimeMillis) - openedAt
+            return { outcome, progressed: delivered > 0 || lived >= healthyWatchMillis }
+          })
+
+        while (true) {
+          if (resourceVersion === undefined) {
+            const listed = yield* Effect.result(relist)
+            if (listed._tag === "Failure") yield* backOff("list", listed.failure)
+            continue
+          }
+          const { outcome, progressed } = yield* watchOnce(resourceVersion)
+          if (progressed) failures = 0
+          const error = outcome._tag === "Failure" ? outcome.failure : undefined
+          if (error?._tag === "Gone") {
+            // The history no longer reaches back to our version: only a new list helps, at
+            // once the first time, with back-off if the fresh version is gone again.
+            resourceVersion = undefined
+            if (failures > 0) yield* backOff("watch", error)
+            else failures++
+          } else if (error !== undefined || !progressed) {
+            yield* backOff(error === undefined ? "watch (closed without progress)" : "watch", error)
+          }
+        }
+      }),
+    { bufferSize: 256, strategy: "suspend" }
+  )
