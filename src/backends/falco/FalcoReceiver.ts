@@ -1,0 +1,312 @@
+import type { IncomingMessage, ServerResponse } from "node:http"
+import { createServer, type Server } from "node:https"
+import type { AddressInfo } from "node:net"
+import { gunzip } from "node:zlib"
+import { Clock, Context, Effect, Layer, Result, Schedule, Schema, type Scope } from "effect"
+import * as Prometheus from "prom-client"
+import { Metrics } from "../../services/Metrics.ts"
+import { OperatorConfig } from "../../services/OperatorConfig.ts"
+import { parseBindAddress } from "./BindAddress.ts"
+import { type CertificateSet, loadCertificateSet } from "./CertificateFiles.ts"
+import { ClientRateLimiter } from "./ClientRateLimiter.ts"
+import { EventRingBuffer } from "./EventRingBuffer.ts"
+import type { FalcoEvent } from "./FalcoEvent.ts"
+import { decodeAlerts } from "./FalcoPayload.ts"
+
+/**
+ * The HTTPS endpoint Falco 0.44+ (`http_output`) and Falcosidekick (webhook output) POST
+ * alerts to, since Falco no longer serves them over gRPC. One per operator, shared by all
+ * runs: it keeps recent alerts in a bounded ring buffer and each run reads its window back.
+ * Clients must present a certificate signed by the client CA (mTLS).
+ */
+
+/** Settings that have no operator flag (yet): the defaults of the operator's receiver. */
+export const receiverDefaults = {
+  /** Larger requests get 413; Falco sends one alert (a few KiB) per request. */
+  maxBodyBytes: 1024 * 1024,
+  /** Per client (remote address): sustained requests per second and burst, beyond which 429. */
+  requestsPerSecond: 500,
+  burst: 1_000,
+  /** Alerts older than this (by arrival) leave the buffer even when it is not full. */
+  maxEventAgeMillis: 60 * 60_000,
+  /** How often the receiver's own certificate files are re-read (rotated Secrets). */
+  certificateReloadMillis: 60_000,
+  /** A request must arrive completely within this time. */
+  requestTimeoutMillis: 30_000
+} as const
+
+export interface FalcoReceiverOptions {
+  /** `host:port`; port 0 picks a free port (tests). */
+  readonly bindAddress: string
+  readonly certFile: string | undefined
+  readonly keyFile: string | undefined
+  readonly clientCAFile: string | undefined
+  /** Ring buffer capacity in alerts. */
+  readonly bufferSize: number
+  readonly maxBodyBytes?: number
+  readonly requestsPerSecond?: number
+  readonly burst?: number
+  readonly maxEventAgeMillis?: number
+  readonly certificateReloadMillis?: number
+}
+
+export class FalcoReceiverStartFailed extends Schema.TaggedError<FalcoReceiverStartFailed>()("FalcoReceiverStartFailed", {
+  message: Schema.String
+}) {}
+
+export interface FalcoReceiverShape {
+  /** Where it listens (the real port when 0 was asked for); undefined when the receiver is off. */
+  readonly address: { readonly host: string; readonly port: number } | undefined
+  /** Alerts that arrived in [from, to] (epoch ms), oldest first. */
+  readonly eventsBetween: (from: number, to: number) => Effect.Effect<ReadonlyArray<FalcoEvent>>
+  /** How many alerts the buffer holds now. */
+  readonly buffered: Effect.Effect<number>
+}
+
+const disabled: FalcoReceiverShape = {
+  address: undefined,
+  eventsBetween: () => Effect.succeed([]),
+  buffered: Effect.succeed(0)
+}
+
+const certificateFlags = (options: FalcoReceiverOptions) => ({
+  certFile: { flag: "--falco-receiver-cert-file", path: options.certFile },
+  keyFile: { flag: "--falco-receiver-key-file", path: options.keyFile },
+  caFile: { flag: "--falco-receiver-client-ca-file", path: options.clientCAFile }
+})
+
+const receiverMetrics = (registry: Prometheus.Registry) => {
+  const registers = [registry]
+  return {
+    received: new Prometheus.Counter({
+      name: "ugallu_compliance_scan_falco_receiver_events_total",
+      help: "Falco alerts accepted by the HTTPS receiver, by payload format (falco http_output or falcosidekick).",
+      labelNames: ["format"] as const,
+      registers
+    }),
+    dropped: new Prometheus.Counter({
+      name: "ugallu_compliance_scan_falco_receiver_events_dropped_total",
+      help: "Buffered Falco alerts dropped before any run read them: the oldest, when the buffer was full (capacity) or too old (age).",
+      labelNames: ["reason"] as const,
+      registers
+    }),
+    rejected: new Prometheus.Counter({
+      name: "ugallu_compliance_scan_falco_receiver_rejected_requests_total",
+      help: "Requests to the Falco receiver refused, by reason (tls, method, rate_limited, too_large, unsupported_encoding, malformed).",
+      labelNames: ["reason"] as const,
+      registers
+    }),
+    buffered: new Prometheus.Gauge({
+      name: "ugallu_compliance_scan_falco_receiver_buffered_events",
+      help: "Falco alerts held in the receiver's ring buffer.",
+      registers
+    })
+  }
+}
+
+type RejectReason = "method" | "rate_limited" | "too_large" | "unsupported_encoding" | "malformed"
+
+const reply = (response: ServerResponse, status: number, body: object, headers: Record<string, string> = {}) => {
+  if (response.headersSent) return
+  response.writeHead(status, { "content-type": "application/json", ...headers })
+  response.end(JSON.stringify(body))
+}
+
+const listen = (server: Server, host: string | undefined, port: number) =>
+  Effect.callback<AddressInfo, FalcoReceiverStartFailed>((resume) => {
+    const onError = (error: Error) =>
+      resume(Effect.fail(new FalcoReceiverStartFailed({ message: `cannot listen on ${host ?? "*"}:${port}: ${error.message}` })))
+    server.once("error", onError)
+    server.listen(port, host, () => {
+      server.off("error", onError)
+      resume(Effect.succeed(server.address() as AddressInfo))
+    })
+  })
+
+const sameCertificates = (a: CertificateSet, b: CertificateSet): boolean =>
+  a.cert.equals(b.cert) && a.key.equals(b.key) && a.ca.equals(b.ca)
+
+/**
+ * Starts the receiver; closed (connections dropped) when the Scope closes. Alerts are
+ * counted and buffered on arrival; malformed, oversized and over-rate requests are refused
+ * per request, so one bad sender never costs the others their alerts.
+ */
+export const makeFalcoReceiver = (
+  options: FalcoReceiverOptions
+): Effect.Effect<FalcoReceiverShape, FalcoReceiverStartFailed, Scope.Scope | Metrics> =>
+  Effect.gen(function*() {
+    const bind = parseBindAddress(options.bindAddress)
+    if (bind === undefined) {
+      return yield* new FalcoReceiverStartFailed({
+        message: `--falco-receiver-bind-address ${JSON.stringify(options.bindAddress)} is not host:port`
+      })
+    }
+    const clock = yield* Clock.Clock
+    const now = () => clock.currentTimeMillisUnsafe()
+    let certificates = yield* loadCertificateSet(certificateFlags(options), now()).pipe(
+      Effect.mapError((error) => new FalcoReceiverStartFailed({ message: `Falco receiver: ${error.message}` }))
+    )
+    const metrics = receiverMetrics((yield* Metrics).registry)
+    const maxBodyBytes = options.maxBodyBytes ?? receiverDefaults.maxBodyBytes
+    const buffer = new EventRingBuffer({
+      capacity: options.bufferSize,
+      maxAgeMillis: options.maxEventAgeMillis ?? receiverDefaults.maxEventAgeMillis
+    })
+    const limiter = new ClientRateLimiter({
+      ratePerSecond: options.requestsPerSecond ?? receiverDefaults.requestsPerSecond,
+      burst: options.burst ?? receiverDefaults.burst
+    })
+
+    const expire = (at: number) => {
+      const expired = buffer.expire(at)
+      if (expired > 0) metrics.dropped.inc({ reason: "age" }, expired)
+    }
+
+    const reject = (response: ServerResponse, status: number, reason: RejectReason, message: string, headers: Record<string, string> = {}) => {
+      metrics.rejected.inc({ reason })
+      reply(response, status, { error: message }, headers)
+    }
+
+    const accept = (response: ServerResponse, body: Buffer) => {
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(body.toString("utf8"))
+      } catch (error) {
+        return reject(response, 400, "malformed", `malformed JSON: ${error instanceof Error ? error.message : String(error)}`)
+      }
+      const decoded = decodeAlerts(parsed)
+      if (Result.isFailure(decoded)) return reject(response, 400, "malformed", `not a Falco alert: ${decoded.failure}`)
+      const at = now()
+      expire(at)
+      const overwritten = buffer.push(decoded.success.map((alert) => alert.event), at)
+      if (overwritten > 0) metrics.dropped.inc({ reason: "capacity" }, overwritten)
+      for (const alert of decoded.success) metrics.received.inc({ format: alert.format })
+      metrics.buffered.set(buffer.size)
+      reply(response, 200, { accepted: decoded.success.length })
+    }
+
+    const handle = (request: IncomingMessage, response: ServerResponse) => {
+      if (request.method !== "POST") {
+        request.resume()
+        return reject(response, 405, "method", "only POST is accepted", { allow: "POST" })
+      }
+      const client = request.socket.remoteAddress ?? "unknown"
+      if (!limiter.take(client, now())) {
+        request.resume()
+        return reject(response, 429, "rate_limited", `too many requests from ${client}`, {
+          "retry-after": String(limiter.retryAfterSeconds(client))
+        })
+      }
+      const encoding = (request.headers["content-encoding"] ?? "identity").toLowerCase()
+      if (encoding !== "identity" && encoding !== "gzip") {
+        request.resume()
+        return reject(response, 415, "unsupported_encoding", `content-encoding ${encoding} is not supported (use identity or gzip)`)
+      }
+      const tooLarge = () =>
+        reject(response, 413, "too_large", `request body larger than ${maxBodyBytes} bytes`, { connection: "close" })
+      if (Number(request.headers["content-length"] ?? 0) > maxBodyBytes) {
+        // Read and discard the rest so the sender sees the answer instead of a reset.
+        request.resume()
+        return tooLarge()
+      }
+      const chunks: Array<Buffer> = []
+      let length = 0
+      let overflow = false
+      request.on("data", (chunk: Buffer) => {
+        if (overflow) return
+        length += chunk.length
+        if (length > maxBodyBytes) {
+          overflow = true
+          chunks.length = 0
+          tooLarge()
+        } else {
+          chunks.push(chunk)
+        }
+      })
+      request.on("end", () => {
+        if (overflow) return
+        const body = Buffer.concat(chunks)
+        if (encoding === "identity") return accept(response, body)
+        gunzip(body, { maxOutputLength: maxBodyBytes }, (error, inflated) => {
+          if (error === null) return accept(response, inflated)
+          if ((error as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") return tooLarge()
+          reject(response, 400, "malformed", `gzip body does not inflate: ${error.message}`)
+        })
+      })
+      request.on("error", () => response.destroy())
+    }
+
+    const server = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const created = createServer({
+          cert: certificates.cert,
+          key: certificates.key,
+          ca: certificates.ca,
+          requestCert: true,
+          rejectUnauthorized: true,
+          minVersion: "TLSv1.2"
+        }, handle)
+        created.requestTimeout = receiverDefaults.requestTimeoutMillis
+        created.on("tlsClientError", () => metrics.rejected.inc({ reason: "tls" }))
+        return created
+      }),
+      (created) =>
+        Effect.callback<void>((resume) => {
+          created.close(() => resume(Effect.void))
+          created.closeAllConnections()
+        })
+    )
+    const bound = yield* listen(server, bind.host, bind.port)
+    yield* Effect.logInfo(`Falco receiver listening on ${bound.address}:${bound.port} (mTLS, buffer ${options.bufferSize} alerts)`)
+
+    // Rotated Secrets take effect without a restart; a broken rotation keeps the old files.
+    const reload = Effect.gen(function*() {
+      const fresh = yield* loadCertificateSet(certificateFlags(options), now())
+      if (sameCertificates(fresh, certificates)) return
+      server.setSecureContext({ cert: fresh.cert, key: fresh.key, ca: fresh.ca })
+      certificates = fresh
+      yield* Effect.logInfo("Falco receiver: reloaded its certificates")
+    }).pipe(Effect.catch((error) => Effect.logWarning(`Falco receiver: keeping the previous certificates: ${error.message}`)))
+    yield* reload.pipe(
+      Effect.repeat(Schedule.spaced(options.certificateReloadMillis ?? receiverDefaults.certificateReloadMillis)),
+      Effect.forkScoped
+    )
+
+    return {
+      address: { host: bound.address, port: bound.port },
+      eventsBetween: (from, to) =>
+        Effect.sync(() => {
+          expire(now())
+          metrics.buffered.set(buffer.size)
+          return buffer.between(from, to)
+        }),
+      buffered: Effect.sync(() => buffer.size)
+    } satisfies FalcoReceiverShape
+  })
+
+/** The operator's receiver: started with the operator when `falcoReceiverBindAddress` is set. */
+export class FalcoReceiver extends Context.Service<FalcoReceiver, FalcoReceiverShape>()(
+  "compliance-scan/backends/falco/FalcoReceiver"
+) {
+  static readonly layer: Layer.Layer<FalcoReceiver, FalcoReceiverStartFailed, OperatorConfig | Metrics> = Layer.effect(
+    FalcoReceiver,
+    Effect.gen(function*() {
+      const config = yield* OperatorConfig
+      if (config.falcoReceiverBindAddress === undefined || config.falcoReceiverBindAddress === "") return disabled
+      return yield* makeFalcoReceiver({
+        bindAddress: config.falcoReceiverBindAddress,
+        certFile: config.falcoReceiverCertFile,
+        keyFile: config.falcoReceiverKeyFile,
+        clientCAFile: config.falcoReceiverClientCAFile,
+        bufferSize: config.falcoReceiverBufferSize
+      })
+    })
+  )
+
+  /** A receiver with explicit options (tests, bench, demo). */
+  static readonly layerWith = (options: FalcoReceiverOptions): Layer.Layer<FalcoReceiver, FalcoReceiverStartFailed, Metrics> =>
+    Layer.effect(FalcoReceiver, makeFalcoReceiver(options))
+
+  /** No receiver: runs read nothing from it. */
+  static readonly layerDisabled: Layer.Layer<FalcoReceiver> = Layer.succeed(FalcoReceiver, disabled)
+}

@@ -1,0 +1,196 @@
+import { Clock, Context, Effect, Layer } from "effect"
+import * as Prometheus from "prom-client"
+import type { Check } from "../../api/Check.ts"
+import { specDefaults } from "../../api/ComplianceScanRun.ts"
+import { parseDurationMillis } from "../../api/Duration.ts"
+import { Metrics } from "../../services/Metrics.ts"
+import { OperatorConfig } from "../../services/OperatorConfig.ts"
+import { ScanFailed, type ScanReport, type ScanRequest, type Scanner } from "../Scanner.ts"
+import { loadCertificateSet } from "./CertificateFiles.ts"
+import { checksFromEvents, endpointUnreachableCheck, type FalcoFilter, matchesFilter, noEventsCheck } from "./FalcoChecks.ts"
+import { FalcoEndpointUnreachable, type FalcoScanError, FalcoSpecInvalid } from "./FalcoErrors.ts"
+import { dedupeEvents, type FalcoEvent } from "./FalcoEvent.ts"
+import { loadFalcoApi } from "./FalcoProto.ts"
+import { FalcoReceiver } from "./FalcoReceiver.ts"
+import { collectOverGrpc } from "./GrpcCollector.ts"
+import { probeTls } from "./TlsProbe.ts"
+
+/**
+ * The Falco backend. A run gathers alerts from every configured source and turns the ones
+ * `spec.falco` selects into one `fail` check per rule:
+ *
+ * - gRPC (`--falco-host`, Falco <= 0.43): connects with the client certificate (files
+ *   re-read every run, so rotated Secrets apply), streams alerts for `spec.falco.window`,
+ *   never past the run's deadline;
+ * - the HTTPS receiver (`--falco-receiver-bind-address`, Falco 0.44+ / Falcosidekick):
+ *   the alerts that arrived from `window` before the run started until its gRPC collection
+ *   ended (or until the run started, without gRPC: the buffer is read back, no waiting).
+ *
+ * The same alert from both sources counts once. No source configured, or the gRPC endpoint
+ * unreachable: the `falco-endpoint-unreachable` skip check, and the run still Succeeds.
+ * Failure reasons (status.reason) are the tags of FalcoErrors.ts.
+ */
+
+export interface FalcoScannerOptions {
+  /** Time allowed to connect and handshake (also bounded by the deadline); default 5 s. */
+  readonly connectTimeoutMillis?: number
+  /** How often the stream asks Falco for queued alerts; default window/10 within 50 ms..1 s. */
+  readonly pollIntervalMillis?: number
+  /** Alerts one run keeps from gRPC before it stops collecting; default 500,000. */
+  readonly maxEventsPerRun?: number
+  /** After the window, how long to wait for the last answer; default 250 ms. */
+  readonly drainGraceMillis?: number
+}
+
+const defaults = {
+  connectTimeoutMillis: 5_000,
+  maxEventsPerRun: 500_000,
+  drainGraceMillis: 250,
+  /** Collection ends this much before the deadline (or a tenth of what is left) so the run can write its Result. */
+  deadlineMarginMillis: 1_000
+} as const
+
+const defaultPollInterval = (windowMillis: number): number => Math.min(1_000, Math.max(50, Math.floor(windowMillis / 10)))
+
+const formatMillis = (millis: number): string =>
+  millis % 60_000 === 0 && millis > 0 ? `${millis / 60_000}m` : millis % 1_000 === 0 ? `${millis / 1_000}s` : `${millis}ms`
+
+const filterOf = (request: ScanRequest): FalcoFilter => {
+  const spec = request.run.spec.falco
+  return { minPriority: spec?.minPriority, rules: spec?.rules, tags: spec?.tags }
+}
+
+const describeFilter = (filter: FalcoFilter): string => {
+  const parts = [
+    ...(filter.minPriority === undefined ? [] : [`priority >= ${filter.minPriority}`]),
+    ...(filter.rules === undefined || filter.rules.length === 0 ? [] : [`rules ${filter.rules.join(", ")}`]),
+    ...(filter.tags === undefined || filter.tags.length === 0 ? [] : [`tags ${filter.tags.join(", ")}`])
+  ]
+  return parts.length === 0 ? "" : ` (${parts.join("; ")})`
+}
+
+export const makeFalcoScanner = (options: FalcoScannerOptions = {}) =>
+  Effect.gen(function*() {
+    const config = yield* OperatorConfig
+    const receiver = yield* FalcoReceiver
+    const metrics = yield* Metrics
+    const api = loadFalcoApi()
+
+    // The registry may outlive one scanner (tests build several on one Metrics).
+    const grpcEventsName = "ugallu_compliance_scan_falco_grpc_events_total"
+    const grpcEvents = (metrics.registry.getSingleMetric(grpcEventsName) as Prometheus.Counter | undefined) ??
+      new Prometheus.Counter({
+        name: grpcEventsName,
+        help: "Falco alerts received over Falco's gRPC outputs service.",
+        registers: [metrics.registry]
+      })
+
+    const grpcHost = config.falcoHost === undefined || config.falcoHost === "" ? undefined : config.falcoHost
+    const grpcWhere = `${grpcHost}:${config.falcoPort}`
+
+    /** Alerts over gRPC from now until the window ends or the deadline nears. */
+    const collectGrpc = (host: string, windowMillis: number, deadline: number) =>
+      Effect.gen(function*() {
+        const credentials = yield* loadCertificateSet({
+          certFile: { flag: "--falco-cert-file", path: config.falcoCertFile },
+          keyFile: { flag: "--falco-key-file", path: config.falcoKeyFile },
+          caFile: { flag: "--falco-ca-root-file", path: config.falcoCARootFile }
+        }, yield* Clock.currentTimeMillis)
+        const beforeConnect = yield* Clock.currentTimeMillis
+        const margin = Math.min(defaults.deadlineMarginMillis, Math.max(0, (deadline - beforeConnect) / 10))
+        const stopBy = deadline - margin
+        const connectTimeout = Math.min(options.connectTimeoutMillis ?? defaults.connectTimeoutMillis, stopBy - beforeConnect)
+        if (connectTimeout <= 0) {
+          return yield* new FalcoEndpointUnreachable({ message: `no time left before the run's deadline to connect to ${grpcWhere}` })
+        }
+        yield* probeTls({ host, port: config.falcoPort, credentials, timeoutMillis: connectTimeout })
+        const connected = yield* Clock.currentTimeMillis
+        const until = Math.min(connected + windowMillis, stopBy)
+        const collection = yield* collectOverGrpc({
+          api,
+          host,
+          port: config.falcoPort,
+          credentials,
+          until,
+          connectDeadline: Math.min(connected + connectTimeout, stopBy),
+          pollIntervalMillis: options.pollIntervalMillis ?? defaultPollInterval(windowMillis),
+          drainGraceMillis: Math.max(0, Math.min(options.drainGraceMillis ?? defaults.drainGraceMillis, deadline - until)),
+          maxEvents: options.maxEventsPerRun ?? defaults.maxEventsPerRun
+        })
+        grpcEvents.inc(collection.events.length)
+        if (collection.truncated) {
+          yield* Effect.logWarning(`Falco gRPC: stopped collecting after ${collection.events.length} alerts (the per-run cap)`)
+        }
+        return collection
+      }).pipe(Effect.scoped)
+
+    const scan = (request: ScanRequest): Effect.Effect<ScanReport, FalcoScanError> =>
+      Effect.gen(function*() {
+        const windowText = request.run.spec.falco?.window ?? specDefaults.falcoWindow
+        const windowMillis = parseDurationMillis(windowText)
+        if (windowMillis === undefined) {
+          return yield* new FalcoSpecInvalid({ message: `spec.falco.window ${JSON.stringify(windowText)} is not a duration such as 30s, 5m or 1h` })
+        }
+        if (grpcHost === undefined && receiver.address === undefined) {
+          return {
+            checks: [endpointUnreachableCheck(
+              "No Falco source is configured: neither --falco-host (gRPC outputs) nor --falco-receiver-bind-address (HTTPS receiver) is set."
+            )]
+          }
+        }
+        const startedAt = yield* Clock.currentTimeMillis
+        // Arrays of alerts, concatenated at the end (spreading 100,000 arguments overflows the stack).
+        const batches: Array<ReadonlyArray<FalcoEvent>> = []
+        const sources: Array<string> = []
+        const checks: Array<Check> = []
+
+        if (grpcHost !== undefined) {
+          const outcome = yield* collectGrpc(grpcHost, windowMillis, request.deadline).pipe(
+            Effect.catchTag("FalcoEndpointUnreachable", (unreachable) => Effect.succeed(unreachable))
+          )
+          if (outcome instanceof FalcoEndpointUnreachable) {
+            checks.push(endpointUnreachableCheck(`Falco gRPC endpoint ${grpcWhere} unreachable: ${outcome.message}`))
+            yield* Effect.logWarning(`Falco gRPC endpoint unreachable: ${outcome.message}`)
+          } else {
+            batches.push(outcome.events)
+            sources.push(`gRPC ${grpcWhere} (Falco ${outcome.falcoVersion})`)
+          }
+        }
+        if (receiver.address !== undefined) {
+          const endedAt = yield* Clock.currentTimeMillis
+          batches.push(yield* receiver.eventsBetween(startedAt - windowMillis, endedAt))
+          sources.push(`the HTTPS receiver on port ${receiver.address.port}`)
+        }
+
+        const filter = filterOf(request)
+        const events = batches.flat()
+        const matching = dedupeEvents(events).filter(matchesFilter(filter))
+        if (sources.length > 0) {
+          if (matching.length === 0) {
+            checks.push(noEventsCheck(
+              `No Falco alerts${describeFilter(filter)} in ${formatMillis(windowMillis)} from ${sources.join(" and ")}.`
+            ))
+          } else {
+            checks.unshift(...checksFromEvents(matching))  // a check per rule: far fewer than alerts
+          }
+        }
+        yield* Effect.logInfo(
+          `Falco: ${events.length} alerts collected, ${matching.length} matching, ${checks.length} checks`
+        )
+        return { checks }
+      })
+
+    return {
+      name: "falco",
+      scan: (request) =>
+        scan(request).pipe(Effect.mapError((error) => new ScanFailed({ reason: error._tag, message: error.message })))
+    } satisfies Scanner
+  })
+
+/** The Falco backend as a service (needs OperatorConfig, Metrics and FalcoReceiver). */
+export class FalcoScanner extends Context.Service<FalcoScanner, Scanner>()(
+  "compliance-scan/backends/falco/FalcoScanner"
+) {
+  static readonly make = makeFalcoScanner
+  static readonly layer = (options: FalcoScannerOptions = {}) => Layer.effect(FalcoScanner, makeFalcoScanner(options))
+}

@@ -1,0 +1,91 @@
+import { isIP } from "node:net"
+import { connect } from "node:tls"
+import { Effect } from "effect"
+import type { CertificateSet } from "./CertificateFiles.ts"
+import { FalcoEndpointUnreachable, FalcoTLSHandshakeFailed } from "./FalcoErrors.ts"
+
+/**
+ * One mTLS connection to the gRPC endpoint before the real call, because gRPC reports
+ * every connection problem as the same UNAVAILABLE status and the run must tell
+ * "Falco is not there" (skip) from "Falco refuses us" (Failed). An HTTP/2 server speaks
+ * first (its SETTINGS frame) once it has accepted our certificate, so the first byte read
+ * means the handshake succeeded on both sides; with TLS 1.3 a rejected client certificate
+ * shows only after the handshake, as an alert or a closed connection.
+ */
+
+/** Socket errors that mean nothing answered at that address. */
+const unreachableCodes = new Set([
+  "ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EAI_FAIL", "EAI_NONAME", "ETIMEDOUT",
+  "EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN", "ENETDOWN", "EADDRNOTAVAIL"
+])
+
+interface ProbeTarget {
+  readonly host: string
+  readonly port: number
+  readonly credentials: CertificateSet
+  readonly timeoutMillis: number
+}
+
+const describeRejection = (code: string | undefined, message: string, afterHandshake: boolean): string => {
+  if (code === "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED") return "the server requires a client certificate and did not get one"
+  if (code !== undefined && code.startsWith("ERR_SSL_") && code.includes("ALERT")) {
+    return `the server rejected our client certificate (${message.trim()})`
+  }
+  if (afterHandshake) return `the connection failed after the handshake (${code ?? "no code"}: ${message.trim()})`
+  return `we rejected the server's certificate (${code ?? "no code"}: ${message.trim()})`
+}
+
+export const probeTls = (target: ProbeTarget) =>
+  Effect.callback<void, FalcoEndpointUnreachable | FalcoTLSHandshakeFailed>((resume) => {
+    const where = `${target.host}:${target.port}`
+    let settled = false
+    let handshakeDone = false
+    const socket = connect({
+      host: target.host,
+      port: target.port,
+      cert: target.credentials.cert,
+      key: target.credentials.key,
+      ca: target.credentials.ca,
+      ALPNProtocols: ["h2"],
+      ...(isIP(target.host) === 0 ? { servername: target.host } : {})
+    })
+    const settle = (outcome: Effect.Effect<void, FalcoEndpointUnreachable | FalcoTLSHandshakeFailed>) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      socket.destroy()
+      resume(outcome)
+    }
+    const timer = setTimeout(() => {
+      settle(
+        handshakeDone
+          ? Effect.fail(new FalcoTLSHandshakeFailed({ message: `TLS with ${where}: the server did not answer within ${target.timeoutMillis} ms of the handshake` }))
+          : Effect.fail(new FalcoEndpointUnreachable({ message: `connecting to ${where} timed out after ${target.timeoutMillis} ms` }))
+      )
+    }, target.timeoutMillis)
+    socket.once("secureConnect", () => {
+      handshakeDone = true
+    })
+    socket.once("data", () => settle(Effect.void))
+    socket.once("error", (error: NodeJS.ErrnoException) => {
+      if (!handshakeDone && error.code !== undefined && unreachableCodes.has(error.code)) {
+        settle(Effect.fail(new FalcoEndpointUnreachable({ message: `cannot connect to ${where}: ${error.message}` })))
+      } else {
+        settle(Effect.fail(new FalcoTLSHandshakeFailed({
+          message: `TLS handshake with ${where} failed: ${describeRejection(error.code, error.message, handshakeDone)}`
+        })))
+      }
+    })
+    socket.once("close", () => {
+      settle(Effect.fail(new FalcoTLSHandshakeFailed({
+        message: handshakeDone
+          ? `TLS handshake with ${where} failed: the server closed the connection after the handshake, so it did not accept our client certificate (unknown CA or expired on its clock)`
+          : `TLS handshake with ${where} failed: the server closed the connection during the handshake`
+      })))
+    })
+    return Effect.sync(() => {
+      settled = true
+      clearTimeout(timer)
+      socket.destroy()
+    })
+  })
