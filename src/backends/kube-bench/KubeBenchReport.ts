@@ -145,7 +145,8 @@ type Extent =
  */
 const jsonExtent = (text: string, start: number, budget: number): Extent => {
   const limit = Math.min(text.length, start + parseLimits.maxReportBytes, start + budget)
-  let depth = 0
+  // Open brackets, as their closing character codes; at most maxDepth long.
+  const open: Array<number> = []
   let inString = false
   for (let index = start; index < limit; index++) {
     const char = text.charCodeAt(index)
@@ -156,8 +157,8 @@ const jsonExtent = (text: string, start: number, budget: number): Extent => {
     }
     if (char === 0x22) inString = true
     else if (char === 0x7b || char === 0x5b) {
-      depth++
-      if (depth > parseLimits.maxDepth) {
+      open.push(char === 0x7b ? 0x7d : 0x5d)
+      if (open.length > parseLimits.maxDepth) {
         return {
           _tag: "Rejected",
           reason: `the JSON is nested more than ${parseLimits.maxDepth} levels deep (a kube-bench report has about 7)`,
@@ -165,8 +166,8 @@ const jsonExtent = (text: string, start: number, budget: number): Extent => {
         }
       }
     } else if (char === 0x7d || char === 0x5d) {
-      depth--
-      if (depth === 0) return { _tag: "Complete", end: index + 1 }
+      // A mismatched bracket ends the value here too: JSON.parse then says what is wrong.
+      if (open.pop() !== char || open.length === 0) return { _tag: "Complete", end: index + 1 }
     }
   }
   const scanned = limit - start
@@ -182,7 +183,7 @@ const jsonExtent = (text: string, start: number, budget: number): Extent => {
   return {
     _tag: "Rejected",
     reason: `the JSON is truncated: the output ends ${scanned} characters into it, ${
-      inString ? "inside a string" : `with ${depth} bracket${depth === 1 ? "" : "s"} still open`
+      inString ? "inside a string" : `with ${open.length} bracket${open.length === 1 ? "" : "s"} still open`
     }`,
     scanned
   }
