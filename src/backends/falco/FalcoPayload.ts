@@ -1,4 +1,4 @@
-import { Result, Schema } from "effect"
+import { Predicate, Result, Schema } from "effect"
 import { type FalcoEvent, fieldText, parseEventTime, parsePriority } from "./FalcoEvent.ts"
 
 /**
@@ -57,6 +57,9 @@ export const decodeAlerts = (body: unknown): Result.Result<ReadonlyArray<Decoded
   const alerts: Array<DecodedAlert> = []
   for (const [index, item] of items.entries()) {
     const position = Array.isArray(body) ? `alert ${index}: ` : ""
+    if (!Predicate.isObject(item) || Array.isArray(item)) {
+      return Result.fail(`${position}an alert must be a JSON object (a batch: an array of them)`)
+    }
     const decoded = decodeAlert(item)
     if (Result.isFailure(decoded)) return Result.fail(`${position}${decoded.failure.message.replace(/\s*\n\s*/gu, " ")}`)
     const event = toEvent(decoded.success, position)

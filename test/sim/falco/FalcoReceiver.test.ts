@@ -1,0 +1,180 @@
+import { gzipSync } from "node:zlib"
+import { expect, layer } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import type { FalcoEvent } from "../../../src/backends/falco/FalcoEvent.ts"
+import { FalcoReceiver, type FalcoReceiverOptions, makeFalcoReceiver } from "../../../src/backends/falco/FalcoReceiver.ts"
+import { simulatedAlert, toHttpJson } from "../../../src/backends/falco/SimulatedAlerts.ts"
+import { makeSimulatedFalco } from "../../../src/backends/falco/SimulatedFalco.ts"
+import { Metrics } from "../../../src/services/Metrics.ts"
+import { falcoRun, grpcConfig, metricValue, Pki, post, scannerWith, scanRequest } from "./FalcoFixtures.ts"
+
+/** A receiver on a free port with the main PKI, its metrics, and a POST helper with the main client certificate. */
+const startReceiver = (overrides: Partial<FalcoReceiverOptions> = {}) =>
+  Effect.gen(function*() {
+    const pki = yield* Pki
+    const metrics = yield* Metrics
+    const receiver = yield* makeFalcoReceiver({
+      bindAddress: "127.0.0.1:0",
+      certFile: pki.main.server.certFile,
+      keyFile: pki.main.server.keyFile,
+      clientCAFile: pki.main.ca.certFile,
+      bufferSize: 1_000,
+      ...overrides
+    })
+    const port = receiver.address!.port
+    const send = (body: unknown, options: { readonly localAddress?: string; readonly headers?: Record<string, string> } = {}) =>
+      post({
+        port,
+        ca: pki.main.ca.cert,
+        client: pki.main.client,
+        body: Buffer.isBuffer(body) ? body : typeof body === "string" ? body : JSON.stringify(body),
+        ...options
+      })
+    const metric = (sample: string) => Effect.map(metrics.render, (rendered) => metricValue(rendered.body, sample))
+    return { receiver, port, send, metric, layer: Layer.succeed(FalcoReceiver, receiver) }
+  }).pipe(Effect.provide(Metrics.layerTest))
+
+const alertAt = (index: number, overrides: Partial<FalcoEvent> = {}): FalcoEvent => ({ ...simulatedAlert(index, Date.now()), ...overrides })
+
+layer(Pki.layer, { excludeTestServices: true })("the HTTPS receiver for Falco 0.44+ and Falcosidekick", (it) => {
+  it.effect("accepts Falco http_output JSON and a run reads it back as checks, without waiting", () =>
+    Effect.gen(function*() {
+      const { send, metric, layer: receiverLayer } = yield* startReceiver()
+      const answer = yield* send(toHttpJson(alertAt(1)))
+      expect(answer.status).toBe(200)
+      expect(JSON.parse(answer.body)).toEqual({ accepted: 1 })
+      expect(yield* metric("ugallu_compliance_scan_falco_receiver_events_total{format=\"falco\"}")).toBe(1)
+
+      const { scanner } = yield* scannerWith({}, receiverLayer)
+      const started = Date.now()
+      const report = yield* scanner.scan(scanRequest(falcoRun({ window: "1m" })))
+      expect(Date.now() - started).toBeLessThan(500)
+      expect(report.checks.map((check) => [check.checkID, check.severity])).toEqual([["falco.write-below-etc", "high"]])
+    }))
+
+  it.effect("accepts Falcosidekick's webhook JSON, single, batched and gzip-compressed", () =>
+    Effect.gen(function*() {
+      const { send, metric, receiver } = yield* startReceiver()
+      const single = yield* send(toHttpJson(alertAt(0), "6c1f1d2e-8f0a-4b7c-9d3e-2a1b0c9d8e7f"))
+      expect(single.status).toBe(200)
+      const batch = yield* send([
+        toHttpJson(alertAt(2), "0a1b2c3d-0000-4000-8000-000000000001"),
+        toHttpJson(alertAt(3), "0a1b2c3d-0000-4000-8000-000000000002")
+      ])
+      expect(batch.status).toBe(200)
+      expect(JSON.parse(batch.body)).toEqual({ accepted: 2 })
+      const compressed = yield* send(gzipSync(JSON.stringify(toHttpJson(alertAt(4)))), { headers: { "content-encoding": "gzip" } })
+      expect(compressed.status).toBe(200)
+      expect(yield* metric("ugallu_compliance_scan_falco_receiver_events_total{format=\"falcosidekick\"}")).toBe(3)
+      expect(yield* metric("ugallu_compliance_scan_falco_receiver_events_total{format=\"falco\"}")).toBe(1)
+      expect(yield* receiver.buffered).toBe(4)
+    }))
+
+  it.effect("refuses clients without a certificate or with one from another CA", () =>
+    Effect.gen(function*() {
+      const pki = yield* Pki
+      const { port, metric, receiver } = yield* startReceiver()
+      const body = JSON.stringify(toHttpJson(alertAt(0)))
+      const anonymous = yield* Effect.flip(post({ port, ca: pki.main.ca.cert, body }))
+      expect(anonymous).toMatch(/certificate required|socket hang up|ECONNRESET/u)
+      const stranger = yield* Effect.flip(post({ port, ca: pki.main.ca.cert, client: pki.other.client, body }))
+      expect(stranger).toMatch(/unknown ca|socket hang up|ECONNRESET/u)
+      expect(yield* receiver.buffered).toBe(0)
+      expect(yield* metric("ugallu_compliance_scan_falco_receiver_rejected_requests_total{reason=\"tls\"}")).toBe(2)
+    }))
+
+  it.effect("rejects malformed JSON, non-alerts and oversized bodies, and keeps serving others", () =>
+    Effect.gen(function*() {
+      const { send, metric, receiver } = yield* startReceiver({ maxBodyBytes: 4_096 })
+      const malformed = yield* send("{\"rule\": \"Write below etc\",")
+      expect(malformed.status).toBe(400)
+      expect(JSON.parse(malformed.body).error).toMatch(/^malformed JSON/u)
+      const notAnAlert = yield* send({ rule: "Write below etc", priority: "Loud", time: "2026-01-01T00:00:00Z" })
+      expect(notAnAlert.status).toBe(400)
+      expect(JSON.parse(notAnAlert.body).error).toBe("not a Falco alert: priority \"Loud\" is not a Falco priority")
+      const oversized = yield* send({ ...toHttpJson(alertAt(0)), output: "x".repeat(10_000) })
+      expect(oversized.status).toBe(413)
+      const bomb = yield* send(gzipSync(JSON.stringify({ ...toHttpJson(alertAt(0)), output: " ".repeat(100_000) })), {
+        headers: { "content-encoding": "gzip" }
+      })
+      expect(bomb.status).toBe(413)
+      const wrongMethod = yield* post({ port: receiver.address!.port, ca: (yield* Pki).main.ca.cert, client: (yield* Pki).main.client, body: "", method: "GET" })
+      expect(wrongMethod.status).toBe(405)
+
+      const good = yield* send(toHttpJson(alertAt(1)))
+      expect(good.status).toBe(200)
+      expect(yield* receiver.buffered).toBe(1)
+      expect(yield* metric("ugallu_compliance_scan_falco_receiver_rejected_requests_total{reason=\"malformed\"}")).toBe(2)
+      expect(yield* metric("ugallu_compliance_scan_falco_receiver_rejected_requests_total{reason=\"too_large\"}")).toBe(2)
+    }))
+
+  it.effect("answers a flooding client 429 while another client is still served", () =>
+    Effect.gen(function*() {
+      const { send, metric, receiver } = yield* startReceiver({ requestsPerSecond: 0.1, burst: 5 })
+      const flood = yield* Effect.forEach(
+        Array.from({ length: 12 }, (_, index) => index),
+        (index) => send(toHttpJson(alertAt(index)), { localAddress: "127.0.0.1" }),
+        { concurrency: 4 }
+      )
+      const statuses = flood.map((answer) => answer.status)
+      expect(statuses.filter((status) => status === 200)).toHaveLength(5)
+      const limited = flood.filter((answer) => answer.status === 429)
+      expect(limited).toHaveLength(7)
+      expect(Number(limited[0]!.headers["retry-after"])).toBeGreaterThanOrEqual(1)
+
+      const other = yield* send(toHttpJson(alertAt(99)), { localAddress: "127.0.0.2" })
+      expect(other.status).toBe(200)
+      expect(yield* receiver.buffered).toBe(statuses.filter((status) => status === 200).length + 1)
+      expect(yield* metric("ugallu_compliance_scan_falco_receiver_rejected_requests_total{reason=\"rate_limited\"}")).toBe(limited.length)
+    }))
+
+  it.effect("keeps at most its buffer size, dropping the oldest and counting them", () =>
+    Effect.gen(function*() {
+      const { send, metric, receiver, layer: receiverLayer } = yield* startReceiver({ bufferSize: 5 })
+      const alerts = Array.from({ length: 8 }, (_, index) => alertAt(index, { rule: `Rule ${index}` }))
+      for (const alert of alerts) expect((yield* send(toHttpJson(alert))).status).toBe(200)
+      expect(yield* receiver.buffered).toBe(5)
+      expect(yield* metric("ugallu_compliance_scan_falco_receiver_events_dropped_total{reason=\"capacity\"}")).toBe(3)
+      expect(yield* metric("ugallu_compliance_scan_falco_receiver_buffered_events")).toBe(5)
+      const { scanner } = yield* scannerWith({}, receiverLayer)
+      const report = yield* scanner.scan(scanRequest(falcoRun({ window: "1m" })))
+      expect(report.checks.map((check) => check.title).sort()).toEqual(["Rule 3", "Rule 4", "Rule 5", "Rule 6", "Rule 7"])
+    }))
+
+  it.effect("forgets alerts older than its age bound, and a run only reads its window back", () =>
+    Effect.gen(function*() {
+      const { send, metric, receiver, layer: receiverLayer } = yield* startReceiver({ maxEventAgeMillis: 1_000 })
+      expect((yield* send(toHttpJson(alertAt(0)))).status).toBe(200)
+      yield* Effect.sleep(150)
+      const { scanner } = yield* scannerWith({}, receiverLayer)
+      const narrow = yield* scanner.scan(scanRequest(falcoRun({ window: "100ms" })))
+      expect(narrow.checks.map((check) => check.checkID)).toEqual(["falco.no-events"])
+      const wide = yield* scanner.scan(scanRequest(falcoRun({ window: "10s" })))
+      expect(wide.checks.map((check) => check.checkID)).toEqual(["falco.terminal-shell-in-container"])
+      yield* Effect.sleep(1_000)
+      expect((yield* receiver.eventsBetween(0, Date.now())).length).toBe(0)
+      expect(yield* metric("ugallu_compliance_scan_falco_receiver_events_dropped_total{reason=\"age\"}")).toBe(1)
+    }))
+
+  it.effect("with gRPC and the receiver both configured, a run uses both and counts an alert seen twice once", () =>
+    Effect.gen(function*() {
+      const pki = yield* Pki
+      const shared = alertAt(1)
+      const falco = yield* makeSimulatedFalco({
+        serverCert: pki.main.server.cert,
+        serverKey: pki.main.server.key,
+        clientCA: pki.main.ca.cert,
+        initialEvents: [shared, alertAt(3)]
+      })
+      const { send, layer: receiverLayer } = yield* startReceiver()
+      expect((yield* send(toHttpJson(shared, "5d7e9f1a-0000-4000-8000-00000000abcd"))).status).toBe(200)
+      expect((yield* send(toHttpJson(alertAt(2)))).status).toBe(200)
+      const { scanner } = yield* scannerWith(grpcConfig(pki, falco.port), receiverLayer)
+      const report = yield* scanner.scan(scanRequest(falcoRun({ window: "200ms" })))
+      expect(report.checks.map((check) => [check.checkID, check.subjectCounts?.fail, check.subjects?.[0]?.count])).toEqual([
+        ["falco.drop-and-execute-new-binary-in-container", 1, 1],
+        ["falco.write-below-etc", 1, 1],
+        ["falco.read-sensitive-file-untrusted", 1, 1]
+      ])
+    }))
+})
