@@ -104,6 +104,8 @@ export const watchResource = (
         const known = new Map<string, KubeObject>()
         let resourceVersion: string | undefined
         let failures = 0
+        /** The next watch starts from a list's version (not from an event's). */
+        let fromFreshList = false
 
         const backOff = Effect.fnUntraced(function*(what: string, error: KubeError | undefined) {
           const exponent = Math.min(failures, 30)
@@ -148,6 +150,7 @@ export const watchResource = (
             yield* emit({ type: "DELETED", object })
           }
           resourceVersion = listed.resourceVersion
+          fromFreshList = true
           yield* emit({ type: "SYNCED", resourceVersion: listed.resourceVersion })
         })
 
@@ -196,15 +199,16 @@ export const watchResource = (
             if (listed._tag === "Failure") yield* backOff("list", listed.failure)
             continue
           }
+          const startedFromList = fromFreshList
+          fromFreshList = false
           const { outcome, progressed } = yield* watchOnce(resourceVersion)
           if (progressed) failures = 0
           const error = outcome._tag === "Failure" ? outcome.failure : undefined
           if (error?._tag === "Gone") {
             // The history no longer reaches back to our version: only a new list helps, at
-            // once the first time, with back-off if the fresh version is gone again.
+            // once, unless even a fresh list's version was already gone (then back off).
             resourceVersion = undefined
-            if (failures > 0) yield* backOff("watch", error)
-            else failures++
+            if (startedFromList && !progressed) yield* backOff("watch", error)
           } else if (error !== undefined || !progressed) {
             yield* backOff(error === undefined ? "watch (closed without progress)" : "watch", error)
           }
