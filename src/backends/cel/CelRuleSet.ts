@@ -1,0 +1,35 @@
+import type { CelRule } from "../../api/ComplianceScanRun.ts"
+import { CelRuleSetInvalid } from "./CelErrors.ts"
+import type { RulePack } from "./RulePacks.ts"
+
+/**
+ * The rules a run evaluates: the built-in pack named by `spec.profile` (if any) followed by
+ * the inline `spec.cel.rules`. An inline rule with the id of a pack rule replaces it, so a
+ * team can tune one control without copying the pack; two inline rules with one id are an
+ * error (check ids must be unique in a Result).
+ */
+export const resolveRuleSet = (
+  packs: ReadonlyMap<string, RulePack>,
+  profile: string | undefined,
+  inline: ReadonlyArray<CelRule>
+): ReadonlyArray<CelRule> | CelRuleSetInvalid => {
+  const seen = new Set<string>()
+  for (const rule of inline) {
+    if (seen.has(rule.id)) return new CelRuleSetInvalid({ reason: "DuplicateRuleID", message: `two rules have the id "${rule.id}"` })
+    seen.add(rule.id)
+  }
+  let packRules: ReadonlyArray<CelRule> = []
+  if (profile !== undefined && profile !== "") {
+    const pack = packs.get(profile)
+    if (pack === undefined) {
+      const known = [...packs.keys()].sort().join(", ")
+      return new CelRuleSetInvalid({ reason: "UnknownProfile", message: `unknown CEL profile "${profile}"; known profiles: ${known}` })
+    }
+    packRules = pack.rules
+  }
+  const rules = [...packRules.filter((rule) => !seen.has(rule.id)), ...inline]
+  if (rules.length === 0) {
+    return new CelRuleSetInvalid({ reason: "NoRules", message: "the run has no CEL rules: set spec.cel.rules or spec.profile (a built-in pack)" })
+  }
+  return rules
+}
