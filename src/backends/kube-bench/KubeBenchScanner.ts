@@ -104,19 +104,23 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
         )
       )
 
-    /** Deletes the run's Jobs: those it named and any other carrying its uid label. Never fails. */
-    const deleteJobs = (identity: RunIdentity, names: ReadonlyArray<string>) =>
+    /**
+     * Deletes the run's Jobs: those carrying its uid label and those it started. Never
+     * fails. When the list fails, every name the run could have used is deleted instead
+     * (a create interrupted in flight may have left a Job nobody saw).
+     */
+    const deleteJobs = (identity: RunIdentity, started: Ref.Ref<ReadonlySet<string>>, allNames: ReadonlyArray<string>) =>
       Effect.gen(function*() {
         const labelled = yield* kube.list(Resources.Job, { namespace, labelSelector: kubeBenchRunSelector(identity) }).pipe(
           Effect.map((list) => list.items.map((job) => job.metadata.name)),
           Effect.catch((error) =>
             Effect.logWarning(`Listing the run's kube-bench Jobs failed (${describe(error)}); deleting them by name`).pipe(
-              Effect.as([] as Array<string>)
+              Effect.as(allNames)
             )
           )
         )
         yield* Effect.forEach(
-          [...new Set([...names, ...labelled])],
+          [...new Set([...(yield* Ref.get(started)), ...labelled])],
           (name) =>
             retryTransient(kube.delete(Resources.Job, namespace, name, { propagationPolicy: "Background" }), 3).pipe(
               Effect.catchTag("NotFound", () => Effect.void),
@@ -169,8 +173,9 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
           })
         }
         const targets = nodes.map((node) => ({ node, job: kubeBenchJobName(identity, node) }))
+        const started = yield* Ref.make<ReadonlySet<string>>(new Set())
         // Registered before any Job exists, so an interruption at any point cleans up.
-        yield* Effect.addFinalizer(() => deleteJobs(identity, targets.map((target) => target.job)))
+        yield* Effect.addFinalizer(() => deleteJobs(identity, started, targets.map((target) => target.job)))
 
         const progress = yield* makeProgress(
           targets.map(({ job, node }) => ({ name: node, job, phase: "Pending" })),
@@ -182,7 +187,7 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
         const results = yield* Effect.forEach(
           targets,
           ({ job, node }) =>
-            scanNode(run, request.deadline, node, job, progress.set).pipe(
+            scanNode({ run, deadline: request.deadline, node, jobName: job, setProgress: progress.set, started }).pipe(
               Effect.map((report): NodeResult => ({ _tag: "Succeeded", node, report })),
               Effect.catchTag("NodeScanFailure", (failure) =>
                 Effect.succeed<NodeResult>({ _tag: "Failed", node, reason: failure.reason, message: failure.message })
@@ -225,16 +230,20 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
       )
 
     /** One node: start (or adopt) its Job, wait for it, read and parse the Pod's log. */
-    const scanNode = (
-      run: ComplianceScanRun,
-      deadline: number,
-      node: string,
-      jobName: string,
-      setProgress: (node: string, change: Omit<NodeScanStatus, "name" | "job">) => Effect.Effect<void>
-    ): Effect.Effect<KubeBenchReport, NodeScanFailure> =>
+    const scanNode = (input: {
+      readonly run: ComplianceScanRun
+      readonly deadline: number
+      readonly node: string
+      readonly jobName: string
+      readonly setProgress: (node: string, change: Omit<NodeScanStatus, "name" | "job">) => Effect.Effect<void>
+      /** Names of the Jobs this scan created or adopted, for the cleanup. */
+      readonly started: Ref.Ref<ReadonlySet<string>>
+    }): Effect.Effect<KubeBenchReport, NodeScanFailure> =>
       Effect.gen(function*() {
+        const { deadline, jobName, node, run, setProgress } = input
         const identity = runIdentityOf(run)
         const startJob = Effect.gen(function*() {
+          yield* Ref.update(input.started, (names) => new Set([...names, jobName]))
           const now = yield* Clock.currentTimeMillis
           const job = kubeBenchJob({
             run,

@@ -8,7 +8,8 @@ import { loadCisSeverityTable } from "../../../src/backends/kube-bench/CisSeveri
 import { checksFromReports, compareTestNumbers, outcomeOf } from "../../../src/backends/kube-bench/KubeBenchChecks.ts"
 import { type KubeBenchReport, parseKubeBenchReport } from "../../../src/backends/kube-bench/KubeBenchReport.ts"
 
-const sample = readFileSync(join(import.meta.dirname, "..", "..", "fixtures", "kube-bench", "sample-cis-1.10-v0.15.json"), "utf8")
+const fixture = (name: string) => readFileSync(join(import.meta.dirname, "..", "..", "fixtures", "kube-bench", name), "utf8")
+const sample = fixture("sample-cis-1.10-v0.15.json")
 const report = (text: string): KubeBenchReport => Result.getOrThrow(parseKubeBenchReport(text))
 const severities = Effect.runSync(loadCisSeverityTable)
 
@@ -104,6 +105,22 @@ describe("checks from kube-bench reports", () => {
     const checks = checksFromReports([{ node: "a", report: variant({ "1.1.1": { status: "PASS", actual_value: long } }) }], severities)
     const actual = byId(checks, "cis.1.1.1").subjects![0]!.actual!
     expect(actual).toMatch(/^x{1024}\.\.\. \(3976 more characters\)$/)
+  })
+
+  it("real kube-bench reports: the check counts are the report's own totals, every id rated by the table", () => {
+    for (const [name, node] of [["real-cis-1.10-master.json", "cp-1"], ["real-cis-1.10-node.json", "w-1"]] as const) {
+      const real = report(fixture(name))
+      const checks = checksFromReports([{ node, report: real }], severities)
+      const counts = countOutcomes(checks.map((check) => check.outcome))
+      expect([counts.pass, counts.fail, counts.warn, counts.skip], name).toEqual([
+        real.totals!.total_pass, real.totals!.total_fail, real.totals!.total_warn, real.totals!.total_info
+      ])
+      for (const check of checks) {
+        const id = check.checkID.slice("cis.".length)
+        const prefixes = id.split(".").map((_, index, parts) => parts.slice(0, parts.length - index).join("."))
+        expect(prefixes.some((prefix) => severities.ids.has(prefix)), `${id} has a table entry`).toBe(true)
+      }
+    }
   })
 
   it("orders ids numerically", () => {
