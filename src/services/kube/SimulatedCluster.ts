@@ -27,7 +27,7 @@ export interface SimulatedClusterOptions {
   readonly faults?: FaultSettings
   /** Kinds beyond `Resources` that `apply` should recognise by apiVersion and kind. */
   readonly resources?: ReadonlyArray<ResourceType>
-  /** Objects to `apply` when the cluster starts. */
+  /** Objects to `apply` when the cluster starts (one the server refuses is a defect). */
   readonly objects?: ReadonlyArray<KubeObject>
 }
 
@@ -71,7 +71,7 @@ export class SimulatedCluster extends Context.Service<
   }
 >()("compliance-scan/services/kube/SimulatedCluster") {
   /** Provides both SimulatedCluster (the control handle) and KubeClient. */
-  static layer(options: SimulatedClusterOptions = {}): Layer.Layer<SimulatedCluster | KubeClient, KubeError> {
+  static layer(options: SimulatedClusterOptions = {}): Layer.Layer<SimulatedCluster | KubeClient> {
     return Layer.effectContext(makeSimulatedCluster(options))
   }
 }
@@ -168,7 +168,8 @@ const makeSimulatedCluster = Effect.fnUntraced(function*(options: SimulatedClust
     setPodLog: (namespace, name, log) => attempt(() => api.setPodLog(namespace, name, log))
   })
 
-  if (options.objects !== undefined) yield* apply(options.objects)
+  // Seed objects the server refuses are a mistake in the caller's code, not a runtime condition.
+  if (options.objects !== undefined) yield* Effect.orDie(apply(options.objects))
 
   return Context.make(SimulatedCluster, control).pipe(Context.add(KubeClient, client))
 })

@@ -3,7 +3,7 @@ import { isKubeError } from "./Errors.ts"
 import type { KubeObject } from "../KubeObject.ts"
 import { Resources } from "../Resources.ts"
 import type { ApiServer } from "./ApiServer.ts"
-import { asRecord } from "./Json.ts"
+import { asRecord, copy } from "./Json.ts"
 import { resourceKeyOf } from "./ObjectStore.ts"
 import type { Change } from "./WatchHub.ts"
 
@@ -149,7 +149,7 @@ export const makeJobController = Effect.fnUntraced(function*(
   }
 
   const runContainer = Effect.fnUntraced(function*(job: KubeObject, pod: KubeObject) {
-    const outcome = yield* currentExecutor()({ job, pod }).pipe(
+    const outcome = yield* currentExecutor()({ job: copy(job), pod: copy(pod) }).pipe(
       Effect.catchCause((cause) =>
         Cause.hasInterruptsOnly(cause)
           ? Effect.failCause(cause)
@@ -171,7 +171,8 @@ export const makeJobController = Effect.fnUntraced(function*(
       startTime: startedAt,
       containerStatuses: containerStatuses(pod, { running: { startedAt } }, true)
     }))
-    if (running === undefined) return outcome
+    // The Pod was deleted meanwhile: nothing more to write (its deletion stops this Job's fiber).
+    if (running === undefined) return undefined
     const log = outcome.log ?? ""
     api.setPodLog(pod.metadata.namespace ?? "", pod.metadata.name, log)
     const succeeded = outcome._tag === "Succeeded"
@@ -198,6 +199,7 @@ export const makeJobController = Effect.fnUntraced(function*(
       if (pod === undefined) return
       updateJob(job, (status) => ({ ...status, startTime: status.startTime ?? api.timestamp(), active: 1 }))
       const outcome = yield* runContainer(job, pod)
+      if (outcome === undefined) return
       if (outcome._tag === "Succeeded") {
         updateJob(job, (status) => {
           const { active: _active, ...rest } = status
