@@ -644,6 +644,50 @@ describe("SimulatedCluster: Jobs, Pods and logs", () => {
     }).pipe(withCluster()))
 })
 
+describe("SimulatedCluster: Job deadlines and TTL (virtual time)", () => {
+  /** Lets the simulation's fibers run until `check` yields a value; virtual time stands still. */
+  const settle = <A, E, R>(check: Effect.Effect<A | undefined, E, R>) =>
+    Effect.gen(function*() {
+      for (let turn = 0; turn < 2_000; turn++) {
+        const value = yield* check
+        if (value !== undefined) return value
+        yield* Effect.yieldNow
+      }
+      return yield* Effect.die(new Error("condition not reached"))
+    })
+
+  const failedCondition = (object: KubeObject) =>
+    (status(object)?.conditions as Array<Record<string, string>> | undefined)?.find((entry) => entry.type === "Failed")
+
+  it.effect("activeDeadlineSeconds: the running Pod is deleted and the Job fails with DeadlineExceeded", () =>
+    Effect.gen(function*() {
+      const kube = yield* KubeClient
+      yield* (yield* SimulatedCluster).setJobExecutor(() => Effect.never)
+      yield* kube.create(Resources.Job, job("slow", { activeDeadlineSeconds: 60 }))
+      const pods = kube.list(Resources.Pod, { namespace: "scans", labelSelector: "job-name=slow" })
+      yield* settle(pods.pipe(Effect.map((list) => list.items[0])))
+      yield* TestClock.adjust("59 seconds")
+      expect(failedCondition(yield* kube.get(Resources.Job, "scans", "slow"))).toBeUndefined()
+      yield* TestClock.adjust("1 second")
+      const failed = yield* settle(kube.get(Resources.Job, "scans", "slow").pipe(Effect.map((object) => failedCondition(object) === undefined ? undefined : object)))
+      expect(failedCondition(failed)).toMatchObject({ status: "True", reason: "DeadlineExceeded" })
+      expect(status(failed)).toMatchObject({ failed: 1 })
+      expect((yield* pods).items).toEqual([])
+    }).pipe(withCluster()))
+
+  it.effect("ttlSecondsAfterFinished: a finished Job and its Pod are removed after the TTL", () =>
+    Effect.gen(function*() {
+      const kube = yield* KubeClient
+      yield* kube.create(Resources.Job, job("short-lived", { ttlSecondsAfterFinished: 30 }))
+      yield* settle(kube.get(Resources.Job, "scans", "short-lived").pipe(Effect.map((object) => status(object)?.succeeded)))
+      yield* TestClock.adjust("29 seconds")
+      expect((yield* Effect.result(kube.get(Resources.Job, "scans", "short-lived")))._tag).toBe("Success")
+      yield* TestClock.adjust("1 second")
+      yield* settle(Effect.flip(kube.get(Resources.Job, "scans", "short-lived")).pipe(Effect.map((error) => error._tag), Effect.orElseSucceed(() => undefined)))
+      expect((yield* kube.list(Resources.Pod, { namespace: "scans", labelSelector: "job-name=short-lived" })).items).toEqual([])
+    }).pipe(withCluster()))
+})
+
 describe("SimulatedCluster: fault injection and request counts", () => {
   it.effect("errorRate fails that fraction of calls with Transient, the same ones for the same seed", () =>
     Effect.gen(function*() {

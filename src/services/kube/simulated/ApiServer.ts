@@ -505,6 +505,7 @@ export const makeApiServer = (options: ApiServerOptions) => {
   return {
     get,
     peek,
+    findByUid: store.findByUid,
     list,
     snapshot,
     create,

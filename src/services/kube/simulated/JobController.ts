@@ -191,7 +191,14 @@ export const makeJobController = Effect.fnUntraced(function*(
     return outcome
   })
 
-  const runJob = Effect.fnUntraced(function*(job: KubeObject) {
+  const finishJob = (job: KubeObject, fields: Mutable, conditions: ReadonlyArray<ReturnType<typeof condition>>) =>
+    updateJob(job, (status) => {
+      const { active: _active, ...rest } = status
+      return { ...rest, ...fields, conditions }
+    })
+
+  /** Pods one after another until one succeeds or `backoffLimit` failures. */
+  const runPods = Effect.fnUntraced(function*(job: KubeObject) {
     const backoffLimit = Number(asRecord(job.spec).backoffLimit ?? 6)
     let failed = 0
     while (true) {
@@ -201,36 +208,61 @@ export const makeJobController = Effect.fnUntraced(function*(
       const outcome = yield* runContainer(job, pod)
       if (outcome === undefined) return
       if (outcome._tag === "Succeeded") {
-        updateJob(job, (status) => {
-          const { active: _active, ...rest } = status
-          return {
-            ...rest,
-            succeeded: 1,
-            completionTime: api.timestamp(),
-            conditions: [
-              condition("SuccessCriteriaMet", "CompletionsReached", "Reached expected number of succeeded pods"),
-              condition("Complete", "CompletionsReached", "Reached expected number of succeeded pods")
-            ]
-          }
-        })
+        const message = "Reached expected number of succeeded pods"
+        finishJob(job, { succeeded: 1, completionTime: api.timestamp() }, [
+          condition("SuccessCriteriaMet", "CompletionsReached", message),
+          condition("Complete", "CompletionsReached", message)
+        ])
         return
       }
       failed++
       if (failed > backoffLimit) {
-        updateJob(job, (status) => {
-          const { active: _active, ...rest } = status
-          return {
-            ...rest,
-            failed,
-            conditions: [
-              condition("FailureTarget", "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
-              condition("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
-            ]
-          }
-        })
+        const message = "Job has reached the specified backoff limit"
+        finishJob(job, { failed }, [
+          condition("FailureTarget", "BackoffLimitExceeded", message),
+          condition("Failed", "BackoffLimitExceeded", message)
+        ])
         return
       }
       updateJob(job, (status) => ({ ...status, failed }))
+    }
+  })
+
+  /** `activeDeadlineSeconds` passed: the running Pod is deleted and the Job fails. */
+  const exceedDeadline = (job: KubeObject) => {
+    const uid = job.metadata.uid ?? ""
+    const podUid = currentPod.get(uid)
+    // Forgotten first, so deleting it does not stop this very fiber.
+    currentPod.delete(uid)
+    const pod = podUid === undefined ? undefined : api.findByUid(podUid)
+    if (pod !== undefined) api.delete(Resources.Pod, pod.namespace, pod.name, { propagationPolicy: "Background" })
+    const stored = api.peek(Resources.Job, job.metadata.namespace, job.metadata.name)
+    const failedBefore = Number(asRecord(stored?.status).failed ?? 0)
+    const message = "Job was active longer than specified deadline"
+    // The Pod it had to kill counts as failed.
+    finishJob(job, { failed: failedBefore + (pod === undefined ? 0 : 1) }, [
+      condition("FailureTarget", "DeadlineExceeded", message),
+      condition("Failed", "DeadlineExceeded", message)
+    ])
+  }
+
+  const runJob = Effect.fnUntraced(function*(job: KubeObject) {
+    const spec = asRecord(job.spec)
+    const deadline = spec.activeDeadlineSeconds
+    if (typeof deadline === "number") {
+      const finished = yield* Effect.timeoutOption(runPods(job), deadline * 1000)
+      if (finished._tag === "None") exceedDeadline(job)
+    } else {
+      yield* runPods(job)
+    }
+    // The TTL controller removes finished Jobs (and, in the background, their Pods).
+    const ttl = spec.ttlSecondsAfterFinished
+    if (typeof ttl === "number") {
+      yield* Effect.sleep(ttl * 1000)
+      const live = api.peek(Resources.Job, job.metadata.namespace, job.metadata.name)
+      if (live !== undefined && live.metadata.uid === job.metadata.uid && !wantsPods(live)) {
+        api.delete(Resources.Job, job.metadata.namespace, job.metadata.name, { propagationPolicy: "Background" })
+      }
     }
   })
 
