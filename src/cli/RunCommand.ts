@@ -1,0 +1,79 @@
+import { Effect, Layer, Ref } from "effect"
+import { Command } from "effect/cli"
+import { hostname } from "node:os"
+import { randomUUID } from "node:crypto"
+import { parseDurationMillis } from "../api/Duration.ts"
+import { scannersLayer } from "../backends/ScannersLayer.ts"
+import { OperatorLayer, runOperator } from "../Operator.ts"
+import { HttpEndpoints } from "../services/HttpEndpoints.ts"
+import { LiveKubeClient } from "../services/kube/LiveKubeClient.ts"
+import { Metrics } from "../services/Metrics.ts"
+import { defaultOperatorConfig, OperatorConfig, type OperatorConfigShape } from "../services/OperatorConfig.ts"
+import { loggingLayer } from "./Logging.ts"
+import { operatorFlags } from "./OperatorFlags.ts"
+
+type Flags = Command.Command.Config.Infer<typeof operatorFlags>
+
+const millis = (flag: string, value: string) => {
+  const parsed = parseDurationMillis(value)
+  if (parsed === undefined) throw new Error(`--${flag}: ${JSON.stringify(value)} is not a duration such as 15s`)
+  return parsed
+}
+
+/** The operator's configuration from its flags (and their environment variables). */
+export const configFromFlags = (flags: Flags): OperatorConfigShape => ({
+  ...defaultOperatorConfig,
+  clusterID: flags.clusterID,
+  clusterName: flags.clusterName,
+  jobNamespace: flags.jobNamespace,
+  kubeBenchImage: flags.kubeBenchImage,
+  falcoHost: flags.falcoHost,
+  falcoPort: flags.falcoPort,
+  falcoCertFile: flags.falcoCertFile,
+  falcoKeyFile: flags.falcoKeyFile,
+  falcoCARootFile: flags.falcoCARootFile,
+  falcoReceiverBindAddress: flags.falcoReceiverBindAddress,
+  falcoReceiverCertFile: flags.falcoReceiverCertFile,
+  falcoReceiverKeyFile: flags.falcoReceiverKeyFile,
+  falcoReceiverClientCAFile: flags.falcoReceiverClientCAFile,
+  falcoReceiverBufferSize: flags.falcoReceiverBufferSize,
+  metricsBindAddress: flags.metricsBindAddress,
+  healthProbeBindAddress: flags.healthProbeBindAddress,
+  leaderElect: flags.leaderElect,
+  leaderElectionNamespace: flags.leaderElectionNamespace ?? process.env.POD_NAMESPACE ?? defaultOperatorConfig.leaderElectionNamespace,
+  leaderElectionID: flags.leaderElectionID,
+  leaseDurationMillis: millis("lease-duration", flags.leaseDuration),
+  renewDeadlineMillis: millis("renew-deadline", flags.renewDeadline),
+  retryPeriodMillis: millis("retry-period", flags.retryPeriod),
+  maxConcurrentRuns: flags.maxConcurrentRuns,
+  watchNamespace: flags.watchNamespace,
+  // client-go's convention: unique per process, readable in the Lease.
+  identity: `${process.env.POD_NAME ?? hostname()}_${randomUUID().slice(0, 8)}`
+})
+
+/** `compliance-scan run`: the operator against the cluster of the kubeconfig or the Pod. */
+export const runCommand = Command.make("run", operatorFlags, (flags) =>
+  Effect.gen(function*() {
+    const config = yield* Effect.try({
+      try: () => configFromFlags(flags),
+      catch: (error) => new Error(String((error as Error).message))
+    })
+    if (config.maxConcurrentRuns < 1) return yield* Effect.fail(new Error("--max-concurrent-runs must be at least 1"))
+    const ready = yield* Ref.make(false)
+    const platform = Layer.mergeAll(
+      Metrics.layer,
+      OperatorConfig.layer(config)
+    )
+    const kube = LiveKubeClient.layer(flags.kubeconfig === undefined ? {} : { kubeconfig: flags.kubeconfig })
+    const services = OperatorLayer.pipe(
+      Layer.provideMerge(scannersLayer),
+      Layer.provideMerge(kube),
+      Layer.provideMerge(HttpEndpoints.layer(Ref.get(ready))),
+      Layer.provideMerge(platform)
+    )
+    return yield* Effect.gen(function*() {
+      yield* Ref.set(ready, true)
+      return yield* runOperator
+    }).pipe(Effect.provide(services))
+  }).pipe(Effect.provide(loggingLayer(flags.logFormat, flags.logLevel)))
+).pipe(Command.withDescription("Run the operator against a Kubernetes cluster (SIGTERM drains and exits 0)"))

@@ -1,0 +1,23 @@
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Effect } from "effect"
+import { Command } from "effect/cli"
+import { celCommand } from "./backends/cel/CelTestCommand.ts"
+import { kubeBenchCommand } from "./backends/kube-bench/KubeBenchCommand.ts"
+import { runCommand } from "./cli/RunCommand.ts"
+import { runDemo } from "./demo/Demo.ts"
+import { defaultOperatorConfig } from "./services/OperatorConfig.ts"
+
+const demoCommand = Command.make("demo", {}, () => runDemo).pipe(
+  Command.withDescription("Run the operator on an embedded simulated cluster with sample runs, print the results, exit")
+)
+
+const root = Command.make("compliance-scan").pipe(
+  Command.withDescription("Kubernetes operator that runs compliance scans (kube-bench, Falco, CEL)"),
+  Command.withSubcommands([runCommand, demoCommand, celCommand, kubeBenchCommand])
+)
+
+root.pipe(
+  Command.run({ version: defaultOperatorConfig.version }),
+  Effect.provide(NodeServices.layer),
+  NodeRuntime.runMain
+)
