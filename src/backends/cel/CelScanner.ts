@@ -1,0 +1,160 @@
+import { Clock, Context, Effect, Layer } from "effect"
+import * as Prometheus from "prom-client"
+import type { KubeClient } from "../../services/kube/KubeClient.ts"
+import { Metrics } from "../../services/Metrics.ts"
+import { type Scanner, ScanFailed, type ScanRequest } from "../Scanner.ts"
+import { type CelEngineLimits, defaultCelEngineLimits, makeCelJsEngine } from "./CelJsEngine.ts"
+import { CelCompileError, CelRuleSetInvalid, toScanFailed } from "./CelErrors.ts"
+import { loadInventory } from "./CelInventory.ts"
+import { resolveRuleSet } from "./CelRuleSet.ts"
+import { celTargets } from "./CelTarget.ts"
+import { compileRules } from "./CompiledRule.ts"
+import { type CostLimits, CostMeter, defaultCostLimits } from "./CostMeter.ts"
+import { ProgramCache } from "./ProgramCache.ts"
+import { evaluateRules, maxSubjectsPerCheck, type RulesOutcome } from "./RuleEvaluation.ts"
+import { defaultPacksDirectory, loadRulePacks } from "./RulePacks.ts"
+
+/**
+ * The `cel` backend: user rules (`spec.cel.rules`) and built-in packs (`spec.profile`)
+ * evaluated against the cluster's Pods and Namespaces. One check per rule; a rule that does
+ * not compile fails the run (CELCompileError), an object a rule cannot evaluate becomes an
+ * `error` subject, and a rule that exceeds the cost or time bounds fails the run
+ * (CELCostExceeded / CELTimeout). Nothing is created in the cluster, so there is nothing to
+ * clean up.
+ *
+ * The layer owns the engine, the compiled-program cache (kept across runs) and the packs,
+ * which are loaded and compiled when it is built: a broken pack stops startup.
+ */
+
+export interface CelScannerOptions {
+  readonly costLimits: CostLimits
+  readonly engineLimits: CelEngineLimits
+  /** Wall-clock bound of one run's evaluation; the run's own deadline also applies. */
+  readonly maxEvaluationMillis: number
+  /** Compiled programs kept across runs (least recently used dropped first). */
+  readonly programCacheSize: number
+  readonly maxSubjectsPerCheck: number
+  /** Objects per list request. */
+  readonly pageSize: number
+  /** Attempts of a list that fails with a Transient error. */
+  readonly listRetries: number
+  /** Evaluations between two yields to the other fibers. */
+  readonly yieldEvery: number
+  readonly packsDirectory: string
+}
+
+export const defaultCelScannerOptions: CelScannerOptions = {
+  costLimits: defaultCostLimits,
+  engineLimits: defaultCelEngineLimits,
+  maxEvaluationMillis: 60_000,
+  programCacheSize: 1_000,
+  maxSubjectsPerCheck,
+  pageSize: 500,
+  listRetries: 5,
+  yieldEvery: 2_000,
+  packsDirectory: defaultPacksDirectory
+}
+
+const counter = <L extends string>(registry: Prometheus.Registry, name: string, help: string, labelNames: ReadonlyArray<L>) =>
+  (registry.getSingleMetric(name) as Prometheus.Counter<L> | undefined) ??
+    new Prometheus.Counter({ name, help, labelNames, registers: [registry] })
+
+export class CelScanner extends Context.Service<
+  CelScanner,
+  Scanner & {
+    /** Names of the built-in packs `spec.profile` accepts. */
+    readonly profiles: ReadonlyArray<string>
+  }
+>()("compliance-scan/backends/cel/CelScanner") {
+  static readonly make = (overrides: Partial<CelScannerOptions> = {}): Effect.Effect<CelScanner["Service"], never, KubeClient | Metrics> =>
+    Effect.gen(function*() {
+      const options: CelScannerOptions = { ...defaultCelScannerOptions, ...overrides }
+      const metrics = yield* Metrics
+      const evaluationsTotal = counter(
+        metrics.registry,
+        "ugallu_compliance_scan_cel_evaluations_total",
+        "CEL expression evaluations (rules and messages) against objects.",
+        []
+      )
+      const cacheRequests = counter(
+        metrics.registry,
+        "ugallu_compliance_scan_cel_program_cache_requests_total",
+        "Lookups of compiled CEL programs, by result (hit or miss).",
+        ["result"]
+      )
+      const engine = makeCelJsEngine(options.engineLimits)
+      const cache = new ProgramCache(engine, options.programCacheSize)
+      const compile = cache.compile.bind(cache)
+      const packs = yield* loadRulePacks(options.packsDirectory, compile).pipe(
+        Effect.catch((error) => Effect.die(new Error(`built-in CEL rule pack "${error.pack}" is broken: ${error.message}`)))
+      )
+      const kube = yield* Effect.context<KubeClient>()
+
+      const recordCache = (hitsBefore: number, missesBefore: number) => {
+        cacheRequests.inc({ result: "hit" }, cache.hits - hitsBefore)
+        cacheRequests.inc({ result: "miss" }, cache.misses - missesBefore)
+      }
+
+      const scan = Effect.fn("CelScanner.scan")(function*(request: ScanRequest) {
+        const spec = request.run.spec
+        const ruleSet = resolveRuleSet(packs, spec.profile, spec.cel?.rules ?? [])
+        if (ruleSet instanceof CelRuleSetInvalid) return yield* toScanFailed(ruleSet)
+        const [hits, misses] = [cache.hits, cache.misses]
+        const rules = compileRules(compile, ruleSet)
+        recordCache(hits, misses)
+        if (rules instanceof CelCompileError) return yield* toScanFailed(rules)
+
+        const inventory = yield* loadInventory(rules, { pageSize: options.pageSize, retries: options.listRetries }).pipe(
+          Effect.mapError(toScanFailed),
+          Effect.provide(kube)
+        )
+        const targets = celTargets(engine.fromJson, inventory.pods, inventory.namespaces)
+        const clock = yield* Clock.Clock
+        const now = () => clock.currentTimeMillisUnsafe()
+        const meter = new CostMeter(options.costLimits, Math.min(request.deadline, now() + options.maxEvaluationMillis), now)
+        const steps = evaluateRules(engine, rules, targets, meter, {
+          maxSubjects: options.maxSubjectsPerCheck,
+          yieldEvery: options.yieldEvery
+        })
+        let step = steps.next()
+        while (step.done !== true) {
+          // Lets other fibers run (lease renewal, probes) and the run's deadline interrupt us.
+          yield* Effect.yieldNow
+          step = steps.next()
+        }
+        const outcome: RulesOutcome = step.value
+        evaluationsTotal.inc(outcome.evaluations)
+        yield* Effect.logDebug("CEL scan evaluated").pipe(
+          Effect.annotateLogs({
+            rules: rules.length,
+            pods: inventory.pods.length,
+            namespaces: inventory.namespaces.length,
+            evaluations: outcome.evaluations,
+            costUnits: meter.used
+          })
+        )
+        if (outcome._tag === "Exceeded") return yield* toScanFailed(outcome.error)
+        return { checks: outcome.checks }
+      })
+
+      return CelScanner.of({
+        name: "cel",
+        profiles: [...packs.keys()].sort(),
+        scan: (request) => scan(request).pipe(Effect.catchDefect((defect) => Effect.fail(internalError(defect))))
+      })
+    })
+
+  /** The scanner with the default limits and the built-in packs. */
+  static readonly layer: Layer.Layer<CelScanner, never, KubeClient | Metrics> = Layer.effect(CelScanner, CelScanner.make())
+
+  /** The scanner with some options changed (tests, benchmarks). */
+  static readonly layerWith = (overrides: Partial<CelScannerOptions>): Layer.Layer<CelScanner, never, KubeClient | Metrics> =>
+    Layer.effect(CelScanner, CelScanner.make(overrides))
+}
+
+/** A bug in the backend must end the run Failed with a reason, not take the operator down. */
+const internalError = (defect: unknown) =>
+  new ScanFailed({ reason: "InternalError", message: `CEL backend error: ${defect instanceof Error ? defect.message : String(defect)}` })
+
+/** The scanner as a plain effect, for `scannersOf([...])`. */
+export const makeCelScanner: Effect.Effect<Scanner, never, KubeClient | Metrics> = CelScanner.make()

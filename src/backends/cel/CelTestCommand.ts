@@ -1,0 +1,220 @@
+import { Clock, Console, Effect, FileSystem, Option, Schema } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import { parseAllDocuments, stringify as toYaml } from "yaml"
+import type { Check } from "../../api/Check.ts"
+import { CelRule } from "../../api/ComplianceScanRun.ts"
+import { countOutcomes, type OutcomeCounts } from "../../api/Outcome.ts"
+import type { KubeObject } from "../../services/kube/KubeObject.ts"
+import { makeCelJsEngine } from "./CelJsEngine.ts"
+import { CelCompileError, CelRuleSetInvalid } from "./CelErrors.ts"
+import { resolveRuleSet } from "./CelRuleSet.ts"
+import { celTargets } from "./CelTarget.ts"
+import { compileRules } from "./CompiledRule.ts"
+import { CostMeter, defaultCostLimits } from "./CostMeter.ts"
+import { ProgramCache } from "./ProgramCache.ts"
+import { defaultEvaluationOptions, evaluateRulesNow } from "./RuleEvaluation.ts"
+import { defaultPacksDirectory, loadRulePacks } from "./RulePacks.ts"
+
+/**
+ * `cel test --rules FILE --objects FILE...`: evaluates rules against manifests offline and
+ * prints the checks the operator would write, so users can try rules before a run.
+ *
+ * Rules: a YAML or JSON list of rules, one rule, `{rules: [...], profile?}`, or a whole
+ * ComplianceScanRun manifest (its spec.cel.rules and spec.profile). Objects: YAML
+ * (multi-document) or JSON files; `List` kinds are flattened; Pods and Namespaces are
+ * checked, other kinds are skipped with a note on stderr. A rule that does not compile, a
+ * file that cannot be read or parsed, or a bound exceeded: message on stderr, non-zero exit.
+ */
+
+export class CelTestFailed extends Schema.TaggedError<CelTestFailed>()("CelTestFailed", {
+  message: Schema.String
+}) {}
+
+export interface CelTestOptions {
+  /** Optional when a profile is given. */
+  readonly rulesFile: string | undefined
+  readonly objectFiles: ReadonlyArray<string>
+  /** A built-in pack; replaces the rules file's own profile. */
+  readonly profile: string | undefined
+  readonly output: "yaml" | "json"
+  readonly packsDirectory?: string
+  /** Wall-clock bound of the evaluation. */
+  readonly maxEvaluationMillis?: number
+}
+
+export interface CelTestResult {
+  /** What goes to stdout: the summary and the checks. */
+  readonly output: string
+  /** Notes for stderr (skipped objects). */
+  readonly warnings: ReadonlyArray<string>
+  readonly summary: OutcomeCounts
+  readonly checks: ReadonlyArray<Check>
+}
+
+const decodeRules = Schema.decodeUnknownEffect(Schema.Array(CelRule))
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value)
+
+const readText = (file: string) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    return yield* fs.readFileString(file).pipe(
+      Effect.mapError((error) => new CelTestFailed({ message: `cannot read ${file}: ${error.message}` }))
+    )
+  })
+
+/** Every document of a YAML (or JSON) file as plain data. */
+const readDocuments = (file: string) =>
+  Effect.gen(function*() {
+    const text = yield* readText(file)
+    const documents = parseAllDocuments(text, { uniqueKeys: false })
+    const list = Array.isArray(documents) ? documents : [documents]
+    const values: Array<unknown> = []
+    for (const document of list) {
+      const [error] = document.errors
+      if (error !== undefined) return yield* new CelTestFailed({ message: `cannot parse ${file}: ${error.message}` })
+      const value: unknown = document.toJS()
+      if (value !== null && value !== undefined) values.push(value)
+    }
+    return values
+  })
+
+interface RulesSource {
+  readonly rules: ReadonlyArray<unknown>
+  readonly profile: string | undefined
+}
+
+const rulesSourceOf = (file: string, documents: ReadonlyArray<unknown>): RulesSource | CelTestFailed => {
+  if (documents.length !== 1) {
+    return new CelTestFailed({ message: `${file} must hold one document (a list of rules or a ComplianceScanRun), found ${documents.length}` })
+  }
+  const document = documents[0]
+  if (Array.isArray(document)) return { rules: document, profile: undefined }
+  if (isRecord(document)) {
+    if (document.kind === "ComplianceScanRun") {
+      const spec = isRecord(document.spec) ? document.spec : {}
+      const cel = isRecord(spec.cel) ? spec.cel : {}
+      return {
+        rules: Array.isArray(cel.rules) ? cel.rules : [],
+        profile: typeof spec.profile === "string" ? spec.profile : undefined
+      }
+    }
+    if (Array.isArray(document.rules)) {
+      return { rules: document.rules, profile: typeof document.profile === "string" ? document.profile : undefined }
+    }
+    if (typeof document.expression === "string") return { rules: [document], profile: undefined }
+  }
+  return new CelTestFailed({ message: `${file} is neither a list of CEL rules nor a ComplianceScanRun` })
+}
+
+/** Objects of a file: documents, with `List` kinds flattened. */
+const objectsOf = (documents: ReadonlyArray<unknown>): Array<unknown> =>
+  documents.flatMap((document) =>
+    isRecord(document) && typeof document.kind === "string" && document.kind.endsWith("List") && Array.isArray(document.items)
+      ? objectsOf(document.items)
+      : [document]
+  )
+
+const hasName = (value: Record<string, unknown>): value is KubeObject =>
+  isRecord(value.metadata) && typeof value.metadata.name === "string" && value.metadata.name !== ""
+
+export const runCelTest = (options: CelTestOptions): Effect.Effect<CelTestResult, CelTestFailed, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const cache = new ProgramCache(makeCelJsEngine(), 1_000)
+    const compile = cache.compile.bind(cache)
+    const packs = yield* loadRulePacks(options.packsDirectory ?? defaultPacksDirectory, compile).pipe(
+      Effect.mapError((error) => new CelTestFailed({ message: `built-in pack "${error.pack}" is broken: ${error.message}` }))
+    )
+
+    const source: RulesSource | CelTestFailed =
+      options.rulesFile === undefined
+        ? { rules: [], profile: undefined }
+        : rulesSourceOf(options.rulesFile, yield* readDocuments(options.rulesFile))
+    if (source instanceof CelTestFailed) return yield* source
+    const inline = yield* decodeRules(source.rules).pipe(
+      Effect.mapError((error) => new CelTestFailed({ message: `invalid rules in ${options.rulesFile ?? "the rules"}: ${error.message}` }))
+    )
+    const ruleSet = resolveRuleSet(packs, options.profile ?? source.profile, inline)
+    if (ruleSet instanceof CelRuleSetInvalid) return yield* new CelTestFailed({ message: `${ruleSet.reason}: ${ruleSet.message}` })
+    const rules = compileRules(compile, ruleSet)
+    if (rules instanceof CelCompileError) return yield* new CelTestFailed({ message: `CELCompileError: ${rules.message}` })
+
+    const pods: Array<KubeObject> = []
+    const namespaces: Array<KubeObject> = []
+    const warnings: Array<string> = []
+    for (const file of options.objectFiles) {
+      for (const [index, object] of objectsOf(yield* readDocuments(file)).entries()) {
+        if (!isRecord(object) || !hasName(object)) {
+          warnings.push(`${file}: object ${index + 1} has no metadata.name; skipped`)
+        } else if (object.kind === "Pod") {
+          // Manifests usually leave the namespace to kubectl, which uses "default".
+          pods.push({ ...object, metadata: { ...object.metadata, namespace: object.metadata.namespace ?? "default" } })
+        } else if (object.kind === "Namespace") {
+          namespaces.push(object)
+        } else {
+          warnings.push(`${file}: ${String(object.kind)} ${object.metadata.name} skipped (rules check Pods and Namespaces)`)
+        }
+      }
+    }
+
+    const now = yield* Clock.currentTimeMillis
+    const meter = new CostMeter(defaultCostLimits, now + (options.maxEvaluationMillis ?? 60_000))
+    const outcome = evaluateRulesNow(cache.engine, rules, celTargets(cache.engine.fromJson, pods, namespaces), meter, defaultEvaluationOptions)
+    if (outcome._tag === "Exceeded") return yield* new CelTestFailed({ message: `${outcome.error.reason}: ${outcome.error.message}` })
+    const summary = countOutcomes(outcome.checks.map((check) => check.outcome))
+    const report = { summary, checks: outcome.checks }
+    const output = options.output === "json" ? JSON.stringify(report, null, 2) : toYaml(report, { lineWidth: 0 }).trimEnd()
+    return { output, warnings, summary, checks: outcome.checks }
+  })
+
+export const celTestCommand = Command.make(
+  "test",
+  {
+    rules: Flag.String("rules").pipe(
+      Flag.withMetavar("FILE"),
+      Flag.withDescription("YAML/JSON list of CEL rules, or a ComplianceScanRun manifest (optional with --profile)"),
+      Flag.optional
+    ),
+    objects: Flag.String("objects").pipe(
+      Flag.withMetavar("FILE"),
+      Flag.withDescription("YAML (multi-document) or JSON manifests of Pods and Namespaces; repeatable"),
+      Flag.atLeast(1)
+    ),
+    moreObjects: Argument.String("files").pipe(
+      Argument.withDescription("More object files (so `--objects a.yaml b.yaml` works)"),
+      Argument.variadic()
+    ),
+    profile: Flag.String("profile").pipe(
+      Flag.withDescription("Built-in rule pack to add: pod-security-baseline or pod-security-restricted"),
+      Flag.optional
+    ),
+    output: Flag.Literals("output", ["yaml", "json"]).pipe(
+      Flag.withAlias("o"),
+      Flag.withDescription("Output format"),
+      Flag.withDefault("yaml")
+    )
+  },
+  (input) =>
+    runCelTest({
+      rulesFile: Option.getOrUndefined(input.rules),
+      objectFiles: [...input.objects, ...input.moreObjects],
+      profile: Option.getOrUndefined(input.profile),
+      output: input.output
+    }).pipe(
+      Effect.tap((result) => Effect.andThen(Effect.forEach(result.warnings, (warning) => Console.error(warning)), Console.log(result.output))),
+      Effect.tapError((error) => Console.error(`cel test: ${error.message}`))
+    )
+).pipe(
+  Command.withDescription("Evaluate CEL rules against manifests offline and print the checks"),
+  Command.withExamples([
+    { command: "cel test --rules rules.yaml --objects pods.yaml", description: "Try rules on a set of Pods" },
+    { command: "cel test --rules run.yaml --objects ns.yaml --objects pods.json -o json", description: "Use a run manifest's rules" },
+    { command: "cel test --profile pod-security-restricted --objects pod.yaml", description: "Try a built-in pack" }
+  ])
+)
+
+/** `cel` with its subcommands, for the operator's main command. */
+export const celCommand = Command.make("cel").pipe(
+  Command.withDescription("CEL rule tools"),
+  Command.withSubcommands([celTestCommand])
+)

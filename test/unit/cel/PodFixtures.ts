@@ -1,0 +1,44 @@
+import type { KubeObject } from "../../../src/services/kube/KubeObject.ts"
+
+/** Pods for the CEL tests: a fully compliant (restricted) pod and ways to break it. */
+
+type Json = Record<string, any>
+
+export const namespace = (name: string, labels: Record<string, string> = {}): KubeObject => ({
+  apiVersion: "v1",
+  kind: "Namespace",
+  metadata: { name, labels: { "kubernetes.io/metadata.name": name, ...labels } }
+})
+
+const hardenedContainer = (name: string): Json => ({
+  name,
+  image: "registry.example.com/app:1.0",
+  ports: [{ containerPort: 8080, protocol: "TCP" }],
+  securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, readOnlyRootFilesystem: true }
+})
+
+/** Compliant with every rule of pod-security-restricted (and so of baseline). */
+export const restrictedPod = (name = "compliant", namespaceName = "default"): KubeObject => ({
+  apiVersion: "v1",
+  kind: "Pod",
+  metadata: { name, namespace: namespaceName, labels: { app: name } },
+  spec: {
+    securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: "RuntimeDefault" } },
+    initContainers: [hardenedContainer("init")],
+    containers: [hardenedContainer("app"), { ...hardenedContainer("sidecar"), securityContext: { ...hardenedContainer("sidecar").securityContext, capabilities: { drop: ["ALL"], add: ["NET_BIND_SERVICE"] } } }],
+    volumes: [
+      { name: "config", configMap: { name: "app-config" } },
+      { name: "cache", emptyDir: {} },
+      { name: "token", projected: { sources: [{ serviceAccountToken: { path: "token" } }] } }
+    ]
+  }
+})
+
+/** The compliant pod changed by `mutate` (which edits a deep copy). */
+export const violating = (name: string, mutate: (pod: Json) => void): KubeObject => {
+  const pod = structuredClone(restrictedPod(name)) as Json
+  mutate(pod)
+  return pod as KubeObject
+}
+
+export const firstContainer = (pod: Json): Json => pod.spec.containers[0]
