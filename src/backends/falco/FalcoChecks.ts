@@ -42,6 +42,9 @@ export const matchesFilter = (filter: FalcoFilter) => {
     (tags.size === 0 || event.tags.some((tag) => tags.has(tag)))
 }
 
+/** The output fields checks read: stores of alerts may keep only these. */
+export const fieldsUsedByChecks = ["k8s.ns.name", "k8s.pod.name", "container.name", "container.id"] as const
+
 /** Values Falco writes for a field it could not fill. */
 const absent = new Set(["", "<NA>", "null", "N/A"])
 const field = (event: FalcoEvent, name: string): string | undefined => {
@@ -104,14 +107,25 @@ const toCheck = (tally: RuleTally): Check => {
   }
 }
 
+export interface CheckBuilder {
+  /** Counts one alert (already filtered and de-duplicated). */
+  readonly add: (event: FalcoEvent) => void
+  /** Alerts counted so far. */
+  readonly size: () => number
+  readonly checks: () => ReadonlyArray<Check>
+}
+
 /**
  * One `fail` check per rule (rules whose names slug the same share one check): severity of
  * its worst event, a subject per pod or host with its event count, frameworks from its
- * tags, and the worst event's output as detail. Most severe checks first.
+ * tags, and the worst event's output as detail. Most severe checks first. Alerts are
+ * tallied as they arrive, so a run never holds them all in memory.
  */
-export const checksFromEvents = (events: Iterable<FalcoEvent>): ReadonlyArray<Check> => {
+export const makeCheckBuilder = (): CheckBuilder => {
   const byCheck = new Map<string, RuleTally>()
-  for (const event of events) {
+  let size = 0
+  const add = (event: FalcoEvent) => {
+    size++
     const checkID = checkIDOfRule(event.rule)
     let tally = byCheck.get(checkID)
     if (tally === undefined) {
@@ -135,9 +149,17 @@ export const checksFromEvents = (events: Iterable<FalcoEvent>): ReadonlyArray<Ch
     const container = field(event, "container.name")
     if (container !== undefined && field(event, "container.id") !== "host") subjectTally.containers.add(container)
   }
-  const checks = [...byCheck.values()].map(toCheck)
-  // Worst first, then by ID for a stable Result.
-  return checks.sort((a, b) => severityRank(b.severity) - severityRank(a.severity) || a.checkID.localeCompare(b.checkID))
+  const checks = () =>
+    [...byCheck.values()].map(toCheck)
+      // Worst first, then by ID for a stable Result.
+      .sort((a, b) => severityRank(b.severity) - severityRank(a.severity) || a.checkID.localeCompare(b.checkID))
+  return { add, size: () => size, checks }
+}
+
+export const checksFromEvents = (events: Iterable<FalcoEvent>): ReadonlyArray<Check> => {
+  const builder = makeCheckBuilder()
+  for (const event of events) builder.add(event)
+  return builder.checks()
 }
 
 export const noEventsCheck = (detail: string): Check => ({

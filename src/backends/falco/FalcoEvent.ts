@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto"
 import { falcoPriorities, type FalcoPriority } from "../../api/ComplianceScanRun.ts"
 import type { Severity } from "../../api/Severity.ts"
 
@@ -51,8 +52,6 @@ export const parsePriority = (name: string): FalcoPriority | undefined => {
   return (falcoPriorities as ReadonlyArray<string>).includes(lower) ? (lower as FalcoPriority) : undefined
 }
 
-const nanosPerSecond = 1_000_000_000n
-
 /** Epoch seconds + nanoseconds to Falco's RFC 3339 text with nine fractional digits. */
 export const formatEventTime = (seconds: bigint, nanos: number): string => {
   const iso = new Date(Number(seconds) * 1000).toISOString()
@@ -73,13 +72,6 @@ export const parseEventTime = (text: string): { readonly time: string; readonly 
   return { time: formatEventTime(seconds, nanos), timeMillis: wholeSeconds + Math.floor(nanos / 1_000_000) }
 }
 
-/** Same as parseEventTime for an epoch-nanoseconds count. */
-export const eventTimeFromNanos = (epochNanos: bigint): { readonly time: string; readonly timeMillis: number } => {
-  const seconds = epochNanos / nanosPerSecond
-  const nanos = Number(epochNanos % nanosPerSecond)
-  return { time: formatEventTime(seconds, nanos), timeMillis: Number(seconds) * 1000 + Math.floor(nanos / 1_000_000) }
-}
-
 /**
  * Identity of an alert for de-duplication: the same alert delivered by gRPC and by the
  * receiver (or twice by Falcosidekick) counts once.
@@ -87,16 +79,25 @@ export const eventTimeFromNanos = (epochNanos: bigint): { readonly time: string;
 export const eventKey = (event: FalcoEvent): string =>
   JSON.stringify([event.time, event.rule, event.priority, event.hostname, event.source, event.output])
 
+/**
+ * A predicate that is true the first time it sees an alert and false for repeats. Keeps a
+ * digest per alert, not the alert, so remembering a whole run's alerts stays small.
+ */
+export const makeDeduplicator = (): ((event: FalcoEvent) => boolean) => {
+  const seen = new Set<string>()
+  return (event) => {
+    const digest = createHash("sha1").update(eventKey(event)).digest("base64")
+    if (seen.has(digest)) return false
+    seen.add(digest)
+    return true
+  }
+}
+
 /** Events in first-seen order without repeats. */
 export const dedupeEvents = (events: Iterable<FalcoEvent>): ReadonlyArray<FalcoEvent> => {
-  const seen = new Set<string>()
+  const firstSeen = makeDeduplicator()
   const unique: Array<FalcoEvent> = []
-  for (const event of events) {
-    const key = eventKey(event)
-    if (seen.has(key)) continue
-    seen.add(key)
-    unique.push(event)
-  }
+  for (const event of events) if (firstSeen(event)) unique.push(event)
   return unique
 }
 

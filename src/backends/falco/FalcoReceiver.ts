@@ -9,6 +9,7 @@ import { OperatorConfig } from "../../services/OperatorConfig.ts"
 import { parseBindAddress } from "./BindAddress.ts"
 import { type CertificateSet, loadCertificateSet } from "./CertificateFiles.ts"
 import { ClientRateLimiter } from "./ClientRateLimiter.ts"
+import { EventCompactor } from "./EventCompactor.ts"
 import { EventRingBuffer } from "./EventRingBuffer.ts"
 import type { FalcoEvent } from "./FalcoEvent.ts"
 import { decodeAlerts } from "./FalcoPayload.ts"
@@ -152,6 +153,7 @@ export const makeFalcoReceiver = (
       capacity: options.bufferSize,
       maxAgeMillis: options.maxEventAgeMillis ?? receiverDefaults.maxEventAgeMillis
     })
+    const compactor = new EventCompactor()
     const limiter = new ClientRateLimiter({
       ratePerSecond: options.requestsPerSecond ?? receiverDefaults.requestsPerSecond,
       burst: options.burst ?? receiverDefaults.burst
@@ -178,7 +180,7 @@ export const makeFalcoReceiver = (
       if (Result.isFailure(decoded)) return reject(response, 400, "malformed", `not a Falco alert: ${decoded.failure}`)
       const at = now()
       expire(at)
-      const overwritten = buffer.push(decoded.success.map((alert) => alert.event), at)
+      const overwritten = buffer.push(decoded.success.map((alert) => compactor.compact(alert.event)), at)
       if (overwritten > 0) metrics.dropped.inc({ reason: "capacity" }, overwritten)
       for (const alert of decoded.success) metrics.received.inc({ format: alert.format })
       metrics.buffered.set(buffer.size)

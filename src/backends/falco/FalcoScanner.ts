@@ -7,9 +7,9 @@ import { Metrics } from "../../services/Metrics.ts"
 import { OperatorConfig } from "../../services/OperatorConfig.ts"
 import { ScanFailed, type ScanReport, type ScanRequest, type Scanner } from "../Scanner.ts"
 import { loadCertificateSet } from "./CertificateFiles.ts"
-import { checksFromEvents, endpointUnreachableCheck, type FalcoFilter, matchesFilter, noEventsCheck } from "./FalcoChecks.ts"
+import { endpointUnreachableCheck, type FalcoFilter, makeCheckBuilder, matchesFilter, noEventsCheck } from "./FalcoChecks.ts"
 import { FalcoEndpointUnreachable, type FalcoScanError, FalcoSpecInvalid } from "./FalcoErrors.ts"
-import { dedupeEvents, type FalcoEvent } from "./FalcoEvent.ts"
+import { type FalcoEvent, makeDeduplicator } from "./FalcoEvent.ts"
 import { loadFalcoApi } from "./FalcoProto.ts"
 import { FalcoReceiver } from "./FalcoReceiver.ts"
 import { collectOverGrpc } from "./GrpcCollector.ts"
@@ -36,7 +36,7 @@ export interface FalcoScannerOptions {
   readonly connectTimeoutMillis?: number
   /** How often the stream asks Falco for queued alerts; default window/10 within 50 ms..1 s. */
   readonly pollIntervalMillis?: number
-  /** Alerts one run keeps from gRPC before it stops collecting; default 500,000. */
+  /** Alerts one run takes from gRPC before it stops collecting (a flood must not keep it busy); default 1,000,000. */
   readonly maxEventsPerRun?: number
   /** After the window, how long to wait for the last answer; default 250 ms. */
   readonly drainGraceMillis?: number
@@ -44,7 +44,7 @@ export interface FalcoScannerOptions {
 
 const defaults = {
   connectTimeoutMillis: 5_000,
-  maxEventsPerRun: 500_000,
+  maxEventsPerRun: 1_000_000,
   drainGraceMillis: 250,
   /** Collection ends this much before the deadline (or a tenth of what is left) so the run can write its Result. */
   deadlineMarginMillis: 1_000
@@ -89,7 +89,7 @@ export const makeFalcoScanner = (options: FalcoScannerOptions = {}) =>
     const grpcWhere = `${grpcHost}:${config.falcoPort}`
 
     /** Alerts over gRPC from now until the window ends or the deadline nears. */
-    const collectGrpc = (host: string, windowMillis: number, deadline: number) =>
+    const collectGrpc = (host: string, windowMillis: number, deadline: number, onEvent: (event: FalcoEvent) => void) =>
       Effect.gen(function*() {
         const credentials = yield* loadCertificateSet({
           certFile: { flag: "--falco-cert-file", path: config.falcoCertFile },
@@ -115,11 +115,12 @@ export const makeFalcoScanner = (options: FalcoScannerOptions = {}) =>
           connectDeadline: Math.min(connected + connectTimeout, stopBy),
           pollIntervalMillis: options.pollIntervalMillis ?? defaultPollInterval(windowMillis),
           drainGraceMillis: Math.max(0, Math.min(options.drainGraceMillis ?? defaults.drainGraceMillis, deadline - until)),
-          maxEvents: options.maxEventsPerRun ?? defaults.maxEventsPerRun
+          maxEvents: options.maxEventsPerRun ?? defaults.maxEventsPerRun,
+          onEvent
         })
-        grpcEvents.inc(collection.events.length)
+        grpcEvents.inc(collection.received)
         if (collection.truncated) {
-          yield* Effect.logWarning(`Falco gRPC: stopped collecting after ${collection.events.length} alerts (the per-run cap)`)
+          yield* Effect.logWarning(`Falco gRPC: stopped collecting after ${collection.received} alerts (the per-run cap)`)
         }
         return collection
       }).pipe(Effect.scoped)
@@ -139,43 +140,47 @@ export const makeFalcoScanner = (options: FalcoScannerOptions = {}) =>
           }
         }
         const startedAt = yield* Clock.currentTimeMillis
-        // Arrays of alerts, concatenated at the end (spreading 100,000 arguments overflows the stack).
-        const batches: Array<ReadonlyArray<FalcoEvent>> = []
         const sources: Array<string> = []
         const checks: Array<Check> = []
+        // Alerts are filtered, de-duplicated and tallied as they arrive, never all kept.
+        const filter = filterOf(request)
+        const selected = matchesFilter(filter)
+        const firstSeen = makeDeduplicator()
+        const builder = makeCheckBuilder()
+        let collected = 0
+        const accept = (event: FalcoEvent) => {
+          collected++
+          if (selected(event) && firstSeen(event)) builder.add(event)
+        }
 
         if (grpcHost !== undefined) {
-          const outcome = yield* collectGrpc(grpcHost, windowMillis, request.deadline).pipe(
+          const outcome = yield* collectGrpc(grpcHost, windowMillis, request.deadline, accept).pipe(
             Effect.catchTag("FalcoEndpointUnreachable", (unreachable) => Effect.succeed(unreachable))
           )
           if (outcome instanceof FalcoEndpointUnreachable) {
             checks.push(endpointUnreachableCheck(`Falco gRPC endpoint ${grpcWhere} unreachable: ${outcome.message}`))
             yield* Effect.logWarning(`Falco gRPC endpoint unreachable: ${outcome.message}`)
           } else {
-            batches.push(outcome.events)
             sources.push(`gRPC ${grpcWhere} (Falco ${outcome.falcoVersion})`)
           }
         }
         if (receiver.address !== undefined) {
           const endedAt = yield* Clock.currentTimeMillis
-          batches.push(yield* receiver.eventsBetween(startedAt - windowMillis, endedAt))
+          for (const event of yield* receiver.eventsBetween(startedAt - windowMillis, endedAt)) accept(event)
           sources.push(`the HTTPS receiver on port ${receiver.address.port}`)
         }
 
-        const filter = filterOf(request)
-        const events = batches.flat()
-        const matching = dedupeEvents(events).filter(matchesFilter(filter))
         if (sources.length > 0) {
-          if (matching.length === 0) {
+          if (builder.size() === 0) {
             checks.push(noEventsCheck(
               `No Falco alerts${describeFilter(filter)} in ${formatMillis(windowMillis)} from ${sources.join(" and ")}.`
             ))
           } else {
-            checks.unshift(...checksFromEvents(matching))  // a check per rule: far fewer than alerts
+            checks.unshift(...builder.checks()) // a check per rule: far fewer than alerts
           }
         }
         yield* Effect.logInfo(
-          `Falco: ${events.length} alerts collected, ${matching.length} matching, ${checks.length} checks`
+          `Falco: ${collected} alerts collected, ${builder.size()} matching, ${checks.length} checks`
         )
         return { checks }
       })

@@ -24,12 +24,15 @@ export interface GrpcCollectOptions {
   readonly pollIntervalMillis: number
   /** After `until`, how long to wait for the answer to the last poll. */
   readonly drainGraceMillis: number
-  /** Collection stops early once this many alerts arrived (bounds a run's memory). */
+  /** Collection stops early once this many alerts arrived (bounds a run's time under a flood). */
   readonly maxEvents: number
+  /** Called for every alert as it arrives. */
+  readonly onEvent: (event: FalcoEvent) => void
 }
 
 export interface GrpcCollection {
-  readonly events: ReadonlyArray<FalcoEvent>
+  /** Alerts received. */
+  readonly received: number
   /** Falco's version as its version service reports it ("unknown" when it has none). */
   readonly falcoVersion: string
   /** True when `maxEvents` cut the collection short. */
@@ -79,7 +82,7 @@ export const collectOverGrpc = (options: GrpcCollectOptions): Effect.Effect<Grpc
     )
     const falcoVersion = yield* askVersion(client, api, options.connectDeadline)
 
-    const events: Array<FalcoEvent> = []
+    let received = 0
     let truncated = false
     const ended = Deferred.makeUnsafe<void, FalcoStreamFailed>()
     const stream = yield* Effect.acquireRelease(
@@ -90,8 +93,9 @@ export const collectOverGrpc = (options: GrpcCollectOptions): Effect.Effect<Grpc
         })
         call.on("data", (response: OutputsResponse) => {
           if (truncated) return
-          events.push(eventFromResponse(response))
-          if (events.length >= options.maxEvents) {
+          received++
+          options.onEvent(eventFromResponse(response))
+          if (received >= options.maxEvents) {
             truncated = true
             Deferred.doneUnsafe(ended, Effect.void)
           }
@@ -126,5 +130,5 @@ export const collectOverGrpc = (options: GrpcCollectOptions): Effect.Effect<Grpc
     } else {
       yield* Deferred.await(ended)
     }
-    return { events, falcoVersion, truncated } satisfies GrpcCollection
+    return { received, falcoVersion, truncated } satisfies GrpcCollection
   })

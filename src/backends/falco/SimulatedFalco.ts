@@ -56,22 +56,34 @@ export const makeSimulatedFalco = (
 ): Effect.Effect<SimulatedFalco, SimulatedFalcoStartFailed, Scope.Scope> =>
   Effect.gen(function*() {
     const api: FalcoApi = loadFalcoApi()
-    const queue: Array<FalcoEvent> = [...(options.initialEvents ?? [])]
+    let queue: Array<FalcoEvent> = [...(options.initialEvents ?? [])]
     const open = new Set<Grpc.ServerWritableStream<unknown, unknown> | Grpc.ServerDuplexStream<unknown, unknown>>()
     let delivered = 0
     const hang = options.behaviour === "hang"
 
-    /** Writes what is queued, in order; stops early when the consumer stops reading. */
-    const drainTo = (call: Grpc.ServerWritableStream<unknown, unknown> | Grpc.ServerDuplexStream<unknown, unknown>) => {
+    /**
+     * Writes what is queued, in order, pausing whenever the consumer's flow-control window
+     * is full (as a real server must) and putting back what a cancelled consumer missed.
+     */
+    const drainTo = (call: Grpc.ServerWritableStream<unknown, unknown> | Grpc.ServerDuplexStream<unknown, unknown>, done?: () => void) => {
       const batch = queue.splice(0, queue.length)
-      for (const [index, event] of batch.entries()) {
-        if (call.cancelled) {
-          queue.unshift(...batch.slice(index))
-          return
+      let index = 0
+      const writeSome = () => {
+        while (index < batch.length) {
+          if (call.cancelled) {
+            queue = batch.slice(index).concat(queue)
+            return
+          }
+          delivered++
+          const more = call.write(responseFromEvent(batch[index++]!))
+          if (!more && index < batch.length) {
+            call.once("drain", writeSome)
+            return
+          }
         }
-        delivered++
-        call.write(responseFromEvent(event))
+        done?.()
       }
+      writeSome()
     }
 
     const track = (call: Grpc.ServerWritableStream<unknown, unknown> | Grpc.ServerDuplexStream<unknown, unknown>) => {
@@ -88,8 +100,7 @@ export const makeSimulatedFalco = (
       get: (call: Grpc.ServerWritableStream<unknown, unknown>) => {
         track(call)
         if (hang) return
-        drainTo(call)
-        call.end()
+        drainTo(call, () => call.end())
       },
       sub: (call: Grpc.ServerDuplexStream<unknown, unknown>) => {
         track(call)
