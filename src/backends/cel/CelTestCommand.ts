@@ -157,8 +157,9 @@ export const runCelTest = (options: CelTestOptions): Effect.Effect<CelTestResult
       }
     }
 
-    const now = yield* Clock.currentTimeMillis
-    const meter = new CostMeter(defaultCostLimits, now + (options.maxEvaluationMillis ?? 60_000))
+    const clock = yield* Clock.Clock
+    const now = () => clock.currentTimeMillisUnsafe()
+    const meter = new CostMeter(defaultCostLimits, now() + (options.maxEvaluationMillis ?? 60_000), now)
     const outcome = evaluateRulesNow(cache.engine, rules, celTargets(cache.engine.fromJson, pods, namespaces), meter, defaultEvaluationOptions)
     if (outcome._tag === "Exceeded") return yield* new CelTestFailed({ message: `${outcome.error.reason}: ${outcome.error.message}` })
     const summary = countOutcomes(outcome.checks.map((check) => check.outcome))

@@ -1,0 +1,129 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { NodeServices } from "@effect/platform-node"
+import { afterAll, describe, expect, it } from "@effect/vitest"
+import { Console, Effect } from "effect"
+import { Command } from "effect/cli"
+import { parse as parseYaml, stringify as toYaml } from "yaml"
+import { celCommand, type CelTestOptions, runCelTest } from "../../../src/backends/cel/CelTestCommand.ts"
+import { namespace, restrictedPod, violating } from "./PodFixtures.ts"
+
+const directory = mkdtempSync(join(tmpdir(), "cel-test-"))
+afterAll(() => rmSync(directory, { recursive: true, force: true }))
+
+const file = (name: string, text: string) => {
+  const path = join(directory, name)
+  writeFileSync(path, text)
+  return path
+}
+
+const privileged = violating("debugger", (pod) => (pod.spec.containers[0].securityContext.privileged = true))
+
+const rulesFile = file(
+  "rules.yaml",
+  toYaml([
+    { id: "no-privileged", severity: "critical", expression: "object.spec.containers.all(c, !c.?securityContext.?privileged.orValue(false))", messageExpression: "'privileged: ' + object.metadata.name" },
+    { id: "namespace-team", severity: "low", match: { resources: ["namespaces"] }, expression: "has(object.metadata.labels.team)" }
+  ])
+)
+// Pods as a multi-document YAML file and as a JSON List.
+const podsYaml = file("pods.yaml", [restrictedPod("web"), privileged].map((pod) => toYaml(pod)).join("---\n"))
+const moreJson = file(
+  "more.json",
+  JSON.stringify({ apiVersion: "v1", kind: "List", items: [namespace("default", { team: "web" }), { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "settings" } }] })
+)
+
+const options = (overrides: Partial<CelTestOptions>): CelTestOptions => ({ rulesFile: rulesFile, objectFiles: [podsYaml, moreJson], profile: undefined, output: "yaml", ...overrides })
+
+const test = (overrides: Partial<CelTestOptions>) => runCelTest(options(overrides)).pipe(Effect.provide(NodeServices.layer))
+
+/** Runs the command as `main cel test ...` would, capturing what it prints. */
+const command = (args: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const out: Array<string> = []
+    const err: Array<string> = []
+    const console = { ...globalThis.console, log: (...parts: Array<unknown>) => out.push(parts.join(" ")), error: (...parts: Array<unknown>) => err.push(parts.join(" ")) }
+    const exit = yield* Effect.exit(
+      Command.runWith(celCommand, { version: "test" })(args).pipe(Effect.provideService(Console.Console, console), Effect.provide(NodeServices.layer))
+    )
+    return { exit, stdout: out.join("\n"), stderr: err.join("\n") }
+  })
+
+describe("cel test", () => {
+  it.effect("evaluates rules against YAML and JSON manifests and prints the checks", () =>
+    Effect.gen(function*() {
+      const result = yield* test({})
+      expect(result.summary).toEqual({ pass: 1, fail: 1, warn: 0, skip: 0, error: 0 })
+      expect(result.warnings).toEqual([`${moreJson}: ConfigMap settings skipped (rules check Pods and Namespaces)`])
+      const printed = parseYaml(result.output)
+      expect(printed.summary).toEqual(result.summary)
+      expect(printed.checks).toEqual([
+        {
+          checkID: "no-privileged",
+          title: "no-privileged",
+          detail: "2 checked: 1 pass, 1 fail, 0 error",
+          outcome: "fail",
+          severity: "critical",
+          subjects: [{ kind: "Pod", name: "debugger", namespace: "default", outcome: "fail", message: "privileged: debugger" }],
+          subjectCounts: { pass: 1, fail: 1, warn: 0, skip: 0, error: 0 }
+        },
+        {
+          checkID: "namespace-team",
+          title: "namespace-team",
+          detail: "1 checked: 1 pass, 0 fail, 0 error",
+          outcome: "pass",
+          severity: "low",
+          subjectCounts: { pass: 1, fail: 0, warn: 0, skip: 0, error: 0 }
+        }
+      ])
+    }))
+
+  it.effect("takes the rules and profile of a ComplianceScanRun manifest, and prints JSON on request", () =>
+    Effect.gen(function*() {
+      const manifest = file(
+        "run.yaml",
+        toYaml({
+          apiVersion: "security.ugallu.io/v1alpha1",
+          kind: "ComplianceScanRun",
+          metadata: { name: "pods", namespace: "ugallu-system" },
+          spec: { backend: "cel", profile: "pod-security-baseline", cel: { rules: [{ id: "labelled", severity: "low", expression: "has(object.metadata.labels)" }] } }
+        })
+      )
+      const result = yield* test({ rulesFile: manifest, output: "json" })
+      const printed = JSON.parse(result.output)
+      expect(printed.checks).toHaveLength(14)
+      expect(printed.checks.find((check: { checkID: string }) => check.checkID === "pss-baseline-privileged")).toMatchObject({ outcome: "fail", subjects: [{ name: "debugger" }] })
+      // --profile replaces the manifest's profile.
+      expect((yield* test({ rulesFile: manifest, profile: "pod-security-restricted" })).checks).toHaveLength(20)
+      // A profile alone needs no rules file.
+      expect((yield* test({ rulesFile: undefined, profile: "pod-security-baseline" })).checks).toHaveLength(13)
+    }))
+
+  it.effect("fails with a clear message when a rule does not compile or a file cannot be read or parsed", () =>
+    Effect.gen(function*() {
+      const broken = file("broken-rules.yaml", "- id: bad\n  severity: high\n  expression: \"object.metadata.name.matches('(?<=x)')\"\n")
+      expect((yield* Effect.flip(test({ rulesFile: broken }))).message).toMatch(
+        /^CELCompileError: rule "bad": expression does not compile at line 1, column 30: invalid RE2 regular expression/
+      )
+      expect((yield* Effect.flip(test({ objectFiles: [file("bad.yaml", "kind: Pod\nmetadata: {name: [\n")] }))).message).toMatch(/^cannot parse .*bad\.yaml: /)
+      expect((yield* Effect.flip(test({ objectFiles: [join(directory, "missing.yaml")] }))).message).toMatch(/^cannot read .*missing\.yaml/)
+      expect((yield* Effect.flip(test({ rulesFile: file("shape.yaml", "just: text\n") }))).message).toMatch(/is neither a list of CEL rules nor a ComplianceScanRun/)
+      expect((yield* Effect.flip(test({ rulesFile: file("invalid.yaml", "- id: x\n  severity: urgent\n  expression: 'true'\n") }))).message).toMatch(/^invalid rules in/)
+      expect((yield* Effect.flip(test({ rulesFile: undefined, profile: "nope" }))).message).toMatch(/^UnknownProfile: unknown CEL profile "nope"/)
+    }))
+
+  it.effect("runs as `cel test` with flags, printing checks on stdout and problems on stderr", () =>
+    Effect.gen(function*() {
+      const ok = yield* command(["test", "--rules", rulesFile, "--objects", podsYaml, moreJson, "-o", "json"])
+      expect(ok.exit._tag).toBe("Success")
+      expect(JSON.parse(ok.stdout).summary).toEqual({ pass: 1, fail: 1, warn: 0, skip: 0, error: 0 })
+      expect(ok.stderr).toContain("ConfigMap settings skipped")
+
+      const broken = file("broken-cli.yaml", "- id: bad\n  severity: high\n  expression: \"1 + \"\n")
+      const failed = yield* command(["test", "--rules", broken, "--objects", podsYaml])
+      expect(failed.exit._tag).toBe("Failure")
+      expect(failed.stdout).toBe("")
+      expect(failed.stderr).toMatch(/^cel test: CELCompileError: rule "bad": expression does not compile at line 1, column 5/)
+    }))
+})

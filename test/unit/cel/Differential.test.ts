@@ -1,0 +1,160 @@
+import { celEnv, isCelError, parse, plan } from "@bufbuild/cel"
+import { describe, expect, it } from "@effect/vitest"
+import type { CelRule } from "../../../src/api/ComplianceScanRun.ts"
+import type { KubeObject } from "../../../src/services/kube/KubeObject.ts"
+import { engine, meter, packs, rule } from "./CelTestKit.ts"
+import { namespace, restrictedPod, violating } from "./PodFixtures.ts"
+
+/**
+ * The same rules and objects through @bufbuild/cel (the most faithful engine, test-only)
+ * must give the same verdicts as the operator's engine: true, false or an error. Covers
+ * every pack rule and some user-style rules (none uses optional syntax, which bufbuild
+ * lacks), over hand-made and seeded random pods.
+ */
+
+const userRules: ReadonlyArray<CelRule> = [
+  rule("image-from-registry", "object.spec.containers.all(c, c.image.startsWith('registry.example.com/'))"),
+  rule("image-pinned", "object.spec.containers.all(c, c.image.contains(':') && !c.image.endsWith(':latest'))"),
+  rule("name-is-dns-label", "object.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && size(object.metadata.name) <= 63"),
+  rule("team-label", "has(object.metadata.labels) && 'team' in object.metadata.labels && object.metadata.labels['team'] != ''"),
+  rule("namespace-owner", "namespaceObject != null && has(namespaceObject.metadata.labels) && 'owner' in namespaceObject.metadata.labels"),
+  rule("limits-set", "object.spec.containers.all(c, has(c.resources) && has(c.resources.limits) && 'memory' in c.resources.limits)"),
+  rule("one-app-container", "object.spec.containers.exists_one(c, c.name == 'app')"),
+  rule("port-arithmetic", "object.spec.containers.all(c, !has(c.ports) || c.ports.all(p, p.containerPort + 1 > 1024))"),
+  rule("first-container-index", "object.spec.containers[0].name == 'app' && object.spec.containers[size(object.spec.containers) - 1].image != ''"),
+  rule("uid-range", "!has(object.spec.securityContext) || !has(object.spec.securityContext.runAsUser) || object.spec.securityContext.runAsUser / 1000 >= 1"),
+  rule("container-count", "size(object.spec.containers) + (has(object.spec.initContainers) ? size(object.spec.initContainers) : 0) <= 3"),
+  rule("ports-map", "object.spec.containers.map(c, has(c.ports) ? size(c.ports) : 0).all(n, n < 2)"),
+  // Written without has(): errors on objects that lack the fields (error verdicts to compare).
+  rule("strict-non-root", "object.spec.containers.all(c, c.securityContext.runAsNonRoot)"),
+  rule("team-is-payments", "object.metadata.labels.team == 'payments'"),
+  rule("filter-names", "object.spec.containers.filter(c, c.name.startsWith('side')).size() <= 1 ? true : false")
+]
+
+/** Deterministic pseudo-random numbers (xorshift32), so failures reproduce. */
+const random = (seed: number) => {
+  let state = seed >>> 0 || 1
+  return () => {
+    state ^= state << 13
+    state >>>= 0
+    state ^= state >>> 17
+    state ^= state << 5
+    state >>>= 0
+    return state / 0x1_0000_0000
+  }
+}
+
+const randomPod = (next: () => number, index: number): KubeObject => {
+  const pick = <T>(...choices: ReadonlyArray<T>): T => choices[Math.floor(next() * choices.length)]!
+  const maybe = <T>(value: () => T, probability = 0.3): T | undefined => (next() < probability ? value() : undefined)
+  const defined = (entries: Record<string, unknown>) => Object.fromEntries(Object.entries(entries).filter(([, value]) => value !== undefined))
+  const securityContext = () =>
+    defined({
+      privileged: maybe(() => pick(true, false)),
+      allowPrivilegeEscalation: maybe(() => pick(true, false), 0.6),
+      runAsNonRoot: maybe(() => pick(true, false)),
+      runAsUser: maybe(() => pick(0, 1000, 65534)),
+      capabilities: maybe(() => defined({ add: maybe(() => [pick("NET_BIND_SERVICE", "SYS_ADMIN", "CHOWN", "NET_RAW")], 0.5), drop: maybe(() => [pick("ALL", "NET_RAW")], 0.7) }), 0.5),
+      seccompProfile: maybe(() => ({ type: pick("Unconfined", "RuntimeDefault", "Localhost") })),
+      procMount: maybe(() => pick("Default", "Unmasked"), 0.1),
+      seLinuxOptions: maybe(() => defined({ type: maybe(() => pick("container_t", "spc_t"), 0.7), user: maybe(() => pick("", "system_u")) }), 0.1),
+      appArmorProfile: maybe(() => ({ type: pick("RuntimeDefault", "Unconfined", "Localhost") }), 0.1),
+      windowsOptions: maybe(() => ({ hostProcess: pick(true, false) }), 0.05)
+    })
+  const container = (name: string) =>
+    defined({
+      name,
+      image: pick("registry.example.com/app:1.0", "nginx:latest", "nginx", "registry.example.com/tool:2"),
+      ports: maybe(() => [defined({ containerPort: pick(80, 8080, 1023), hostPort: maybe(() => pick(0, 8080), 0.3) })], 0.5),
+      resources: maybe(() => ({ limits: defined({ memory: maybe(() => "128Mi", 0.7), cpu: "500m" }) }), 0.5),
+      // Sometimes null: has() is true and selecting into it is an error, in both engines.
+      securityContext: next() < 0.05 ? null : maybe(securityContext, 0.8)
+    })
+  const name = pick(`pod-${index}`, `Pod_${index}`, `app-${index}-`)
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: defined({
+      name,
+      namespace: pick("shop", "ops"),
+      labels: maybe(() => defined({ app: "web", team: maybe(() => pick("", "payments"), 0.7) }), 0.7),
+      annotations: maybe(() => ({ "container.apparmor.security.beta.kubernetes.io/app": pick("runtime/default", "unconfined", "localhost/p") }), 0.2)
+    }),
+    spec: defined({
+      hostNetwork: maybe(() => pick(true, false), 0.1),
+      hostPID: maybe(() => pick(true, false), 0.1),
+      hostIPC: maybe(() => pick(true, false), 0.1),
+      os: maybe(() => ({ name: pick("linux", "windows") }), 0.1),
+      securityContext: maybe(() => defined({ ...securityContext(), sysctls: maybe(() => [{ name: pick("net.ipv4.tcp_syncookies", "kernel.msgmax"), value: "1" }], 0.2) }), 0.7),
+      containers: Array.from({ length: 1 + Math.floor(next() * 3) }, (_, position) => container(position === 0 ? "app" : `sidecar-${position}`)),
+      initContainers: maybe(() => [container("init")]),
+      ephemeralContainers: maybe(() => [container("debug")], 0.1),
+      volumes: maybe(() => [pick({ name: "h", hostPath: { path: "/" } }, { name: "n", nfs: { server: "s", path: "/" } }, { name: "c", configMap: { name: "c" } }, { name: "e", emptyDir: {} })], 0.5)
+    })
+  }
+}
+
+const namespaces = [namespace("shop", { owner: "payments" }), namespace("ops")]
+
+const handMade: ReadonlyArray<KubeObject> = [
+  restrictedPod("compliant", "shop"),
+  violating("privileged", (pod) => (pod.spec.containers[0].securityContext.privileged = true)),
+  violating("host-path", (pod) => pod.spec.volumes.push({ name: "h", hostPath: { path: "/" } })),
+  violating("no-security-context", (pod) => {
+    delete pod.spec.securityContext
+    for (const container of pod.spec.containers) delete container.securityContext
+  })
+]
+
+type Verdict = "true" | "false" | "error" | "not bool"
+
+const ours = (expression: string) => {
+  const compiled = engine.compile(expression, "bool")
+  if (compiled._tag === "Failed") throw new Error(`${expression}: ${compiled.failure.message}`)
+  const costs = meter()
+  return (activation: { object: unknown; namespaceObject: unknown }): Verdict => {
+    const result = engine.evaluate(compiled.program, activation, costs)
+    if (result._tag === "Exhausted") throw new Error(`${expression} exhausted ${result.exhaustion}`)
+    if (result._tag === "Error") return "error"
+    return typeof result.value === "boolean" ? (String(result.value) as Verdict) : "not bool"
+  }
+}
+
+const theirs = (expression: string) => {
+  const run = plan(celEnv(), parse(expression))
+  return (activation: { object: unknown; namespaceObject: unknown }): Verdict => {
+    const result = run(activation as never)
+    if (isCelError(result)) return "error"
+    return typeof result === "boolean" ? (String(result) as Verdict) : "not bool"
+  }
+}
+
+describe("differential: @marcbachmann/cel-js (operator) vs @bufbuild/cel", () => {
+  it("gives the same verdict for every rule on every object", () => {
+    const next = random(20261103)
+    const pods = [...handMade, ...Array.from({ length: 300 }, (_, index) => randomPod(next, index))]
+    const namespaceValues = new Map(namespaces.map((ns) => [ns.metadata.name, engine.fromJson(ns)]))
+    const activations = pods.map((pod) => ({
+      name: pod.metadata.name,
+      object: engine.fromJson(pod),
+      namespaceObject: namespaceValues.get(pod.metadata.namespace ?? "") ?? null
+    }))
+    const rules = [...packs.get("pod-security-restricted")!.rules, ...userRules]
+    const disagreements: Array<string> = []
+    const tally: Record<Verdict, number> = { true: 0, false: 0, error: 0, "not bool": 0 }
+    for (const { id, expression } of rules) {
+      const [left, right] = [ours(expression), theirs(expression)]
+      for (const activation of activations) {
+        const [a, b] = [left(activation), right(activation)]
+        tally[a]++
+        if (a !== b) disagreements.push(`${id} on ${activation.name}: operator ${a}, bufbuild ${b}`)
+      }
+    }
+    expect(disagreements).toEqual([])
+    // The fixtures exercise both verdicts and errors, or the comparison would prove little.
+    expect(tally.true).toBeGreaterThan(1000)
+    expect(tally.false).toBeGreaterThan(1000)
+    expect(tally.error).toBeGreaterThan(50)
+    expect(rules.length * pods.length).toBe(tally.true + tally.false + tally.error + tally["not bool"])
+  })
+})
