@@ -7,11 +7,18 @@ import { FalcoEndpointUnreachable, FalcoTLSHandshakeFailed } from "./FalcoErrors
 /**
  * One mTLS connection to the gRPC endpoint before the real call, because gRPC reports
  * every connection problem as the same UNAVAILABLE status and the run must tell
- * "Falco is not there" (skip) from "Falco refuses us" (Failed). An HTTP/2 server speaks
- * first (its SETTINGS frame) once it has accepted our certificate, so the first byte read
- * means the handshake succeeded on both sides; with TLS 1.3 a rejected client certificate
- * shows only after the handshake, as an alert or a closed connection.
+ * "Falco is not there" (skip) from "Falco refuses us" (Failed). After the handshake the
+ * probe sends the HTTP/2 connection preface; an HTTP/2 server that accepted our certificate
+ * answers with its SETTINGS frame, so the first byte read means both sides agreed. With
+ * TLS 1.3 a rejected client certificate shows only after the handshake, as an alert or a
+ * closed connection.
  */
+
+/** HTTP/2 client connection preface followed by an empty SETTINGS frame (RFC 9113, 3.4). */
+const http2Preface = Buffer.concat([
+  Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1"),
+  Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])
+])
 
 /** Socket errors that mean nothing answered at that address. */
 const unreachableCodes = new Set([
@@ -26,11 +33,15 @@ interface ProbeTarget {
   readonly timeoutMillis: number
 }
 
+const closedAfterHandshake =
+  "the server closed the connection after the handshake, so it did not accept our client certificate (unknown CA or expired on its clock)"
+
 const describeRejection = (code: string | undefined, message: string, afterHandshake: boolean): string => {
   if (code === "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED") return "the server requires a client certificate and did not get one"
   if (code !== undefined && code.startsWith("ERR_SSL_") && code.includes("ALERT")) {
     return `the server rejected our client certificate (${message.trim()})`
   }
+  if (afterHandshake && (code === "ECONNRESET" || code === "EPIPE")) return closedAfterHandshake
   if (afterHandshake) return `the connection failed after the handshake (${code ?? "no code"}: ${message.trim()})`
   return `we rejected the server's certificate (${code ?? "no code"}: ${message.trim()})`
 }
@@ -65,6 +76,7 @@ export const probeTls = (target: ProbeTarget) =>
     }, target.timeoutMillis)
     socket.once("secureConnect", () => {
       handshakeDone = true
+      socket.write(http2Preface)
     })
     socket.once("data", () => settle(Effect.void))
     socket.once("error", (error: NodeJS.ErrnoException) => {
@@ -79,7 +91,7 @@ export const probeTls = (target: ProbeTarget) =>
     socket.once("close", () => {
       settle(Effect.fail(new FalcoTLSHandshakeFailed({
         message: handshakeDone
-          ? `TLS handshake with ${where} failed: the server closed the connection after the handshake, so it did not accept our client certificate (unknown CA or expired on its clock)`
+          ? `TLS handshake with ${where} failed: ${closedAfterHandshake}`
           : `TLS handshake with ${where} failed: the server closed the connection during the handshake`
       })))
     })

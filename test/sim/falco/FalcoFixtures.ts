@@ -3,7 +3,7 @@ import { createServer } from "node:net"
 import { Context, Effect, Layer } from "effect"
 import type { ComplianceScanRun } from "../../../src/api/ComplianceScanRun.ts"
 import { FalcoReceiver } from "../../../src/backends/falco/FalcoReceiver.ts"
-import { makeFalcoScanner } from "../../../src/backends/falco/FalcoScanner.ts"
+import { type FalcoScannerOptions, makeFalcoScanner } from "../../../src/backends/falco/FalcoScanner.ts"
 import { type CertificateFiles, generateTestCertificates, type TestCertificates } from "../../../src/backends/falco/TestCertificates.ts"
 import type { ScanRequest } from "../../../src/backends/Scanner.ts"
 import { Metrics } from "../../../src/services/Metrics.ts"
@@ -47,11 +47,12 @@ export const grpcConfig = (pki: Pki["Service"], port: number): Partial<OperatorC
 /** A Falco scanner as the operator builds it, with its own metrics. */
 export const scannerWith = (
   config: Partial<OperatorConfigShape>,
-  receiver: Layer.Layer<FalcoReceiver> = FalcoReceiver.layerDisabled
+  receiver: Layer.Layer<FalcoReceiver> = FalcoReceiver.layerDisabled,
+  options: FalcoScannerOptions = {}
 ) =>
   Effect.gen(function*() {
     const metrics = yield* Metrics
-    const scanner = yield* makeFalcoScanner({ connectTimeoutMillis: 2_000 })
+    const scanner = yield* makeFalcoScanner({ connectTimeoutMillis: 2_000, ...options })
     return { scanner, metrics }
   }).pipe(Effect.provide(Layer.mergeAll(OperatorConfig.layer(config), receiver, Metrics.layerTest)))
 
@@ -68,6 +69,25 @@ export const scanRequest = (run: ComplianceScanRun, deadlineInMillis = 20_000): 
   deadline: Date.now() + deadlineInMillis,
   reportNodes: () => Effect.void
 })
+
+/** A TCP server that accepts connections and never answers (a stuck or filtered endpoint). */
+export const silentServer = Effect.acquireRelease(
+  Effect.callback<{ readonly port: number; readonly close: () => void }>((resume) => {
+    const sockets = new Set<import("node:net").Socket>()
+    const server = createServer((socket) => {
+      sockets.add(socket)
+      socket.on("close", () => sockets.delete(socket))
+    })
+    server.listen(0, "127.0.0.1", () => {
+      const close = () => {
+        for (const socket of sockets) socket.destroy()
+        server.close()
+      }
+      resume(Effect.succeed({ port: (server.address() as { port: number }).port, close }))
+    })
+  }),
+  (server) => Effect.sync(() => server.close())
+)
 
 /** A port nothing listens on (bound then released). */
 export const closedPort = Effect.callback<number>((resume) => {

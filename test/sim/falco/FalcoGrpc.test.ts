@@ -5,7 +5,7 @@ import type { FalcoEvent } from "../../../src/backends/falco/FalcoEvent.ts"
 import { loadFalcoApi } from "../../../src/backends/falco/FalcoProto.ts"
 import { simulatedAlert } from "../../../src/backends/falco/SimulatedAlerts.ts"
 import { makeSimulatedFalco } from "../../../src/backends/falco/SimulatedFalco.ts"
-import { closedPort, eventually, falcoRun, grpcConfig, metricValue, Pki, scannerWith, scanRequest } from "./FalcoFixtures.ts"
+import { closedPort, eventually, falcoRun, grpcConfig, metricValue, Pki, scannerWith, scanRequest, silentServer } from "./FalcoFixtures.ts"
 
 const startFalco = (options: { readonly events?: ReadonlyArray<FalcoEvent>; readonly eventsPerSecond?: number; readonly behaviour?: "deliver" | "hang" } = {}) =>
   Effect.gen(function*() {
@@ -143,6 +143,25 @@ layer(Pki.layer, { excludeTestServices: true })("Falco over gRPC with mutual TLS
       const nothing = yield* unconfigured.scan(scanRequest(falcoRun()))
       expect(nothing.checks.map((check) => [check.checkID, check.outcome])).toEqual([["falco-endpoint-unreachable", "skip"]])
       expect(nothing.checks[0]!.detail).toContain("No Falco source is configured")
+    }))
+
+  it.effect("an endpoint that accepts TCP but never completes TLS is unreachable after the connect timeout", () =>
+    Effect.gen(function*() {
+      const pki = yield* Pki
+      const silent = yield* silentServer
+      const { scanner } = yield* scannerWith(grpcConfig(pki, silent.port), undefined, { connectTimeoutMillis: 300 })
+      const started = Date.now()
+      const report = yield* scanner.scan(scanRequest(falcoRun({ window: "200ms" })))
+      expect(Date.now() - started).toBeLessThan(1_500)
+      expect(report.checks.map((check) => [check.checkID, check.outcome])).toEqual([["falco-endpoint-unreachable", "skip"]])
+      expect(report.checks[0]!.detail).toContain("timed out after 300 ms")
+    }))
+
+  it.effect("fails FalcoSpecInvalid for a window that is not a duration", () =>
+    Effect.gen(function*() {
+      const { scanner } = yield* scannerWith({})
+      const failure = yield* Effect.flip(scanner.scan(scanRequest(falcoRun({ window: "soon" }))))
+      expect(failure).toMatchObject({ reason: "FalcoSpecInvalid", message: "spec.falco.window \"soon\" is not a duration such as 30s, 5m or 1h" })
     }))
 
   it.effect("collection stops at the window: later alerts stay queued in Falco", () =>

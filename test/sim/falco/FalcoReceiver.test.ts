@@ -1,11 +1,12 @@
 import { gzipSync } from "node:zlib"
 import { expect, layer } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Context, Effect, Exit, Layer, Scope } from "effect"
 import type { FalcoEvent } from "../../../src/backends/falco/FalcoEvent.ts"
 import { FalcoReceiver, type FalcoReceiverOptions, makeFalcoReceiver } from "../../../src/backends/falco/FalcoReceiver.ts"
 import { simulatedAlert, toHttpJson } from "../../../src/backends/falco/SimulatedAlerts.ts"
 import { makeSimulatedFalco } from "../../../src/backends/falco/SimulatedFalco.ts"
 import { Metrics } from "../../../src/services/Metrics.ts"
+import { OperatorConfig } from "../../../src/services/OperatorConfig.ts"
 import { falcoRun, grpcConfig, metricValue, Pki, post, scannerWith, scanRequest } from "./FalcoFixtures.ts"
 
 /** A receiver on a free port with the main PKI, its metrics, and a POST helper with the main client certificate. */
@@ -154,6 +155,38 @@ layer(Pki.layer, { excludeTestServices: true })("the HTTPS receiver for Falco 0.
       yield* Effect.sleep(1_000)
       expect((yield* receiver.eventsBetween(0, Date.now())).length).toBe(0)
       expect(yield* metric("ugallu_compliance_scan_falco_receiver_events_dropped_total{reason=\"age\"}")).toBe(1)
+    }))
+
+  it.effect("starts with the operator when --falco-receiver-bind-address is set and closes on shutdown", () =>
+    Effect.gen(function*() {
+      const pki = yield* Pki
+      const config = {
+        falcoReceiverBindAddress: "127.0.0.1:0",
+        falcoReceiverCertFile: pki.main.server.certFile,
+        falcoReceiverKeyFile: pki.main.server.keyFile,
+        falcoReceiverClientCAFile: pki.main.ca.certFile
+      }
+      const operatorScope = yield* Scope.make()
+      const services = yield* Layer.buildWithScope(
+        FalcoReceiver.layer.pipe(Layer.provide(Layer.mergeAll(OperatorConfig.layer(config), Metrics.layerTest))),
+        operatorScope
+      )
+      const port = Context.get(services, FalcoReceiver).address!.port
+      const body = JSON.stringify(toHttpJson(alertAt(0)))
+      expect((yield* post({ port, ca: pki.main.ca.cert, client: pki.main.client, body })).status).toBe(200)
+      yield* Scope.close(operatorScope, Exit.void)
+      expect(yield* Effect.flip(post({ port, ca: pki.main.ca.cert, client: pki.main.client, body }))).toMatch(/ECONNREFUSED/u)
+
+      const receiverOf = (overrides: Parameters<typeof OperatorConfig.layer>[0]) =>
+        Effect.gen(function*() {
+          return yield* FalcoReceiver
+        }).pipe(Effect.provide(FalcoReceiver.layer.pipe(Layer.provide(Layer.mergeAll(OperatorConfig.layer(overrides), Metrics.layerTest)))))
+      const off = yield* receiverOf({})
+      expect(off.address).toBeUndefined()
+
+      const broken = yield* Effect.flip(receiverOf({ ...config, falcoReceiverCertFile: `${pki.main.dir}/missing.crt` }))
+      expect(broken).toMatchObject({ _tag: "FalcoReceiverStartFailed" })
+      expect(broken.message).toMatch(/cannot read --falco-receiver-cert-file .*missing\.crt/u)
     }))
 
   it.effect("with gRPC and the receiver both configured, a run uses both and counts an alert seen twice once", () =>
