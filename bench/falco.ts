@@ -32,7 +32,7 @@ type ToOperator =
   | { readonly type: "read" }
   | { readonly type: "stop" }
 type ToFalco =
-  | { readonly type: "ready"; readonly receiverPort: number; readonly rssKiB: number }
+  | { readonly type: "ready"; readonly receiverPort: number; readonly rssKiB: number; readonly heapMiB: number }
   | { readonly type: "grpc-done"; readonly millis: number; readonly checks: number; readonly rssKiB: number }
   | { readonly type: "read-done"; readonly millis: number; readonly checks: number; readonly buffered: number; readonly rssKiB: number; readonly heapMiB: number }
 
@@ -45,6 +45,7 @@ interface OperatorFiles {
 }
 
 const peakRssKiB = () => process.resourceUsage().maxRSS
+const heapUsedMiB = () => Math.round(process.memoryUsage().heapUsed / 1048576)
 const mib = (kib: number) => `${(kib / 1024).toFixed(0)} MiB`
 const count = (value: number) => value.toLocaleString("en-US")
 const rate = (alerts: number, millis: number) => `${count(Math.round((alerts / millis) * 1000))} alerts/s`
@@ -86,7 +87,7 @@ const operator = Effect.gen(function*() {
       Layer.succeed(FalcoReceiver, receiver),
       Layer.succeed(Metrics, metrics)
     )))
-  send({ type: "ready", receiverPort: receiver.address!.port, rssKiB: peakRssKiB() })
+  send({ type: "ready", receiverPort: receiver.address!.port, rssKiB: peakRssKiB(), heapMiB: heapUsedMiB() })
   while (true) {
     const message = yield* next()
     if (message.type === "grpc") {
@@ -109,7 +110,7 @@ const operator = Effect.gen(function*() {
         checks: report.checks.length,
         buffered: yield* receiver.buffered,
         rssKiB: peakRssKiB(),
-        heapMiB: Math.round(process.memoryUsage().heapUsed / 1048576)
+        heapMiB: heapUsedMiB()
       })
     } else {
       return
@@ -181,7 +182,7 @@ const falcoSide = (alerts: number) =>
       })
     child.send({ type: "start", files: filesOf(pki), falcoPort: falco.port } satisfies ToOperator)
     const ready = yield* reply("ready")
-    console.log(`Falco bench on ${process.platform}/${process.arch}, Node ${process.version}: operator process started, peak RSS ${mib(ready.rssKiB)}`)
+    console.log(`Falco bench on ${process.platform}/${process.arch}, Node ${process.version}: operator process started, peak RSS ${mib(ready.rssKiB)} (heap used ${ready.heapMiB} MiB)`)
 
     const agent = new Agent({ keepAlive: true, maxSockets: 8, ca: pki.ca.cert, cert: pki.client.cert, key: pki.client.key })
     yield* Effect.addFinalizer(() => Effect.sync(() => agent.destroy()))

@@ -218,15 +218,15 @@ export const makeFalcoReceiver = (
         if (overflow) return
         length += chunk.length
         if (length > maxBodyBytes) {
+          // Keep reading (and discarding) so the sender gets the 413 rather than a reset.
           overflow = true
           chunks.length = 0
-          tooLarge()
         } else {
           chunks.push(chunk)
         }
       })
       request.on("end", () => {
-        if (overflow) return
+        if (overflow) return tooLarge()
         const body = Buffer.concat(chunks)
         if (encoding === "identity") return accept(response, body)
         gunzip(body, { maxOutputLength: maxBodyBytes }, (error, inflated) => {

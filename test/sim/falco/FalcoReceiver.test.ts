@@ -95,6 +95,8 @@ layer(Pki.layer, { excludeTestServices: true })("the HTTPS receiver for Falco 0.
       expect(JSON.parse(notAnAlert.body).error).toBe("not a Falco alert: priority \"Loud\" is not a Falco priority")
       const oversized = yield* send({ ...toHttpJson(alertAt(0)), output: "x".repeat(10_000) })
       expect(oversized.status).toBe(413)
+      const streamed = yield* send({ ...toHttpJson(alertAt(0)), output: "x".repeat(10_000) }, { headers: { "transfer-encoding": "chunked" } })
+      expect(streamed.status).toBe(413)
       const bomb = yield* send(gzipSync(JSON.stringify({ ...toHttpJson(alertAt(0)), output: " ".repeat(100_000) })), {
         headers: { "content-encoding": "gzip" }
       })
@@ -106,7 +108,7 @@ layer(Pki.layer, { excludeTestServices: true })("the HTTPS receiver for Falco 0.
       expect(good.status).toBe(200)
       expect(yield* receiver.buffered).toBe(1)
       expect(yield* metric("ugallu_compliance_scan_falco_receiver_rejected_requests_total{reason=\"malformed\"}")).toBe(2)
-      expect(yield* metric("ugallu_compliance_scan_falco_receiver_rejected_requests_total{reason=\"too_large\"}")).toBe(2)
+      expect(yield* metric("ugallu_compliance_scan_falco_receiver_rejected_requests_total{reason=\"too_large\"}")).toBe(3)
     }))
 
   it.effect("answers a flooding client 429 while another client is still served", () =>
