@@ -22,11 +22,14 @@ export const fromJson = (json: unknown): unknown => {
       if (json === null) return null
       if (Array.isArray(json)) return json.map(fromJson)
       if (json instanceof Date || json instanceof Uint8Array) return json
+      const source = json as Record<string, unknown>
       const copy: Record<string, unknown> = {}
-      for (const [key, value] of Object.entries(json)) {
+      const keys = Object.keys(source)
+      for (let index = 0; index < keys.length; index++) {
+        const key = keys[index]!
         // A "__proto__" key from JSON.parse must stay a plain key, never set the prototype.
-        if (key === "__proto__") Object.defineProperty(copy, key, { value: fromJson(value), enumerable: true })
-        else copy[key] = fromJson(value)
+        if (key === "__proto__") Object.defineProperty(copy, key, { value: fromJson(source[key]), enumerable: true })
+        else copy[key] = fromJson(source[key])
       }
       return copy
     }

@@ -117,12 +117,13 @@ export function* evaluateRules(
   meter: CostMeter,
   options: EvaluationOptions = defaultEvaluationOptions
 ): Generator<void, RulesOutcome> {
-  const checks: Array<Check> = []
+  const tallies = rules.map(() => ({ counts: emptyCounts(), subjects: [] as Array<Subject> }))
   let evaluations = 0
-  for (const rule of rules) {
-    const counts = emptyCounts()
-    const subjects: Array<Subject> = []
-    for (const target of targets) {
+  // Object by object (every rule on one object, then the next): the object stays warm in
+  // the CPU caches while all rules read it.
+  for (const target of targets) {
+    for (let index = 0; index < rules.length; index++) {
+      const rule = rules[index]!
       if (!matches(rule, target)) continue
       if (++evaluations % options.yieldEvery === 0) {
         if (!meter.checkClock()) return { _tag: "Exceeded", error: exceeded(rule, "wall-clock", meter), evaluations }
@@ -130,6 +131,7 @@ export function* evaluateRules(
       }
       const verdict = judge(engine, rule, target, meter)
       if (verdict.outcome === "exhausted") return { _tag: "Exceeded", error: exceeded(rule, verdict.exhaustion, meter), evaluations }
+      const { counts, subjects } = tallies[index]!
       counts[verdict.outcome]++
       if (verdict.outcome !== "pass" && subjects.length < options.maxSubjects) {
         subjects.push({
@@ -141,8 +143,8 @@ export function* evaluateRules(
         })
       }
     }
-    checks.push(checkOf(rule, counts, subjects))
   }
+  const checks = rules.map((rule, index) => checkOf(rule, tallies[index]!.counts, tallies[index]!.subjects))
   return { _tag: "Checked", checks, evaluations }
 }
 

@@ -74,12 +74,14 @@ const randomPod = (next: () => number, index: number): KubeObject => {
   return {
     apiVersion: "v1",
     kind: "Pod",
-    metadata: defined({
+    metadata: {
       name,
-      namespace: pick("shop", "ops"),
-      labels: maybe(() => defined({ app: "web", team: maybe(() => pick("", "payments"), 0.7) }), 0.7),
-      annotations: maybe(() => ({ "container.apparmor.security.beta.kubernetes.io/app": pick("runtime/default", "unconfined", "localhost/p") }), 0.2)
-    }),
+      ...defined({
+        namespace: pick("shop", "ops"),
+        labels: maybe(() => defined({ app: "web", team: maybe(() => pick("", "payments"), 0.7) }), 0.7),
+        annotations: maybe(() => ({ "container.apparmor.security.beta.kubernetes.io/app": pick("runtime/default", "unconfined", "localhost/p") }), 0.2)
+      })
+    },
     spec: defined({
       hostNetwork: maybe(() => pick(true, false), 0.1),
       hostPID: maybe(() => pick(true, false), 0.1),

@@ -25,6 +25,14 @@ class SetsNamespace {}
 class StringsNamespace {}
 class IpNamespace {}
 
+/** What a macro sees of the engine's type checker and evaluator (see the package README). */
+interface MacroChecker {
+  readonly check: (node: unknown, context: unknown) => unknown
+}
+interface MacroEvaluator {
+  readonly run: (node: unknown, context: unknown) => unknown
+}
+
 const fail = (message: string): never => {
   throw new EvaluationError(message)
 }
@@ -85,15 +93,21 @@ export const registerKubernetesLibrary = (env: Environment, services: LibrarySer
   const define = (signature: string, handler: (...args: Array<any>) => unknown) =>
     env.registerFunction(signature, guarded(handler), { async: false })
 
-  // Metering (inserted by CostInstrumentation, not meant for users).
-  define(`${meteringFunctions.iterate}(A): A`, (value: unknown) => {
-    charge(1 + celSize(value))
-    return value
+  // Metering (inserted by CostInstrumentation, not meant for users). Macros, not functions:
+  // a function call on a dyn value makes the engine work out the value's type deeply at
+  // run time, which cost more than the evaluation itself; a macro runs its argument as is.
+  const meteringMacro = (units: (value: unknown) => number) => ({ args }: { readonly args: ReadonlyArray<unknown> }) => ({
+    argument: args[0],
+    async: false,
+    typeCheck: (checker: MacroChecker, macro: { readonly argument: unknown }, context: unknown) => checker.check(macro.argument, context),
+    evaluate: (evaluator: MacroEvaluator, macro: { readonly argument: unknown }, context: unknown) => {
+      const value = evaluator.run(macro.argument, context)
+      charge(units(value))
+      return value
+    }
   })
-  define(`${meteringFunctions.size}(A): A`, (value: unknown) => {
-    charge(typeof value === "string" ? textUnits(value) : 1 + celSize(value))
-    return value
-  })
+  env.registerFunction(`${meteringFunctions.iterate}(ast): dyn`, meteringMacro((value) => 1 + celSize(value)))
+  env.registerFunction(`${meteringFunctions.size}(ast): dyn`, meteringMacro((value) => (typeof value === "string" ? textUnits(value) : 1 + celSize(value))))
 
   // Regular expressions: RE2 syntax and linear-time matching.
   const matches = (text: string, pattern: string) => {
