@@ -1,5 +1,5 @@
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Effect } from "effect"
+import { Cause, Effect, Exit, Runtime } from "effect"
 import { Command } from "effect/cli"
 import { celCommand } from "./backends/cel/CelTestCommand.ts"
 import { kubeBenchCommand } from "./backends/kube-bench/KubeBenchCommand.ts"
@@ -16,8 +16,12 @@ const root = Command.make("compliance-scan").pipe(
   Command.withSubcommands([runCommand, demoCommand, celCommand, kubeBenchCommand])
 )
 
+/** SIGTERM/SIGINT interrupt the program and its finalizers drain it: that is a clean exit (0). */
+const teardown: Runtime.Teardown = (exit, onExit) =>
+  Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? onExit(0) : Runtime.defaultTeardown(exit, onExit)
+
 root.pipe(
   Command.run({ version: defaultOperatorConfig.version }),
   Effect.provide(NodeServices.layer),
-  NodeRuntime.runMain
+  NodeRuntime.runMain({ teardown })
 )
