@@ -12,6 +12,7 @@ import { Forbidden, Transient } from "../../../src/services/kube/KubeErrors.ts"
 import type { KubeObject } from "../../../src/services/kube/KubeObject.ts"
 import { SimulatedCluster } from "../../../src/services/kube/SimulatedCluster.ts"
 import { namespace, restrictedPod, violating } from "../../unit/cel/PodFixtures.ts"
+import { expectScenarioFindings, scenarioObjects, scenarioRun } from "./CelScenario.ts"
 
 /** The cel scanner against the simulated API server: listing, matching, findings, failures. */
 
@@ -89,6 +90,12 @@ describe("cel scanner on the simulated cluster", () => {
       expect(others.map((check) => check.outcome)).toEqual(others.map(() => "pass"))
       expect(report.failure).toBeUndefined()
     }).pipe(Effect.provide(cluster())))
+
+  it.effect("ends the shared scenario (also run by the cluster tier) with the expected findings", () =>
+    Effect.gen(function*() {
+      const report = yield* scan(scenarioRun)
+      expectScenarioFindings(report.checks)
+    }).pipe(Effect.provide(cluster([...world, ...scenarioObjects]))))
 
   it.effect("combines a pack with inline rules; an inline rule replaces the pack rule with its id", () =>
     Effect.gen(function*() {

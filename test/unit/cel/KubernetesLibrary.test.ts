@@ -15,15 +15,17 @@ const fails = (expression: string, message: RegExp) => {
 const text = (expression: string) => valueOf(expression, {}, "string")
 
 describe("Kubernetes CEL libraries", () => {
-  it("lists: isSorted, sum, min, max, indexOf, lastIndexOf, slice, reverse, distinct, flatten", () => {
+  it("lists: isSorted, sum, min, max, indexOf, lastIndexOf, slice, reverse, distinct, flatten, sort, lists.range", () => {
     holds([
       "[1, 2, 3].isSorted() && !['b', 'a'].isSorted() && [].isSorted()",
       "[1, 2, 3].sum() == 6 && [1.5, 2.5].sum() == 4.0 && [].sum() == 0",
       "[3, 1, 2].min() == 1 && [3, 1, 2].max() == 3 && ['b', 'a'].min() == 'a'",
       "[1, 2, 1].indexOf(1) == 0 && [1, 2, 1].lastIndexOf(1) == 2 && [1].indexOf(5) == -1",
       "[1, 2, 3, 4].slice(1, 3) == [2, 3] && [1, 2].reverse() == [2, 1]",
-      "[1, 2, 1, 3, 2].distinct() == [1, 2, 3] && [[1, 2], [3]].flatten() == [1, 2, 3]"
+      "[1, 2, 1, 3, 2].distinct() == [1, 2, 3] && [[1, 2], [3]].flatten() == [1, 2, 3]",
+      "[3, 1, 2].sort() == [1, 2, 3] && ['b', 'c', 'a'].sort() == ['a', 'b', 'c'] && lists.range(3) == [0, 1, 2]"
     ])
+    fails("dyn([1, 'a']).sort().size() == 2", /sort: cannot compare/)
     fails("[].min() == 0", /min: the list is empty/)
     fails("[1, 2].slice(1, 5).size() == 0", /slice: invalid range/)
     fails("dyn([1, 'a']).sum() == 1", /sum: the list must hold only ints or only doubles/)

@@ -19,11 +19,12 @@ export interface LibraryServices {
   readonly patterns: Re2Patterns
 }
 
-// Namespaces for `sets.contains(...)`, `strings.quote(...)` and `ip.isCanonical(...)`: the
+// Namespaces for `sets.contains(...)`, `lists.range(...)`, `strings.quote(...)` and `ip.isCanonical(...)`: the
 // engine resolves `x.f()` on a constant of a registered type.
 class SetsNamespace {}
 class StringsNamespace {}
 class IpNamespace {}
+class ListsNamespace {}
 
 /** What a macro sees of the engine's type checker and evaluator (see the package README). */
 interface MacroChecker {
@@ -209,6 +210,17 @@ export const registerKubernetesLibrary = (env: Environment, services: LibrarySer
     const distinct: Array<unknown> = []
     for (const item of list) if (!distinct.some((seen) => celEquals(seen, item))) distinct.push(item)
     return distinct
+  })
+  define("list<A>.sort(): list<A>", (list: ReadonlyArray<unknown>) => {
+    charge(1 + list.length * Math.max(1, Math.ceil(Math.log2(list.length + 1))))
+    return [...list].sort((left, right) => orderOf(left, right, "sort"))
+  })
+  env.registerType("ListsNamespace", ListsNamespace)
+  env.registerConstant("lists", "ListsNamespace", new ListsNamespace())
+  define("ListsNamespace.range(int): list<int>", (_namespace: ListsNamespace, count: bigint) => {
+    if (count < 0n) return fail(`lists.range: negative count ${count}`)
+    charge(1 + Number(count))
+    return Array.from({ length: Number(count) }, (_, index) => BigInt(index))
   })
   define("list.flatten(): list", (list: ReadonlyArray<unknown>) => {
     charge(1 + list.length)
