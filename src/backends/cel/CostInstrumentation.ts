@@ -1,7 +1,8 @@
 /**
  * Rewrites a parsed expression so that it pays for its work while it runs. The engine has
  * no cost tracking and no hook into its comprehensions, so the text is regenerated from the
- * AST with calls to metering functions (identity functions that charge the CostMeter):
+ * AST with calls to metering macros (they return their argument and charge the CostMeter;
+ * see KubernetesLibrary):
  *
  * - the receiver of every comprehension (`all`, `exists`, `exists_one`, `map`, `filter`) is
  *   wrapped in `__iterate_cost(...)`, which charges its size before the loop starts: a

@@ -34,6 +34,18 @@ describe("CEL engine: Kubernetes semantics", () => {
     expect(valueOf("cel.bind(names, object.spec.containers.map(c, c.name), names.size() == 2 && 'app' in names)", pod)).toBe(true)
   })
 
+  it("keeps the meaning of every operator in the metered rewrite it runs", () => {
+    // Each would be false if the rewrite lost a parenthesis or an operand.
+    for (const expression of [
+      "2 - (3 - 4) == 3 && (1 + 2) * 3 == 9 && 10 / (5 / 5) == 10 && 7 % (5 % 3) == 1 && -(2 - 3) == 1 && - -1 == 1",
+      "!(true && false) && (true || false) && !false == true && (false ? 1 : 2) + 1 == 3",
+      "((true ? false : true) ? false : true) && (1 in [1]) == true && 1 in [1] == true",
+      "'a' + 'b' + ('c' + 'd') == 'abcd' && [1] + [2] + [3] == [1, 2, 3] && {'a': 1 + 1}['a'] == 2",
+      "[1, 2].map(x, x + 1) == [2, 3] && cel.bind(x, 1 + 1, x * x) == 4 && [[1]][0][0] == 1",
+      "(object.metadata.name + '-x').matches('^web-1-x$') && matches(object.metadata.name, 'web') && object.metadata.?labels[?'app'].orValue('') == 'web'"
+    ]) expect([expression, valueOf(expression, pod)]).toEqual([expression, true])
+  })
+
   it("gives messageExpressions the object and namespaceObject", () => {
     const result = evaluate("object.metadata.name + ' in ' + namespaceObject.metadata.name", pod, "string", { metadata: { name: "shop" } })
     expect(result).toEqual({ _tag: "Value", value: "web-1 in shop" })
