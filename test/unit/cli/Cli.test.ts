@@ -1,0 +1,73 @@
+import { describe, expect, it } from "@effect/vitest"
+import { execFile } from "node:child_process"
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+import { promisify } from "node:util"
+import { envName } from "../../../src/cli/OperatorFlags.ts"
+
+const root = join(import.meta.dirname, "..", "..", "..")
+const run = promisify(execFile)
+const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  run(process.execPath, [join(root, "src", "main.ts"), ...args], { cwd: root, env: { ...process.env, ...env } })
+
+/** The flags of `run` as its --help lists them (the global flags below them excluded). */
+const runFlags = async () => {
+  const { stdout } = await cli(["run", "--help"])
+  const section = stdout.split("GLOBAL FLAGS")[0]!
+  return { help: section, names: [...section.matchAll(/^\s+--([a-z0-9-]+)/gmu)].map((match) => match[1]!) }
+}
+
+describe("compliance-scan run: flags", () => {
+  it("every flag names its environment variable in --help and is in the README's configuration table", async () => {
+    const { help, names } = await runFlags()
+    const readme = readFileSync(join(root, "README.md"), "utf8")
+    expect(names.length).toBeGreaterThan(20)
+    for (const name of names) {
+      expect(help, name).toContain(`[env ${envName(name)}]`)
+      expect(readme, name).toContain(`\`--${name}\``)
+    }
+  })
+
+  it("the contract's flags exist", async () => {
+    const { names } = await runFlags()
+    for (const name of [
+      "cluster-id", "cluster-name", "job-namespace", "kube-bench-image", "falco-host", "falco-port", "falco-cert-file",
+      "falco-key-file", "falco-ca-root-file", "metrics-bind-address", "health-probe-bind-address", "leader-elect",
+      "leader-election-namespace", "leader-election-id", "max-concurrent-runs", "kubeconfig", "log-level", "log-format"
+    ]) expect(names).toContain(name)
+  })
+
+  it("an unreadable kubeconfig (flag or KUBECONFIG) stops `run` with exit 1 and a message naming the file", async () => {
+    const failure = await cli(["run", "--metrics-bind-address", "0", "--health-probe-bind-address", "0"], {
+      KUBECONFIG: "/nonexistent/kubeconfig"
+    }).catch((error: { code: number; stdout: string; stderr: string }) => error)
+    expect("code" in failure && failure.code).toBe(1)
+    expect(`${(failure as { stdout: string }).stdout}${(failure as { stderr: string }).stderr}`).toContain(
+      "/nonexistent/kubeconfig"
+    )
+  })
+
+  it("a malformed duration flag is rejected with a clear message", async () => {
+    const failure = await cli(["run", "--lease-duration", "fifteen", "--metrics-bind-address", "0"]).catch((
+      error: { code: number; stdout: string; stderr: string }
+    ) => error)
+    expect((failure as { code: number }).code).toBe(1)
+    expect(`${(failure as { stdout: string }).stdout}${(failure as { stderr: string }).stderr}`).toContain(
+      '--lease-duration: "fifteen" is not a duration'
+    )
+  })
+})
+
+describe("compliance-scan demo", () => {
+  it("exits 0 and prints every sample run's Result and the SecurityEvents", async () => {
+    const { stdout } = await cli(["demo"])
+    for (const name of ["cis-control-plane", "cis-all-nodes", "pod-security-baseline", "payments-team-rules", "runtime-detections"]) {
+      expect(stdout).toMatch(new RegExp(`^${name} `, "mu"))
+    }
+    expect(stdout.match(/phase Succeeded/gu)?.length).toBe(5)
+    expect(stdout).toContain("framework soc2:")
+    expect(stdout).toContain("framework iso27001:")
+    expect(stdout).toMatch(/SecurityEvents \(10\):/u)
+    expect(stdout).toContain("ugallu_compliance_scan_runs_total")
+  }, 60_000)
+})
