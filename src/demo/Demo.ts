@@ -76,7 +76,7 @@ export const runDemo = Effect.scoped(
       clusterName: "demo",
       clusterID: "demo-cluster",
       identity: "demo-operator",
-      falcoHost: falco.host,
+      falcoHost: "localhost",
       falcoPort: falco.port,
       falcoCertFile: certificates.client.certFile,
       falcoKeyFile: certificates.client.keyFile,
