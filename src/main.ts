@@ -1,6 +1,6 @@
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Effect, Exit, Runtime } from "effect"
-import { Command } from "effect/cli"
+import { CliError, Command } from "effect/cli"
 import { celCommand } from "./backends/cel/CelTestCommand.ts"
 import { kubeBenchCommand } from "./backends/kube-bench/KubeBenchCommand.ts"
 import { runCommand } from "./cli/RunCommand.ts"
@@ -16,12 +16,24 @@ const root = Command.make("compliance-scan").pipe(
   Command.withSubcommands([runCommand, demoCommand, celCommand, kubeBenchCommand])
 )
 
-/** SIGTERM/SIGINT interrupt the program and its finalizers drain it: that is a clean exit (0). */
-const teardown: Runtime.Teardown = (exit, onExit) =>
-  Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? onExit(0) : Runtime.defaultTeardown(exit, onExit)
+/**
+ * SIGTERM/SIGINT interrupt the program and its finalizers drain it: a clean exit (0). Other
+ * failures print one line on stderr (errors with a user message were shown by the CLI already).
+ */
+const teardown: Runtime.Teardown = (exit, onExit) => {
+  if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) return onExit(0)
+  if (Exit.isFailure(exit)) {
+    const error = Cause.squash(exit.cause)
+    const shown = typeof error === "object" && error !== null && CliError.userMessage in error
+    if (!shown && !CliError.isCliError(error)) {
+      console.error(`compliance-scan: ${error instanceof Error ? error.message : String(error)}`)
+    }
+  }
+  return Runtime.defaultTeardown(exit, onExit)
+}
 
 root.pipe(
   Command.run({ version: defaultOperatorConfig.version }),
   Effect.provide(NodeServices.layer),
-  NodeRuntime.runMain({ teardown })
+  NodeRuntime.runMain({ teardown, disableErrorReporting: true })
 )

@@ -1,5 +1,5 @@
 import { Clock, Console, Effect, FileSystem, Option, Schema } from "effect"
-import { Argument, Command, Flag } from "effect/cli"
+import { Argument, CliError, Command, Flag } from "effect/cli"
 import { parseAllDocuments, stringify as toYaml } from "yaml"
 import type { Check } from "../../api/Check.ts"
 import { CelRule } from "../../api/ComplianceScanRun.ts"
@@ -28,7 +28,12 @@ import { defaultPacksDirectory, loadRulePacks } from "./RulePacks.ts"
 
 export class CelTestFailed extends Schema.TaggedError<CelTestFailed>()("CelTestFailed", {
   message: Schema.String
-}) {}
+}) {
+  /** The CLI shows this (on stderr) instead of a stack trace. */
+  override get [CliError.userMessage](): string {
+    return `cel test: ${this.message}`
+  }
+}
 
 export interface CelTestOptions {
   /** Optional when a profile is given. */
@@ -202,8 +207,7 @@ export const celTestCommand = Command.make(
       profile: Option.getOrUndefined(input.profile),
       output: input.output
     }).pipe(
-      Effect.tap((result) => Effect.andThen(Effect.forEach(result.warnings, (warning) => Console.error(warning)), Console.log(result.output))),
-      Effect.tapError((error) => Console.error(`cel test: ${error.message}`))
+      Effect.tap((result) => Effect.andThen(Effect.forEach(result.warnings, (warning) => Console.error(warning)), Console.log(result.output)))
     )
 ).pipe(
   Command.withDescription("Evaluate CEL rules against manifests offline and print the checks"),
