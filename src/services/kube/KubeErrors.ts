@@ -23,12 +23,17 @@ export type KubeError = NotFound | Conflict | AlreadyExists | Invalid | Forbidde
 
 export const isTransient = (error: KubeError): boolean => error._tag === "Transient"
 
-/** Maps an HTTP status code (and the server's message) to the typed error. */
-export const errorFromStatus = (status: number, message: string): KubeError => {
+/**
+ * Maps an HTTP status code, the server's message and the metav1.Status `reason` to the typed
+ * error. A 409 is told apart by the reason (exact); without one, by the message's wording.
+ */
+export const errorFromStatus = (status: number, message: string, reason?: string): KubeError => {
   switch (status) {
     case 404:
       return new NotFound({ message })
     case 409:
+      if (reason === "AlreadyExists") return new AlreadyExists({ message })
+      if (reason === "Conflict") return new Conflict({ message })
       return /already exists/i.test(message) ? new AlreadyExists({ message }) : new Conflict({ message })
     case 400:
     case 422:

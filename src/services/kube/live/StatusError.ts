@@ -1,5 +1,5 @@
 import { Option, Schema } from "effect"
-import { AlreadyExists, Conflict, errorFromStatus, type KubeError } from "../KubeErrors.ts"
+import { errorFromStatus, type KubeError } from "../KubeErrors.ts"
 
 /** The fields we read from a metav1.Status (error bodies and watch ERROR events). */
 const Status = Schema.Struct({
@@ -15,17 +15,10 @@ const decodeStatusJson = Schema.decodeUnknownOption(Schema.fromJsonString(Status
 /** Longest piece of a non-Status error body quoted in a message. */
 const maxQuotedBody = 300
 
-/**
- * The one mapping from an API server answer to a KubeError. 409 is told apart by the
- * Status `reason` ("AlreadyExists" vs "Conflict"), which is exact where the shared
- * `errorFromStatus` has to guess from the text; everything else goes through
- * `errorFromStatus` with the server's own message.
- */
+/** An API server answer as a KubeError, with the server's own message and Status reason. */
 const fromStatus = (httpStatus: number, status: Status | undefined, fallbackMessage: string): KubeError => {
   const message = status?.message !== undefined && status.message !== "" ? status.message : fallbackMessage
-  if (httpStatus === 409 && status?.reason === "AlreadyExists") return new AlreadyExists({ message })
-  if (httpStatus === 409 && status?.reason === "Conflict") return new Conflict({ message })
-  return errorFromStatus(httpStatus, message)
+  return errorFromStatus(httpStatus, message, status?.reason)
 }
 
 /** Maps a non-2xx response (its status code and raw body) to a KubeError. */
