@@ -1,0 +1,109 @@
+import { existsSync, readFileSync, realpathSync } from "node:fs"
+import { join } from "node:path"
+import { eventually } from "./Eventually.ts"
+import { freePort } from "./FreePort.ts"
+import { type ManagedProcess, startProcess } from "./ManagedProcess.ts"
+import { repoRoot } from "./Manifests.ts"
+
+/**
+ * The operator as users run it: `node src/main.ts run` in its own process (the project's
+ * Node 24, the binary `npx node` runs, started directly so that SIGKILL hits the operator
+ * itself and /proc/<pid> is its own), configured by flags, with its metrics and probe
+ * endpoints on free ports.
+ */
+export interface OperatorProcess {
+  readonly process: ManagedProcess
+  readonly metricsPort: number
+  readonly probePort: number
+  /** The /metrics text. */
+  readonly metrics: () => Promise<string>
+  /** Sum of a metric's samples whose labels include `labels`. */
+  readonly metricSum: (name: string, labels?: Readonly<Record<string, string>>) => Promise<number>
+  /** Peak resident set size so far (VmHWM), in KiB. */
+  readonly peakRssKiB: () => number
+  /** SIGTERM (the operator drains), SIGKILL after the grace period. */
+  readonly stop: () => Promise<void>
+  /** SIGKILL: a crash. */
+  readonly kill: () => Promise<void>
+}
+
+export interface OperatorProcessOptions {
+  readonly kubeconfig: string
+  /** Where its log goes: <logDir>/<name>.log. */
+  readonly logDir: string
+  /** Log name, and the POD_NAME its Lease identity starts with. */
+  readonly name: string
+  /** Extra flags (`--watch-namespace`, lease timings, ...). */
+  readonly flags?: ReadonlyArray<string>
+  readonly leaderElect?: boolean
+}
+
+/** The project's Node (the `node` devDependency), falling back to the one running the tests. */
+export const projectNode = (): string => {
+  const local = join(repoRoot, "node_modules", ".bin", "node")
+  return existsSync(local) ? realpathSync(local) : process.execPath
+}
+
+/** Prometheus text format: sum of the samples of `name` that carry all of `labels`. */
+export const sumSamples = (text: string, name: string, labels: Readonly<Record<string, string>> = {}): number => {
+  let total = 0
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#")) continue
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/u.exec(line)
+    if (match === null || match[1] !== name) continue
+    const present = match[2] ?? ""
+    if (!Object.entries(labels).every(([key, value]) => present.includes(`${key}="${value}"`))) continue
+    total += Number(match[3])
+  }
+  return total
+}
+
+export const startOperatorProcess = async (options: OperatorProcessOptions): Promise<OperatorProcess> => {
+  const metricsPort = await freePort()
+  const probePort = await freePort()
+  const process = startProcess({
+    name: `operator ${options.name}`,
+    command: projectNode(),
+    args: [
+      "src/main.ts",
+      "run",
+      `--kubeconfig=${options.kubeconfig}`,
+      `--metrics-bind-address=127.0.0.1:${metricsPort}`,
+      `--health-probe-bind-address=127.0.0.1:${probePort}`,
+      `--leader-elect=${options.leaderElect ?? false}`,
+      "--log-format=text",
+      ...(options.flags ?? [])
+    ],
+    cwd: repoRoot,
+    logFile: join(options.logDir, `${options.name}.log`),
+    // The identity in the Lease is <POD_NAME>_<random>: tests tell processes apart by it.
+    env: { POD_NAME: options.name, KUBECONFIG: undefined, NODE_OPTIONS: undefined }
+  })
+  const metrics = async () => {
+    const response = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(5_000) })
+    if (response.status !== 200) throw new Error(`/metrics answered ${response.status}`)
+    return response.text()
+  }
+  await eventually(
+    async () => {
+      const response = await fetch(`http://127.0.0.1:${probePort}/readyz`, { signal: AbortSignal.timeout(2_000) })
+      return response.status === 200 ? true : undefined
+    },
+    { what: `${process.name} to answer /readyz`, timeoutMillis: 60_000, intervalMillis: 100, watch: [process] }
+  )
+  return {
+    process,
+    metricsPort,
+    probePort,
+    metrics,
+    metricSum: async (name, labels) => sumSamples(await metrics(), name, labels),
+    peakRssKiB: () => {
+      const status = readFileSync(`/proc/${process.pid}/status`, "utf8")
+      const match = /^VmHWM:\s+(\d+)\s+kB/mu.exec(status)
+      if (match === null) throw new Error(`no VmHWM in /proc/${process.pid}/status`)
+      return Number(match[1])
+    },
+    stop: () => process.stop(10_000),
+    kill: () => process.kill()
+  }
+}
