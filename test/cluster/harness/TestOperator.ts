@@ -1,0 +1,47 @@
+import { join } from "node:path"
+import type { ClusterInfo } from "./ClusterInfo.ts"
+import type { OperatorIdentity } from "./ClusterSetup.ts"
+import { type OperatorProcess, startOperatorProcess } from "./OperatorProcess.ts"
+
+/** Short Lease timings, so that a takeover happens within seconds. */
+export const shortLease = { leaseDuration: "4s", renewDeadline: "3s", retryPeriod: "1s", leaseDurationMillis: 4_000, retryPeriodMillis: 1_000 }
+
+/**
+ * An operator process for one test: its ServiceAccount's kubeconfig, only the test's
+ * namespace watched, leader election on with the Lease in that namespace and short timings.
+ */
+export const startTestOperator = (
+  cluster: ClusterInfo,
+  identity: OperatorIdentity,
+  options: { readonly name: string; readonly namespace: string; readonly flags?: ReadonlyArray<string> }
+): Promise<OperatorProcess> =>
+  startOperatorProcess({
+    kubeconfig: identity.kubeconfig,
+    logDir: join(cluster.dir, "logs"),
+    name: options.name,
+    leaderElect: true,
+    flags: [
+      `--watch-namespace=${options.namespace}`,
+      `--leader-election-namespace=${options.namespace}`,
+      `--lease-duration=${shortLease.leaseDuration}`,
+      `--renew-deadline=${shortLease.renewDeadline}`,
+      `--retry-period=${shortLease.retryPeriod}`,
+      "--cluster-name=cluster-tests",
+      "--cluster-id=cluster-tests-id",
+      ...(options.flags ?? [])
+    ]
+  })
+
+/** Runs `body`; on failure, appends the last lines of the operators' logs to the error. */
+export const withOperatorLogs = async <A>(operators: ReadonlyArray<OperatorProcess | undefined>, body: () => Promise<A>): Promise<A> => {
+  try {
+    return await body()
+  } catch (error) {
+    const logs = operators
+      .filter((operator): operator is OperatorProcess => operator !== undefined)
+      .map((operator) => `--- ${operator.process.name} (${operator.process.logFile}):\n${operator.process.tail(25)}`)
+      .join("\n")
+    if (error instanceof Error) error.message = `${error.message}\n${logs}`
+    throw error
+  }
+}
