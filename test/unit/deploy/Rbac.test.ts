@@ -1,0 +1,59 @@
+import { describe, expect, it } from "vitest"
+import { containerEnvironment, contractRules, findManifest, grants, kustomizeResources, nodesRule } from "./DeployFiles.ts"
+
+const objects = kustomizeResources()
+const deployment = findManifest(objects, "Deployment", "compliance-scan")
+const serviceAccount = findManifest(objects, "ServiceAccount")
+const clusterRole = findManifest(objects, "ClusterRole")
+const role = findManifest(objects, "Role")
+const env = containerEnvironment(deployment, { name: "compliance-scan-0", namespace: deployment.metadata.namespace! })
+
+describe("deploy/ RBAC", () => {
+  it("grants exactly the rules of the API contract plus nodes get/list, nothing wider", () => {
+    expect(grants([...clusterRole.rules, ...role.rules])).toEqual(grants([...contractRules(), nodesRule]))
+    for (const rule of [...clusterRole.rules, ...role.rules]) {
+      expect([...rule.apiGroups, ...rule.resources, ...rule.verbs]).not.toContain("*")
+    }
+  })
+
+  it("creates Jobs and reads Pod logs only in the kube-bench Job namespace", () => {
+    expect(grants(clusterRole.rules).filter((grant) => grant.startsWith("batch/") || grant.startsWith("core/pods/log"))).toEqual([])
+    expect(role.metadata.namespace).toBe(env.JOB_NAMESPACE)
+    expect(grants(role.rules)).toEqual([
+      "batch/jobs:create", "batch/jobs:delete", "batch/jobs:get", "batch/jobs:list", "batch/jobs:watch",
+      "core/pods/log:get", "core/pods/log:list", "core/pods/log:watch"
+    ])
+  })
+
+  it("binds both roles to the Deployment's ServiceAccount", () => {
+    expect(deployment.spec.template.spec.serviceAccountName).toBe(serviceAccount.metadata.name)
+    expect(serviceAccount.metadata.namespace).toBe(deployment.metadata.namespace)
+    const subject = { kind: "ServiceAccount", name: serviceAccount.metadata.name, namespace: serviceAccount.metadata.namespace }
+    const clusterBinding = findManifest(objects, "ClusterRoleBinding")
+    expect(clusterBinding.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRole.metadata.name })
+    expect(clusterBinding.subjects).toEqual([subject])
+    const roleBinding = findManifest(objects, "RoleBinding")
+    expect(roleBinding.metadata.namespace).toBe(role.metadata.namespace)
+    expect(roleBinding.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name })
+    expect(roleBinding.subjects).toEqual([subject])
+  })
+
+  it("leader election's Lease namespace is the operator's own, where the ClusterRole allows Leases", () => {
+    expect(env.LEADER_ELECTION_NAMESPACE).toBe(deployment.metadata.namespace)
+    expect(grants(clusterRole.rules)).toContain("coordination.k8s.io/leases:update")
+  })
+})
+
+describe("deploy/ namespaces", () => {
+  it("only the kube-bench Job namespace allows privileged Pods; the operator's enforces restricted", () => {
+    const levels = Object.fromEntries(
+      objects.filter((object) => object.kind === "Namespace").map((namespace) => [
+        namespace.metadata.name,
+        (namespace.metadata.labels as Record<string, string>)["pod-security.kubernetes.io/enforce"]
+      ])
+    )
+    expect(levels).toEqual({ [deployment.metadata.namespace!]: "restricted", [env.JOB_NAMESPACE!]: "privileged" })
+    expect(env.JOB_NAMESPACE).toBe("ugallu-system-privileged")
+    expect(deployment.metadata.namespace).toBe("ugallu-system")
+  })
+})

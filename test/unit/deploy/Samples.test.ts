@@ -1,0 +1,36 @@
+import { Effect } from "effect"
+import { readdirSync, readFileSync } from "node:fs"
+import { join } from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import { parse } from "yaml"
+import { parseDurationMillis } from "../../../src/api/Duration.ts"
+import { decodeComplianceScanRun, withDefaults } from "../../../src/api/ComplianceScanRun.ts"
+import { deployDir, readManifests, repoRoot } from "./DeployFiles.ts"
+
+const samplesDir = join(deployDir, "samples")
+const sampleFiles = readdirSync(samplesDir).filter((file) => file.endsWith(".yaml")).sort()
+
+describe("deploy/samples", () => {
+  it("includes the reference example of the API contract, unchanged", () => {
+    const contract = readFileSync(join(repoRoot, "docs", "api.md"), "utf8")
+    const section = contract.slice(contract.indexOf("## The reference example"))
+    const example = parse(/```yaml\n([\s\S]*?)```/u.exec(section)![1]!)
+    expect(readManifests(join(samplesDir, "cis-control-plane.yaml"))).toEqual([example])
+  })
+
+  it.effect("every sample is a valid run the timeout policy admits", () =>
+    Effect.gen(function*() {
+      expect(sampleFiles.length).toBeGreaterThanOrEqual(4)
+      for (const file of sampleFiles) {
+        for (const manifest of readManifests(join(samplesDir, file))) {
+          const run = yield* decodeComplianceScanRun(manifest)
+          expect(parseDurationMillis(withDefaults(run.spec).timeout)!, file).toBeLessThanOrEqual(30 * 60_000)
+        }
+      }
+    }))
+
+  it("covers every backend, and the earlier Go implementation's cel-custom", () => {
+    const backends = sampleFiles.flatMap((file) => readManifests(join(samplesDir, file)).map((run) => run.spec.backend))
+    expect(new Set(backends)).toEqual(new Set(["kube-bench", "cel", "cel-custom", "falco"]))
+  })
+})
