@@ -1,0 +1,162 @@
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
+import { kubeBenchContainerName, kubeBenchJobName, kubeBenchRunSelector, runIdentityOf } from "../../src/backends/kube-bench/KubeBenchJob.ts"
+import type { ComplianceScanRun } from "../../src/api/ComplianceScanRun.ts"
+import "./harness/ClusterInfo.ts"
+import { connectAdmin, createNamespace, deleteNamespace, jobNamespace, type OperatorIdentity, prepareCluster } from "./harness/ClusterSetup.ts"
+import { writeCriLog } from "./harness/CriLog.ts"
+import { eventually, sleep } from "./harness/Eventually.ts"
+import type { Json, KubeHttp } from "./harness/KubeHttp.ts"
+import { readManifests, repoRoot } from "./harness/Manifests.ts"
+import type { OperatorProcess } from "./harness/OperatorProcess.ts"
+import { expectedSummary, type RealReport, reportResults, runRealKubeBench } from "./harness/RealKubeBench.ts"
+import { resourcePath } from "./harness/ResourcePaths.ts"
+import { createRun, jobsPath, podsPath, resultPath, waitForRun } from "./harness/Scans.ts"
+import { startTestOperator, withOperatorLogs } from "./harness/TestOperator.ts"
+
+/**
+ * The kube-bench backend on the real control plane: the operator creates a Job per node in
+ * the privileged namespace, the Job controller makes its Pod, kwok runs it on the fake node
+ * and serves, as its log, a report the real kube-bench binary produced in the test setup;
+ * the operator reads it through the API server's pods/log and writes the Result.
+ */
+const cluster = inject("cluster")
+let admin: KubeHttp
+let identity: OperatorIdentity
+let namespace: string
+let operator: OperatorProcess | undefined
+let masterReport: RealReport
+let nodeReport: RealReport
+
+beforeAll(async () => {
+  admin = connectAdmin(cluster)
+  identity = await prepareCluster(cluster, admin)
+  namespace = await createNamespace(admin, "kube-bench")
+  masterReport = runRealKubeBench(cluster.cacheDir, "cis-1.10", "master")
+  nodeReport = runRealKubeBench(cluster.cacheDir, "cis-1.10", "node")
+  writeCriLog(cluster.podLogFiles.master[kubeBenchContainerName]!, [masterReport.line])
+  writeCriLog(cluster.podLogFiles.workers[kubeBenchContainerName]!, [nodeReport.line])
+  operator = await startTestOperator(cluster, identity, { name: "kube-bench-operator", namespace })
+})
+
+afterAll(async () => {
+  await operator?.stop()
+  await deleteNamespace(admin, namespace)
+  admin.close()
+})
+
+/**
+ * Records every Job and Pod of a run while it runs (the Jobs are deleted at the end, so
+ * this is how the test sees them): latest state by name.
+ */
+const recordJobsAndPods = (uid: string) => {
+  const jobs = new Map<string, Json>()
+  const pods = new Map<string, Json>()
+  let active = true
+  const selector = kubeBenchRunSelector({ namespace: "", name: "", uid })
+  const loop = (async () => {
+    while (active) {
+      for (const job of await admin.list(jobsPath(jobNamespace), { labelSelector: selector }).catch(() => [])) jobs.set(job.metadata.name, job)
+      for (const pod of await admin.list(podsPath(jobNamespace), { labelSelector: selector }).catch(() => [])) pods.set(pod.metadata.name, pod)
+      await sleep(100)
+    }
+  })()
+  return {
+    jobs,
+    pods,
+    stop: async () => {
+      active = false
+      await loop
+    }
+  }
+}
+
+const remaining = async (uid: string) => {
+  const selector = kubeBenchRunSelector({ namespace: "", name: "", uid })
+  const [jobs, pods] = await Promise.all([
+    admin.list(jobsPath(jobNamespace), { labelSelector: selector }),
+    admin.list(podsPath(jobNamespace), { labelSelector: selector })
+  ])
+  return jobs.length + pods.length
+}
+
+const add = (a: Record<string, number>, b: Record<string, number>) => Object.fromEntries(Object.keys(a).map((key) => [key, a[key]! + (b[key] ?? 0)]))
+
+describe("kube-bench run", () => {
+  it("scans the master node of the reference example: Job, Pod, real report read through pods/log, Jobs deleted", async () => {
+    await withOperatorLogs([operator], async () => {
+      const [reference] = readManifests(join(repoRoot, "test/fixtures/manifests/reference-example.yaml"))
+      const created = await createRun(admin, namespace, reference!.metadata.name, reference!.spec)
+      const recorder = recordJobsAndPods(created.metadata.uid)
+      const run = await waitForRun(admin, namespace, created.metadata.name, { timeoutMillis: 120_000 }).finally(() => recorder.stop())
+
+      const jobName = kubeBenchJobName(runIdentityOf(created as ComplianceScanRun), cluster.nodes.master)
+      expect(run.status.phase).toBe("Succeeded")
+      expect(run.status.nodes).toEqual([expect.objectContaining({ name: cluster.nodes.master, job: jobName, phase: "Succeeded" })])
+
+      // The Job the operator created: pinned to the master node, kube-bench with the run's benchmark.
+      const job = recorder.jobs.get(jobName)
+      expect(job, `the Job ${jobName} was never seen`).toBeDefined()
+      expect(job!.spec.template.spec.nodeName).toBe(cluster.nodes.master)
+      expect(job!.spec.template.spec.containers[0].name).toBe(kubeBenchContainerName)
+      expect(job!.spec.template.spec.containers[0].args).toEqual(expect.arrayContaining(["--benchmark", "cis-1.9"]))
+      // Its Pod came from the Job controller (owner reference), ran on the master node (kwok), and succeeded.
+      const pods = [...recorder.pods.values()]
+      expect(pods).toHaveLength(1)
+      expect(pods[0]!.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: "Job", name: jobName, controller: true })])
+      expect(pods[0]!.spec.nodeName).toBe(cluster.nodes.master)
+      const jobEvents = await admin.list(resourcePath("v1", "Event", jobNamespace), { fieldSelector: `involvedObject.name=${jobName}` })
+      expect(jobEvents.map((event) => event.reason)).toContain("SuccessfulCreate")
+
+      // The Result is the real report: its totals, in the Result's terms.
+      const result = await admin.get(resultPath(namespace, created.metadata.name))
+      expect(result.spec.summary).toEqual(expectedSummary(masterReport.report))
+      expect(run.status.summary).toEqual(expectedSummary(masterReport.report))
+      expect(result.spec.checks).toHaveLength(reportResults(masterReport.report).length)
+      expect(result.spec.checks.every((check: Json) => check.subjects?.[0]?.name === cluster.nodes.master)).toBe(true)
+      const failedSeverities = result.spec.checks.filter((check: Json) => check.outcome === "fail").map((check: Json) => check.severity)
+      expect(failedSeverities.length).toBeGreaterThan(0)
+      expect(failedSeverities).toContain(result.status.worstSeverity)
+      expect(run.status.worstSeverity).toBe(result.status.worstSeverity)
+      // The log was read through the API server's pods/log, with the operator's own token.
+      expect(await operator!.metricSum("ugallu_compliance_scan_api_requests_total", { resource: "pods/log", code: "200" })).toBeGreaterThanOrEqual(1)
+
+      // Deleted at the terminal phase with Background propagation: the Pods go too.
+      await eventually(async () => ((await remaining(created.metadata.uid)) === 0 ? true : undefined), {
+        what: "the run's Jobs and Pods to be deleted",
+        timeoutMillis: 60_000
+      })
+    })
+  })
+
+  it("scans every node: one Job per node, each node's own report, all counted", async () => {
+    await withOperatorLogs([operator], async () => {
+      const created = await createRun(admin, namespace, "all-nodes", { backend: "kube-bench", benchmark: "cis-1.10", timeout: "5m" })
+      const recorder = recordJobsAndPods(created.metadata.uid)
+      const run = await waitForRun(admin, namespace, "all-nodes", { timeoutMillis: 120_000 }).finally(() => recorder.stop())
+
+      const nodes = [cluster.nodes.master, ...cluster.nodes.workers].sort()
+      expect(run.status.phase).toBe("Succeeded")
+      expect(run.status.nodes.map((node: Json) => [node.name, node.phase])).toEqual(nodes.map((node) => [node, "Succeeded"]))
+      expect([...recorder.jobs.keys()].sort()).toEqual(
+        nodes.map((node) => kubeBenchJobName(runIdentityOf(created as ComplianceScanRun), node)).sort()
+      )
+      expect(new Set([...recorder.pods.values()].map((pod) => pod.spec.nodeName))).toEqual(new Set(nodes))
+
+      // Master checks (master report) and node checks (node report, on both workers) together.
+      const result = await admin.get(resultPath(namespace, "all-nodes"))
+      expect(result.spec.checks).toHaveLength(reportResults(masterReport.report).length + reportResults(nodeReport.report).length)
+      expect(result.spec.summary).toEqual(add(expectedSummary(masterReport.report), expectedSummary(nodeReport.report)))
+      const nodeChecks = result.spec.checks.filter((check: Json) => check.checkID.startsWith("cis.4."))
+      expect(nodeChecks).toHaveLength(reportResults(nodeReport.report).length)
+      for (const check of nodeChecks) {
+        expect(check.subjects.map((subject: Json) => subject.name).sort()).toEqual([...cluster.nodes.workers].sort())
+      }
+
+      await eventually(async () => ((await remaining(created.metadata.uid)) === 0 ? true : undefined), {
+        what: "the run's Jobs and Pods to be deleted",
+        timeoutMillis: 60_000
+      })
+    })
+  })
+})
