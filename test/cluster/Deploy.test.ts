@@ -1,0 +1,602 @@
+import { execFile } from "node:child_process"
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { promisify } from "node:util"
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
+import { parse } from "yaml"
+import { envName } from "../../src/cli/OperatorFlags.ts"
+import {
+  chartDir,
+  chartValueOfFlag,
+  containerEnvironment,
+  contractRules,
+  findManifest,
+  grants,
+  kustomizeResources,
+  type Manifest,
+  nodesRule,
+  parseManifests,
+  repoRoot,
+  runCli,
+  runFlags
+} from "../unit/deploy/DeployFiles.ts"
+import "./harness/ClusterInfo.ts"
+import { connectAdmin } from "./harness/ClusterSetup.ts"
+import { eventually } from "./harness/Eventually.ts"
+import { type Json, KubeApiError, type KubeHttp } from "./harness/KubeHttp.ts"
+import { createRun, runPath } from "./harness/Scans.ts"
+
+/**
+ * What users apply, on the real API server: deploy/ (`kubectl apply -k`, read from its
+ * kustomization since there is no kubectl or kustomize here) and the Helm chart (`helm
+ * lint`, `helm template` with default values and with every value set), each sent as a
+ * server-side dry run first and then for real; the chart's admission policy; the operator's
+ * RBAC as the API server's authorizer sees it; and the production bundle of `npm run build`.
+ */
+const cluster = inject("cluster")
+const helm = join(cluster.cacheDir, "bin", "helm")
+const run = promisify(execFile)
+const scratch = mkdtempSync(join(tmpdir(), "deploy-cluster-test-"))
+let admin: KubeHttp
+
+/** Objects this file created that other test files must not meet (policies with other caps, a second operator's RBAC). */
+const cleanup: Array<string> = []
+
+beforeAll(() => {
+  admin = connectAdmin(cluster)
+})
+
+afterAll(async () => {
+  for (const path of cleanup.reverse()) await admin.remove(path).catch(() => undefined)
+  admin.close()
+  rmSync(scratch, { recursive: true, force: true })
+})
+
+// ------------------------------------------------------------------ REST paths of what we apply
+
+const kinds: Record<string, { readonly plural: string; readonly namespaced: boolean }> = {
+  Namespace: { plural: "namespaces", namespaced: false },
+  ServiceAccount: { plural: "serviceaccounts", namespaced: true },
+  Service: { plural: "services", namespaced: true },
+  ConfigMap: { plural: "configmaps", namespaced: true },
+  Pod: { plural: "pods", namespaced: true },
+  Deployment: { plural: "deployments", namespaced: true },
+  ClusterRole: { plural: "clusterroles", namespaced: false },
+  ClusterRoleBinding: { plural: "clusterrolebindings", namespaced: false },
+  Role: { plural: "roles", namespaced: true },
+  RoleBinding: { plural: "rolebindings", namespaced: true },
+  CustomResourceDefinition: { plural: "customresourcedefinitions", namespaced: false },
+  ValidatingAdmissionPolicy: { plural: "validatingadmissionpolicies", namespaced: false },
+  ValidatingAdmissionPolicyBinding: { plural: "validatingadmissionpolicybindings", namespaced: false },
+  ServiceMonitor: { plural: "servicemonitors", namespaced: true },
+  PrometheusRule: { plural: "prometheusrules", namespaced: true }
+}
+
+const pathOf = (object: Manifest | Json): string => {
+  const entry = kinds[object.kind]
+  if (entry === undefined) throw new Error(`no REST path for kind ${object.kind}`)
+  const base = object.apiVersion === "v1" ? "/api/v1" : `/apis/${object.apiVersion}`
+  const scope = entry.namespaced ? `/namespaces/${object.metadata.namespace ?? "default"}` : ""
+  return `${base}${scope}/${entry.plural}/${object.metadata.name}`
+}
+
+const describeObject = (object: Manifest) => `${object.kind} ${object.metadata.namespace ? `${object.metadata.namespace}/` : ""}${object.metadata.name}`
+
+/** Server-side apply (`kubectl apply --server-side [--dry-run=server]`); the API server's answer verbatim on failure. */
+const apply = async (object: Manifest, options: { readonly dryRun: boolean; readonly fieldManager: string }): Promise<Json> => {
+  const query = `fieldManager=${options.fieldManager}&force=true${options.dryRun ? "&dryRun=All" : ""}`
+  const response = await admin.raw("PATCH", `${pathOf(object)}?${query}`, JSON.stringify(object), "application/apply-patch+yaml")
+  if (response.status >= 200 && response.status < 300) return JSON.parse(response.body) as Json
+  throw new Error(`${options.dryRun ? "dry-run " : ""}apply of ${describeObject(object)}: ${response.status} ${response.body}`)
+}
+
+/**
+ * Like `kubectl apply`: Namespaces and CRDs first (the objects in them need them), a
+ * server-side dry run of everything, then the real apply; returns what the server stored.
+ */
+const applyAllTwice = async (objects: ReadonlyArray<Manifest>, fieldManager: string): Promise<Array<Json>> => {
+  const first = (object: Manifest) => (object.kind === "Namespace" ? 0 : object.kind === "CustomResourceDefinition" ? 1 : 2)
+  const ordered = [...objects].sort((left, right) => first(left) - first(right))
+  // A dry run of an object in a namespace that does not exist yet fails, as it does with
+  // kubectl; the Namespaces are created first, for real, after their own dry run.
+  for (const namespace of ordered.filter((object) => object.kind === "Namespace")) {
+    await apply(namespace, { dryRun: true, fieldManager })
+    await apply(namespace, { dryRun: false, fieldManager })
+  }
+  for (const object of ordered) await apply(object, { dryRun: true, fieldManager })
+  const stored: Array<Json> = []
+  for (const object of ordered) {
+    stored.push(await apply(object, { dryRun: false, fieldManager }))
+    if (object.kind === "CustomResourceDefinition") await established(object.metadata.name)
+  }
+  return stored
+}
+
+const established = (name: string) =>
+  eventually(
+    async () => {
+      const crd = await admin.get(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`)
+      const conditions: Array<{ type: string; status: string }> = crd.status?.conditions ?? []
+      return conditions.some((condition) => condition.type === "Established" && condition.status === "True") ? crd : undefined
+    },
+    { what: `CRD ${name} to become Established`, timeoutMillis: 60_000 }
+  )
+
+/** Every object exists on the server with the fields the manifest gives (the server may add defaults). */
+const expectStoredAsWritten = async (objects: ReadonlyArray<Manifest>) => {
+  for (const object of objects) {
+    const stored = await admin.get(pathOf(object))
+    const { metadata, ...content } = object
+    expect(stored, describeObject(object)).toMatchObject(content)
+    expect(stored.metadata.labels ?? {}, describeObject(object)).toMatchObject(metadata.labels ?? {})
+    expect(stored.metadata.annotations ?? {}, describeObject(object)).toMatchObject(metadata.annotations ?? {})
+  }
+}
+
+// ------------------------------------------------------------------ authorization as the API server decides it
+
+interface Access {
+  readonly verb: string
+  readonly group?: string
+  readonly resource: string
+  readonly subresource?: string
+  readonly namespace?: string
+}
+
+const serviceAccountMayDo = async (serviceAccount: { namespace: string; name: string }, access: Access): Promise<boolean> => {
+  const review = await admin.create("/apis/authorization.k8s.io/v1/subjectaccessreviews", {
+    apiVersion: "authorization.k8s.io/v1",
+    kind: "SubjectAccessReview",
+    spec: {
+      user: `system:serviceaccount:${serviceAccount.namespace}:${serviceAccount.name}`,
+      groups: ["system:serviceaccounts", `system:serviceaccounts:${serviceAccount.namespace}`, "system:authenticated"],
+      resourceAttributes: { group: access.group ?? "", ...access }
+    }
+  })
+  return review.status.allowed === true
+}
+
+const expectOperatorPermissions = async (serviceAccount: { namespace: string; name: string }, jobNamespace: string) => {
+  const allowed: Array<Access> = [
+    { verb: "create", group: "batch", resource: "jobs", namespace: jobNamespace },
+    { verb: "delete", group: "batch", resource: "jobs", namespace: jobNamespace },
+    { verb: "get", resource: "pods", subresource: "log", namespace: jobNamespace },
+    { verb: "watch", resource: "pods" },
+    { verb: "list", resource: "namespaces" },
+    { verb: "list", resource: "nodes" },
+    { verb: "patch", group: "security.ugallu.io", resource: "compliancescanruns", subresource: "status", namespace: "team-a" },
+    { verb: "create", group: "security.ugallu.io", resource: "compliancescanresults", namespace: "team-a" },
+    { verb: "create", group: "security.ugallu.io", resource: "securityevents" },
+    { verb: "create", resource: "events", namespace: "team-a" },
+    { verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: serviceAccount.namespace }
+  ]
+  const denied: Array<Access> = [
+    { verb: "create", group: "batch", resource: "jobs", namespace: "kube-system" },
+    { verb: "get", resource: "pods", subresource: "log", namespace: "kube-system" },
+    { verb: "create", resource: "pods", namespace: jobNamespace },
+    { verb: "get", resource: "secrets", namespace: serviceAccount.namespace },
+    { verb: "watch", resource: "nodes" },
+    { verb: "delete", group: "security.ugallu.io", resource: "compliancescanruns", namespace: "team-a" },
+    { verb: "get", group: "security.ugallu.io", resource: "securityevents" }
+  ]
+  for (const access of allowed) expect(await serviceAccountMayDo(serviceAccount, access), `allowed: ${JSON.stringify(access)}`).toBe(true)
+  for (const access of denied) expect(await serviceAccountMayDo(serviceAccount, access), `denied: ${JSON.stringify(access)}`).toBe(false)
+}
+
+/** The Deployment's Pod, created as a dry run: Pod Security admission of its namespace judges it. */
+const podOf = (deployment: Manifest, patch: (spec: Json) => Json = (spec) => spec): Manifest => ({
+  apiVersion: "v1",
+  kind: "Pod",
+  metadata: { name: `${deployment.metadata.name}-pod-security-check`, namespace: deployment.metadata.namespace!, labels: deployment.spec.template.metadata.labels },
+  spec: patch(structuredClone(deployment.spec.template.spec))
+})
+
+const createPodDryRun = async (pod: Manifest) => {
+  const response = await admin.raw("POST", `/api/v1/namespaces/${pod.metadata.namespace}/pods?dryRun=All`, JSON.stringify(pod))
+  return { status: response.status, message: String((JSON.parse(response.body) as Json).message ?? "") }
+}
+
+// ------------------------------------------------------------------ deploy/
+
+describe("deploy/ (kubectl apply -k deploy/)", () => {
+  const objects = kustomizeResources()
+  const deployment = findManifest(objects, "Deployment")
+
+  it("passes a server-side dry run, then applies; every object is stored as written", async () => {
+    // The dry run must not create anything: the Deployment is deploy/'s alone.
+    await admin.remove(pathOf(deployment))
+    await apply(findManifest(objects, "Namespace", deployment.metadata.namespace!), { dryRun: false, fieldManager: "deploy-test" })
+    const dryRun = await apply(deployment, { dryRun: true, fieldManager: "deploy-test" })
+    expect(dryRun.metadata.name).toBe(deployment.metadata.name)
+    expect(await admin.find(pathOf(deployment))).toBeUndefined()
+
+    const stored = await applyAllTwice(objects, "deploy-test")
+    expect(stored.map((object) => `${object.kind}/${object.metadata.name}`).sort()).toEqual(
+      objects.map((object) => `${object.kind}/${object.metadata.name}`).sort()
+    )
+    await expectStoredAsWritten(objects)
+    const run = await admin.get(pathOf(deployment))
+    expect(run.spec.replicas).toBe(1)
+  })
+
+  it("the operator's Pod passes its namespace's restricted Pod Security level (and a privileged one would not)", async () => {
+    const accepted = await createPodDryRun(podOf(deployment))
+    expect(accepted, accepted.message).toMatchObject({ status: 201 })
+    const privileged = await createPodDryRun(podOf(deployment, (spec) => {
+      spec.containers[0].securityContext = { ...spec.containers[0].securityContext, privileged: true }
+      return spec
+    }))
+    expect(privileged.status).toBe(403)
+    expect(privileged.message).toContain('violates PodSecurity "restricted:latest"')
+  })
+
+  it("gives the operator's ServiceAccount what the operator needs and nothing more", async () => {
+    const serviceAccount = findManifest(objects, "ServiceAccount")
+    const env = containerEnvironment(deployment, { name: "operator-0", namespace: deployment.metadata.namespace! })
+    await expectOperatorPermissions({ namespace: serviceAccount.metadata.namespace!, name: serviceAccount.metadata.name }, env.JOB_NAMESPACE!)
+  })
+})
+
+// ------------------------------------------------------------------ the Helm chart
+
+const defaultRelease = { name: "cs-default", namespace: "cs-default" }
+const fullRelease = { name: "cs-full", namespace: "cs-full" }
+
+/** Every value set, none to its default: each must show in the rendered objects. */
+const everyValue = {
+  image: { repository: "registry.example.com/security/compliance-scan", tag: "9.9.9-test", pullPolicy: "Always" },
+  imagePullSecrets: [{ name: "registry-credentials" }],
+  nameOverride: "scanner",
+  fullnameOverride: "cs-full-operator",
+  clusterID: "cluster-0042",
+  clusterName: "payments-prod-eu",
+  jobNamespace: { name: "cs-full-privileged", create: true },
+  kubeBench: { image: "registry.example.com/aquasec/kube-bench:v0.15.6" },
+  falco: {
+    host: "falco-grpc.falco.svc",
+    port: 5061,
+    certsSecret: "falco-grpc-client",
+    certFile: "/etc/falco-client/client.crt",
+    keyFile: "/etc/falco-client/client.key",
+    caRootFile: "/etc/falco-client/root-ca.crt",
+    receiver: {
+      enabled: true,
+      bindAddress: ":9443",
+      certsSecret: "falco-receiver-tls",
+      certFile: "/etc/falco-receiver/server.crt",
+      keyFile: "/etc/falco-receiver/server.key",
+      clientCAFile: "/etc/falco-receiver/clients-ca.crt",
+      bufferSize: 20000,
+      service: { enabled: true, type: "ClusterIP", port: 443, annotations: { "example.com/receiver": "yes" } }
+    }
+  },
+  metrics: { bindAddress: ":9090", service: { enabled: true, type: "ClusterIP", port: 9090, annotations: { "example.com/scrape": "yes" } } },
+  healthProbeBindAddress: ":9091",
+  leaderElection: {
+    enabled: false,
+    namespace: "cs-full-leases",
+    id: "cs-full-leader",
+    leaseDuration: "30s",
+    renewDeadline: "20s",
+    retryPeriod: "5s"
+  },
+  maxConcurrentRuns: 3,
+  watchNamespace: "payments",
+  kubeconfig: "/etc/remote-cluster/kubeconfig",
+  logLevel: "debug",
+  logFormat: "text",
+  replicaCount: 1,
+  resources: { requests: { cpu: "50m", memory: "96Mi" }, limits: { cpu: "500m", memory: "256Mi" } },
+  podSecurityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: "RuntimeDefault" } },
+  securityContext: {
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    runAsNonRoot: true,
+    capabilities: { drop: ["ALL"] },
+    seccompProfile: { type: "RuntimeDefault" }
+  },
+  nodeSelector: { "kubernetes.io/os": "linux", "node-role.example.com/infra": "true" },
+  tolerations: [{ key: "dedicated", operator: "Equal", value: "infra", effect: "NoSchedule" }],
+  affinity: {
+    nodeAffinity: {
+      requiredDuringSchedulingIgnoredDuringExecution: {
+        nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/arch", operator: "In", values: ["amd64", "arm64"] }] }]
+      }
+    }
+  },
+  priorityClassName: "infra-critical",
+  podAnnotations: { "example.com/team": "security" },
+  podLabels: { "example.com/cost-center": "sec-42" },
+  extraEnv: [{ name: "NODE_OPTIONS", value: "--max-old-space-size=200" }],
+  extraVolumes: [{ name: "remote-kubeconfig", secret: { secretName: "remote-kubeconfig", optional: true } }],
+  extraVolumeMounts: [{ name: "remote-kubeconfig", mountPath: "/etc/remote-cluster", readOnly: true }],
+  serviceAccount: { create: true, name: "cs-full-sa", annotations: { "example.com/identity": "scanner" } },
+  rbac: { create: true },
+  crds: { install: true, keep: false },
+  installSecurityEventCRD: false,
+  admissionPolicy: { enabled: true, maxTimeout: "20m" },
+  serviceMonitor: { enabled: true, interval: "15s", labels: { release: "prometheus" } },
+  prometheusRule: { enabled: true, labels: { release: "prometheus" } },
+  grafanaDashboard: { enabled: true, labels: { grafana_dashboard: "1", "example.com/folder": "security" }, annotations: { "grafana-folder": "Security" } }
+}
+
+const helmCommand = async (args: ReadonlyArray<string>) => {
+  try {
+    const { stdout, stderr } = await run(helm, [...args], { cwd: repoRoot, maxBuffer: 64 * 1024 * 1024 })
+    return { code: 0, stdout, stderr }
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string }
+    return { code: failed.code ?? 1, stdout: failed.stdout ?? "", stderr: failed.stderr ?? "" }
+  }
+}
+
+const valuesFile = join(scratch, "every-value.yaml")
+writeFileSync(valuesFile, JSON.stringify(everyValue, null, 2))
+
+const template = async (release: { name: string; namespace: string }, values?: string): Promise<Array<Manifest>> => {
+  const result = await helmCommand(["template", release.name, chartDir, "--namespace", release.namespace, ...(values ? ["--values", values] : [])])
+  expect(result.code, result.stderr).toBe(0)
+  return parseManifests(result.stdout)
+}
+
+/** Stand-ins for the Prometheus Operator's CRDs, so that ServiceMonitor and PrometheusRule can be applied. */
+const monitoringCrd = (kind: string, plural: string): Manifest => ({
+  apiVersion: "apiextensions.k8s.io/v1",
+  kind: "CustomResourceDefinition",
+  metadata: { name: `${plural}.monitoring.coreos.com` },
+  spec: {
+    group: "monitoring.coreos.com",
+    scope: "Namespaced",
+    names: { kind, plural, singular: kind.toLowerCase(), listKind: `${kind}List` },
+    versions: [{ name: "v1", served: true, storage: true, schema: { openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true } } }]
+  }
+})
+
+const rbacGrants = (objects: ReadonlyArray<Manifest>) =>
+  grants(objects.filter((object) => object.kind === "ClusterRole" || object.kind === "Role").flatMap((role) => role.rules))
+
+const crdsOfRepository = () =>
+  readdirSync(join(repoRoot, "crds")).filter((file) => file.endsWith(".yaml")).sort().map((file) => parse(readFileSync(join(repoRoot, "crds", file), "utf8")))
+
+const withoutKeepAnnotation = (crd: Manifest) => {
+  const { annotations, ...metadata } = crd.metadata as { annotations?: Record<string, string> } & Manifest["metadata"]
+  expect(annotations ?? {}).toEqual(annotations === undefined ? {} : { "helm.sh/resource-policy": "keep" })
+  return { ...crd, metadata }
+}
+
+/** Creating a run with this timeout: undefined when admitted (the run is deleted again), else the API error. */
+const createWithTimeout = async (namespace: string, timeout: string): Promise<KubeApiError | undefined> => {
+  const name = `timeout-${timeout.replace(/[^a-z0-9]/gu, "")}`
+  try {
+    await createRun(admin, namespace, name, { backend: "cel", profile: "pod-security-baseline", timeout })
+    await admin.remove(runPath(namespace, name))
+    return undefined
+  } catch (error) {
+    if (error instanceof KubeApiError) return error
+    throw error
+  }
+}
+
+describe("Helm chart", () => {
+  it("passes helm lint --strict, with default values and with every value set", async () => {
+    for (const extra of [[], ["--values", valuesFile]]) {
+      const result = await helmCommand(["lint", "--strict", chartDir, ...extra])
+      expect(result.code, result.stdout + result.stderr).toBe(0)
+      expect(result.stdout).toContain("1 chart(s) linted, 0 chart(s) failed")
+    }
+  })
+
+  it("refuses values its schema does not know or allow", async () => {
+    const result = await helmCommand(["template", "bad", chartDir, "--set", "logLevel=verbose", "--set", "unknownValue=1"])
+    expect(result.code).not.toBe(0)
+    expect(result.stderr).toContain("/logLevel")
+  })
+
+  describe("with default values", () => {
+    let objects: Array<Manifest>
+
+    beforeAll(async () => {
+      objects = await template(defaultRelease)
+    })
+
+    it("renders deploy/'s objects: the same RBAC grants, CRDs equal to crds/, the same operator configuration", async () => {
+      expect(rbacGrants(objects)).toEqual(grants([...contractRules(), nodesRule]))
+      const crds = objects.filter((object) => object.kind === "CustomResourceDefinition").map(withoutKeepAnnotation)
+      expect(crds.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))).toEqual(crdsOfRepository())
+      const pod = { name: "operator-0", namespace: defaultRelease.namespace }
+      const rendered = containerEnvironment(findManifest(objects, "Deployment"), pod)
+      const plain = containerEnvironment(findManifest(kustomizeResources(), "Deployment"), pod)
+      expect(rendered).toEqual(plain)
+      const flags = await runFlags()
+      expect(Object.keys(rendered).sort()).toEqual([...flags.map((flag) => flag.env), "POD_NAME", "POD_NAMESPACE"].sort())
+      expect(objects.map((object) => object.kind).sort()).toEqual([
+        "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition",
+        "Deployment", "Namespace", "Role", "RoleBinding", "Service", "ServiceAccount", "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding"
+      ])
+    })
+
+    it("applies to the API server (dry run, then for real) into the release namespace, as `helm install` would", async () => {
+      // `helm install --create-namespace` creates the release namespace; label it as docs/operations.md says.
+      await admin.apply(`/api/v1/namespaces/${defaultRelease.namespace}`, {
+        apiVersion: "v1",
+        kind: "Namespace",
+        metadata: { name: defaultRelease.namespace, labels: { "pod-security.kubernetes.io/enforce": "restricted" } }
+      }, "deploy-test")
+      cleanup.push(`/api/v1/namespaces/${defaultRelease.namespace}`)
+      for (const object of objects.filter((candidate) => !kinds[candidate.kind]!.namespaced && candidate.kind !== "Namespace" && candidate.kind !== "CustomResourceDefinition")) {
+        cleanup.push(pathOf(object))
+      }
+      for (const object of objects.filter((candidate) => candidate.metadata.namespace === "ugallu-system-privileged")) cleanup.push(pathOf(object))
+      await applyAllTwice(objects, "deploy-test-helm-default")
+      await expectStoredAsWritten(objects)
+      const accepted = await createPodDryRun(podOf(findManifest(objects, "Deployment")))
+      expect(accepted, accepted.message).toMatchObject({ status: 201 })
+      const serviceAccount = findManifest(objects, "ServiceAccount")
+      await expectOperatorPermissions({ namespace: defaultRelease.namespace, name: serviceAccount.metadata.name }, "ugallu-system-privileged")
+    })
+
+    it("installs an admission policy that rejects timeout 31m with a clear message and accepts 30m", async () => {
+      const policy = findManifest(objects, "ValidatingAdmissionPolicy")
+      // deploy/'s policy has the same cap: take its binding away for this test, so that the
+      // rejection can only come from the chart's policy.
+      const deployBinding = findManifest(kustomizeResources(), "ValidatingAdmissionPolicyBinding")
+      await admin.remove(pathOf(deployBinding))
+      try {
+        const namespace = defaultRelease.namespace
+        const denied = await eventually(() => createWithTimeout(namespace, "31m"), {
+          what: "the chart's admission policy to reject timeout 31m",
+          timeoutMillis: 30_000,
+          intervalMillis: 500
+        })
+        expect(denied.status).toBe(422)
+        expect(denied.message).toContain(`ValidatingAdmissionPolicy '${policy.metadata.name}' with binding '${policy.metadata.name}' denied request`)
+        expect(denied.message).toContain(
+          "spec.timeout 31m is above the maximum of 30m: use a timeout of 30m or less (split a long scan into several runs)"
+        )
+        expect(await createWithTimeout(namespace, "30m")).toBeUndefined()
+        expect(await createWithTimeout(namespace, "1800s")).toBeUndefined()
+        expect((await createWithTimeout(namespace, "2h"))?.status).toBe(422)
+      } finally {
+        await apply(deployBinding, { dryRun: false, fieldManager: "deploy-test" })
+      }
+    })
+  })
+
+  describe("with every value set", () => {
+    let objects: Array<Manifest>
+    let deployment: Manifest
+
+    beforeAll(async () => {
+      objects = await template(fullRelease, valuesFile)
+      deployment = findManifest(objects, "Deployment")
+    })
+
+    it("sets every flag's variable from its value", async () => {
+      const env = containerEnvironment(deployment, { name: "operator-0", namespace: fullRelease.namespace })
+      for (const [flag, path] of Object.entries(chartValueOfFlag)) {
+        const value = path.split(".").reduce<any>((current, key) => current[key], everyValue)
+        expect(env[envName(flag)], `${envName(flag)} from ${path}`).toBe(String(value))
+      }
+      expect(env.NODE_OPTIONS).toBe("--max-old-space-size=200")
+    })
+
+    it("the operator accepts every one of those values (it gets as far as the kubeconfig)", async () => {
+      const env = containerEnvironment(deployment, { name: "operator-0", namespace: fullRelease.namespace })
+      const kubeconfig = join(scratch, "remote-kubeconfig")
+      const result = await runCli(["run"], {
+        env: { ...env, KUBECONFIG: kubeconfig, METRICS_BIND_ADDRESS: "127.0.0.1:0", HEALTH_PROBE_BIND_ADDRESS: "127.0.0.1:0", NODE_OPTIONS: "" }
+      })
+      expect(result.stderr.trim()).toBe(`compliance-scan: kubeconfig ${kubeconfig}: ENOENT: no such file or directory, open '${kubeconfig}'`)
+    })
+
+    it("puts the image, scheduling, resources, ports, Secrets and extras where they belong", () => {
+      const spec = deployment.spec.template.spec
+      const container = spec.containers[0]
+      expect(container.image).toBe("registry.example.com/security/compliance-scan:9.9.9-test")
+      expect(container.imagePullPolicy).toBe("Always")
+      expect(spec.imagePullSecrets).toEqual(everyValue.imagePullSecrets)
+      expect(spec.nodeSelector).toEqual(everyValue.nodeSelector)
+      expect(spec.tolerations).toEqual(everyValue.tolerations)
+      expect(spec.affinity).toEqual(everyValue.affinity)
+      expect(spec.priorityClassName).toBe("infra-critical")
+      expect(spec.securityContext).toEqual(everyValue.podSecurityContext)
+      expect(container.securityContext).toEqual(everyValue.securityContext)
+      expect(container.resources).toEqual(everyValue.resources)
+      expect(spec.serviceAccountName).toBe("cs-full-sa")
+      expect(deployment.metadata.name).toBe("cs-full-operator")
+      expect(deployment.spec.template.metadata.annotations).toEqual(everyValue.podAnnotations)
+      expect(deployment.spec.template.metadata.labels).toMatchObject(everyValue.podLabels)
+      expect(container.ports).toEqual([
+        { name: "metrics", containerPort: 9090, protocol: "TCP" },
+        { name: "probes", containerPort: 9091, protocol: "TCP" },
+        { name: "falco-receiver", containerPort: 9443, protocol: "TCP" }
+      ])
+      const secretOf = (mountPath: string) => {
+        const mount = container.volumeMounts.find((candidate: { mountPath: string }) => candidate.mountPath === mountPath)
+        expect(mount.readOnly).toBe(true)
+        return spec.volumes.find((volume: { name: string }) => volume.name === mount.name).secret
+      }
+      expect(secretOf("/etc/falco-client")).toEqual({ secretName: "falco-grpc-client", optional: true })
+      expect(secretOf("/etc/falco-receiver")).toEqual({ secretName: "falco-receiver-tls", optional: true })
+      expect(secretOf("/etc/remote-cluster")).toEqual({ secretName: "remote-kubeconfig", optional: true })
+      const receiver = findManifest(objects, "Service", "cs-full-operator-falco")
+      expect(receiver.spec.ports).toEqual([{ name: "https", port: 443, targetPort: "falco-receiver", protocol: "TCP" }])
+      expect(findManifest(objects, "Service", "cs-full-operator-metrics").spec.ports[0].port).toBe(9090)
+      expect(findManifest(objects, "Namespace", "cs-full-privileged").metadata.labels["pod-security.kubernetes.io/enforce"]).toBe("privileged")
+      expect(findManifest(objects, "Role").metadata.namespace).toBe("cs-full-privileged")
+    })
+
+    it("skips the SecurityEvent CRD, drops the keep annotation, and adds the monitoring objects", () => {
+      const crds = objects.filter((object) => object.kind === "CustomResourceDefinition")
+      expect(crds.map((crd) => crd.metadata.name).sort()).toEqual([
+        "compliancescanresults.security.ugallu.io",
+        "compliancescanruns.security.ugallu.io"
+      ])
+      for (const crd of crds) expect(crd.metadata.annotations).toBeUndefined()
+      expect(findManifest(objects, "ServiceMonitor").spec.endpoints).toEqual([{ port: "metrics", path: "/metrics", interval: "15s" }])
+      const rules = parse(readFileSync(join(repoRoot, "deploy", "monitoring", "compliance-scan.rules.yaml"), "utf8"))
+      expect(findManifest(objects, "PrometheusRule").spec).toEqual(rules)
+      const dashboard = findManifest(objects, "ConfigMap")
+      expect(JSON.parse(dashboard.data["compliance-scan.json"])).toEqual(
+        JSON.parse(readFileSync(join(repoRoot, "deploy", "monitoring", "grafana-dashboard.json"), "utf8"))
+      )
+    })
+
+    it("applies to the API server (dry run, then for real), and its policy enforces the configured cap", async () => {
+      const standIns = [monitoringCrd("ServiceMonitor", "servicemonitors"), monitoringCrd("PrometheusRule", "prometheusrules")]
+      for (const object of [...standIns, ...objects.filter((candidate) => !kinds[candidate.kind]!.namespaced && candidate.kind !== "CustomResourceDefinition")]) {
+        cleanup.push(pathOf(object))
+      }
+      await admin.apply(`/api/v1/namespaces/${fullRelease.namespace}`, {
+        apiVersion: "v1",
+        kind: "Namespace",
+        metadata: { name: fullRelease.namespace, labels: { "pod-security.kubernetes.io/enforce": "restricted" } }
+      }, "deploy-test")
+      await applyAllTwice([...standIns, ...objects], "deploy-test-helm-full")
+      await expectStoredAsWritten(objects)
+      const accepted = await createPodDryRun(podOf(deployment))
+      expect(accepted, accepted.message).toMatchObject({ status: 201 })
+      await expectOperatorPermissions({ namespace: fullRelease.namespace, name: "cs-full-sa" }, "cs-full-privileged")
+
+      const denied = await eventually(() => createWithTimeout(fullRelease.namespace, "21m"), {
+        what: "the 20m policy to reject timeout 21m",
+        timeoutMillis: 30_000,
+        intervalMillis: 500
+      })
+      expect(denied.message).toContain("spec.timeout 21m is above the maximum of 20m")
+      expect(await createWithTimeout(fullRelease.namespace, "20m")).toBeUndefined()
+    })
+  })
+})
+
+// ------------------------------------------------------------------ the production bundle
+
+describe("npm run build (the bundle the container image copies)", () => {
+  const out = join(scratch, "bundle")
+
+  it("runs: `run --help` lists every flag; no devDependency is in it; the data files are where src/ reads them", async () => {
+    const build = await run("npm", ["run", "build", "--", "--out", out], { cwd: repoRoot, maxBuffer: 16 * 1024 * 1024 })
+    expect(build.stdout).toContain(`${out}: bin/, src/ and`)
+    const main = join(out, "src", "main.ts")
+    expect(await runFlags(main)).toEqual(await runFlags())
+
+    const lock = JSON.parse(readFileSync(join(repoRoot, "package-lock.json"), "utf8")) as { packages: Record<string, { dev?: boolean }> }
+    const devOnly = Object.entries(lock.packages).filter(([path, entry]) => path !== "" && entry.dev === true).map(([path]) => path)
+    expect(devOnly).toEqual(expect.arrayContaining(["node_modules/vitest", "node_modules/typescript", "node_modules/node"]))
+    expect(devOnly.filter((path) => existsSync(join(out, path)))).toEqual([])
+    for (const dependency of Object.keys(JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")).dependencies)) {
+      expect(existsSync(join(out, "node_modules", dependency, "package.json")), dependency).toBe(true)
+    }
+    for (const data of [
+      "src/backends/cel/packs/pod-security-baseline.yaml",
+      "src/backends/kube-bench/cis-severities.yaml",
+      "src/backends/falco/proto"
+    ]) expect(existsSync(join(out, data)), data).toBe(true)
+
+    // A command that reads a data file at run time: the CEL packs, from the bundle.
+    const packs = await runCli(["cel", "--help"], { main })
+    expect(packs.status).toBe(0)
+  })
+})
