@@ -524,7 +524,8 @@ describe("Helm chart", () => {
       const receiver = findManifest(objects, "Service", "cs-full-operator-falco")
       expect(receiver.spec.ports).toEqual([{ name: "https", port: 443, targetPort: "falco-receiver", protocol: "TCP" }])
       expect(findManifest(objects, "Service", "cs-full-operator-metrics").spec.ports[0].port).toBe(9090)
-      expect(findManifest(objects, "Namespace", "cs-full-privileged").metadata.labels["pod-security.kubernetes.io/enforce"]).toBe("privileged")
+      const jobNamespace = findManifest(objects, "Namespace", "cs-full-privileged")
+      expect((jobNamespace.metadata.labels as Record<string, string>)["pod-security.kubernetes.io/enforce"]).toBe("privileged")
       expect(findManifest(objects, "Role").metadata.namespace).toBe("cs-full-privileged")
     })
 
@@ -595,8 +596,24 @@ describe("npm run build (the bundle the container image copies)", () => {
       "src/backends/falco/proto"
     ]) expect(existsSync(join(out, data)), data).toBe(true)
 
-    // A command that reads a data file at run time: the CEL packs, from the bundle.
-    const packs = await runCli(["cel", "--help"], { main })
-    expect(packs.status).toBe(0)
+    // Commands that read data files at run time (the CIS severity table, the CEL packs)
+    // print from the bundle exactly what they print from the repository.
+    const pod = join(scratch, "privileged-pod.yaml")
+    writeFileSync(pod, JSON.stringify({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "web", namespace: "default" },
+      spec: { containers: [{ name: "web", image: "nginx", securityContext: { privileged: true } }] }
+    }))
+    const report = join(repoRoot, "test", "fixtures", "kube-bench", "sample-cis-1.10-v0.15.json")
+    for (const args of [
+      ["kube-bench", "parse", report, "--node", "cp-1", "-o", "json"],
+      ["cel", "test", "--profile", "pod-security-baseline", "--objects", pod, "-o", "json"]
+    ]) {
+      const [fromBundle, fromRepository] = await Promise.all([runCli(args, { main }), runCli(args)])
+      expect(fromBundle.status, fromBundle.stderr).toBe(0)
+      expect(JSON.parse(fromBundle.stdout).summary.fail).toBeGreaterThan(0)
+      expect(fromBundle.stdout).toBe(fromRepository.stdout)
+    }
   })
 })
