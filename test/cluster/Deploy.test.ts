@@ -70,7 +70,8 @@ const kinds: Record<string, { readonly plural: string; readonly namespaced: bool
   ValidatingAdmissionPolicy: { plural: "validatingadmissionpolicies", namespaced: false },
   ValidatingAdmissionPolicyBinding: { plural: "validatingadmissionpolicybindings", namespaced: false },
   ServiceMonitor: { plural: "servicemonitors", namespaced: true },
-  PrometheusRule: { plural: "prometheusrules", namespaced: true }
+  PrometheusRule: { plural: "prometheusrules", namespaced: true },
+  PriorityClass: { plural: "priorityclasses", namespaced: false }
 }
 
 const pathOf = (object: Manifest | Json): string => {
@@ -98,18 +99,18 @@ const apply = async (object: Manifest, options: { readonly dryRun: boolean; read
 const applyAllTwice = async (objects: ReadonlyArray<Manifest>, fieldManager: string): Promise<Array<Json>> => {
   const first = (object: Manifest) => (object.kind === "Namespace" ? 0 : object.kind === "CustomResourceDefinition" ? 1 : 2)
   const ordered = [...objects].sort((left, right) => first(left) - first(right))
-  // A dry run of an object in a namespace that does not exist yet fails, as it does with
-  // kubectl; the Namespaces are created first, for real, after their own dry run.
-  for (const namespace of ordered.filter((object) => object.kind === "Namespace")) {
-    await apply(namespace, { dryRun: true, fieldManager })
-    await apply(namespace, { dryRun: false, fieldManager })
-  }
-  for (const object of ordered) await apply(object, { dryRun: true, fieldManager })
-  const stored: Array<Json> = []
-  for (const object of ordered) {
-    stored.push(await apply(object, { dryRun: false, fieldManager }))
+  // A dry run of an object in a namespace, or of a kind, that does not exist yet fails, as
+  // with kubectl: Namespaces and CRDs are created first, for real, after their own dry run.
+  const foundations = ordered.filter((object) => first(object) < 2)
+  for (const object of foundations) {
+    await apply(object, { dryRun: true, fieldManager })
+    await apply(object, { dryRun: false, fieldManager })
     if (object.kind === "CustomResourceDefinition") await established(object.metadata.name)
   }
+  const rest = ordered.filter((object) => first(object) === 2)
+  for (const object of rest) await apply(object, { dryRun: true, fieldManager })
+  const stored: Array<Json> = []
+  for (const object of ordered) stored.push(await apply(object, { dryRun: false, fieldManager }))
   return stored
 }
 
@@ -123,11 +124,18 @@ const established = (name: string) =>
     { what: `CRD ${name} to become Established`, timeoutMillis: 60_000 }
   )
 
+/** The API server does not store empty strings of optional fields (`value: ""` of an env var). */
+const withoutEmptyStrings = (value: unknown): unknown => {
+  if (Array.isArray(value)) return value.map(withoutEmptyStrings)
+  if (value === null || typeof value !== "object") return value
+  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== "").map(([key, entry]) => [key, withoutEmptyStrings(entry)]))
+}
+
 /** Every object exists on the server with the fields the manifest gives (the server may add defaults). */
 const expectStoredAsWritten = async (objects: ReadonlyArray<Manifest>) => {
   for (const object of objects) {
     const stored = await admin.get(pathOf(object))
-    const { metadata, ...content } = object
+    const { metadata, ...content } = withoutEmptyStrings(object) as Manifest
     expect(stored, describeObject(object)).toMatchObject(content)
     expect(stored.metadata.labels ?? {}, describeObject(object)).toMatchObject(metadata.labels ?? {})
     expect(stored.metadata.annotations ?? {}, describeObject(object)).toMatchObject(metadata.annotations ?? {})
@@ -220,15 +228,15 @@ describe("deploy/ (kubectl apply -k deploy/)", () => {
     expect(run.spec.replicas).toBe(1)
   })
 
-  it("the operator's Pod passes its namespace's restricted Pod Security level (and a privileged one would not)", async () => {
+  it("the operator's Pod passes its namespace's restricted Pod Security level (and one without its hardening would not)", async () => {
     const accepted = await createPodDryRun(podOf(deployment))
     expect(accepted, accepted.message).toMatchObject({ status: 201 })
-    const privileged = await createPodDryRun(podOf(deployment, (spec) => {
-      spec.containers[0].securityContext = { ...spec.containers[0].securityContext, privileged: true }
+    const unhardened = await createPodDryRun(podOf(deployment, (spec) => {
+      delete spec.containers[0].securityContext
       return spec
     }))
-    expect(privileged.status).toBe(403)
-    expect(privileged.message).toContain('violates PodSecurity "restricted:latest"')
+    expect(unhardened.status).toBe(403)
+    expect(unhardened.message).toContain('violates PodSecurity "restricted:latest"')
   })
 
   it("gives the operator's ServiceAccount what the operator needs and nothing more", async () => {
@@ -445,8 +453,11 @@ describe("Helm chart", () => {
       await admin.remove(pathOf(deployBinding))
       try {
         const namespace = defaultRelease.namespace
-        const denied = await eventually(() => createWithTimeout(namespace, "31m"), {
-          what: "the chart's admission policy to reject timeout 31m",
+        const denied = await eventually(async () => {
+          const error = await createWithTimeout(namespace, "31m")
+          return error?.message.includes(`'${policy.metadata.name}'`) ? error : undefined
+        }, {
+          what: "the chart's admission policy (alone) to reject timeout 31m",
           timeoutMillis: 30_000,
           intervalMillis: 500
         })
@@ -546,10 +557,19 @@ describe("Helm chart", () => {
     })
 
     it("applies to the API server (dry run, then for real), and its policy enforces the configured cap", async () => {
-      const standIns = [monitoringCrd("ServiceMonitor", "servicemonitors"), monitoringCrd("PrometheusRule", "prometheusrules")]
+      // What the values point at and a cluster would have: the Prometheus Operator's CRDs
+      // (stand-ins) and the PriorityClass.
+      const priorityClass: Manifest = {
+        apiVersion: "scheduling.k8s.io/v1",
+        kind: "PriorityClass",
+        metadata: { name: everyValue.priorityClassName },
+        value: 100000
+      }
+      const standIns = [monitoringCrd("ServiceMonitor", "servicemonitors"), monitoringCrd("PrometheusRule", "prometheusrules"), priorityClass]
       for (const object of [...standIns, ...objects.filter((candidate) => !kinds[candidate.kind]!.namespaced && candidate.kind !== "CustomResourceDefinition")]) {
         cleanup.push(pathOf(object))
       }
+      cleanup.push(`/api/v1/namespaces/${fullRelease.namespace}`)
       await admin.apply(`/api/v1/namespaces/${fullRelease.namespace}`, {
         apiVersion: "v1",
         kind: "Namespace",
