@@ -98,10 +98,29 @@ describe("control plane", () => {
     )
   })
 
+  it("removes a finished Job after ttlSecondsAfterFinished (TTL-after-finished controller)", async () => {
+    const job = plainJob("short-lived")
+    await admin.create(jobsPath(namespace), { ...job, spec: { ...job.spec, ttlSecondsAfterFinished: 0 } })
+    await eventually(async () => ((await admin.find(jobsPath(namespace, "short-lived"))) === undefined ? true : undefined), {
+      what: "the finished Job to be removed by its TTL",
+      timeoutMillis: 60_000
+    })
+  })
+
   it("deletes a Job's Pods with it (garbage collector, Background propagation)", async () => {
     await admin.remove(jobsPath(namespace, "plain"), "Background")
     await eventually(async () => ((await jobPods("plain")).length === 0 ? true : undefined), {
       what: "the Pods of the deleted Job to go",
+      timeoutMillis: 60_000
+    })
+  })
+
+  it("empties and removes a deleted namespace (namespace controller)", async () => {
+    const doomed = await createNamespace(admin, "doomed")
+    await admin.create(podsPath(doomed), { apiVersion: "v1", kind: "Pod", metadata: { name: "app" }, spec: { containers: [{ name: "app", image: "example.invalid/app:1" }] } })
+    await deleteNamespace(admin, doomed)
+    await eventually(async () => ((await admin.find(`/api/v1/namespaces/${doomed}`)) === undefined ? true : undefined), {
+      what: `namespace ${doomed} to be removed`,
       timeoutMillis: 60_000
     })
   })

@@ -298,6 +298,7 @@ export const startControlPlane = async (options: ControlPlaneOptions): Promise<C
     return { info, admin: client, processes, stop }
   } catch (error) {
     await stop().catch(() => {})
+    if (error instanceof Error) error.message += `\n(the control plane did not start; its folder ${dir} was ${options.keepDir ? "kept" : "removed"})`
     throw error
   }
 }
