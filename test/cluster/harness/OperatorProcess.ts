@@ -36,6 +36,8 @@ export interface OperatorProcessOptions {
   /** Extra flags (`--watch-namespace`, lease timings, ...). */
   readonly flags?: ReadonlyArray<string>
   readonly leaderElect?: boolean
+  /** Extra environment (every flag is also a variable: CLUSTER_NAME for --cluster-name). */
+  readonly env?: Readonly<Record<string, string>>
 }
 
 /** The project's Node (the `node` devDependency), falling back to the one running the tests. */
@@ -77,7 +79,7 @@ export const startOperatorProcess = async (options: OperatorProcessOptions): Pro
     cwd: repoRoot,
     logFile: join(options.logDir, `${options.name}.log`),
     // The identity in the Lease is <POD_NAME>_<random>: tests tell processes apart by it.
-    env: { POD_NAME: options.name, KUBECONFIG: undefined, NODE_OPTIONS: undefined }
+    env: { KUBECONFIG: undefined, NODE_OPTIONS: undefined, ...options.env, POD_NAME: options.name }
   })
   const metrics = async () => {
     const response = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(5_000) })

@@ -8,7 +8,8 @@ export const shortLease = { leaseDuration: "4s", renewDeadline: "3s", retryPerio
 
 /**
  * An operator process for one test: its ServiceAccount's kubeconfig, only the test's
- * namespace watched, leader election on with the Lease in that namespace and short timings.
+ * namespace watched, leader election on with the Lease in that namespace and short timings,
+ * the cluster identity from environment variables.
  */
 export const startTestOperator = (
   cluster: ClusterInfo,
@@ -26,10 +27,10 @@ export const startTestOperator = (
       `--lease-duration=${shortLease.leaseDuration}`,
       `--renew-deadline=${shortLease.renewDeadline}`,
       `--retry-period=${shortLease.retryPeriod}`,
-      "--cluster-name=cluster-tests",
-      "--cluster-id=cluster-tests-id",
       ...(options.flags ?? [])
-    ]
+    ],
+    // Through the environment, as a Deployment would set them.
+    env: { CLUSTER_NAME: "cluster-tests", CLUSTER_ID: "cluster-tests-id" }
   })
 
 /** Runs `body`; on failure, appends the last lines of the operators' logs to the error. */
