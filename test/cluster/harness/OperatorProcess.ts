@@ -61,8 +61,9 @@ export const sumSamples = (text: string, name: string, labels: Readonly<Record<s
 }
 
 export const startOperatorProcess = async (options: OperatorProcessOptions): Promise<OperatorProcess> => {
-  const metricsPort = await freePort()
-  const probePort = await freePort()
+  const ports = new Set<number>()
+  const metricsPort = await freePort(ports)
+  const probePort = await freePort(ports)
   const process = startProcess({
     name: `operator ${options.name}`,
     command: projectNode(),
