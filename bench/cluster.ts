@@ -47,6 +47,7 @@ try {
   // Let it take the Lease and start its watch before the clock starts.
   await sleep(2_000)
   const requestsBefore = sumSamples(await operator.metrics(), "ugallu_compliance_scan_api_requests_total")
+  const startupPeakKiB = operator.peakRssKiB()
 
   const spec = {
     backend: "cel",
@@ -105,7 +106,7 @@ try {
   console.log(`create-to-terminal: p50 ${(percentile(latencies, 50) / 1000).toFixed(2)} s, p99 ${(percentile(latencies, 99) / 1000).toFixed(2)} s, max ${(latencies.at(-1)! / 1000).toFixed(2)} s`)
   console.log(`API requests:       ${(requests / runCount).toFixed(2)} per run (${requests} in total since the operator started, ${requests - requestsBefore} during the bench)`)
   console.log(`  by verb/resource: ${[...byCall.entries()].sort((a, b) => b[1] - a[1]).map(([key, count]) => `${key} ${count}`).join(", ")}`)
-  console.log(`operator peak RSS:  ${(peakRssKiB / 1024).toFixed(0)} MiB (VmHWM)`)
+  console.log(`operator peak RSS:  ${(peakRssKiB / 1024).toFixed(0)} MiB (VmHWM; ${(startupPeakKiB / 1024).toFixed(0)} MiB after startup, before the runs)`)
   if (failed.length > 0) {
     console.log(`first failures: ${failed.slice(0, 3).map((run) => `${run.metadata.name}: ${run.status.reason} ${run.status.message}`).join("; ")}`)
     process.exitCode = 1
