@@ -163,15 +163,22 @@ describe("SimulatedCluster: the API server's answers", () => {
       expect(noNamespace.message).toBe(`namespaces "missing" not found`)
     }).pipe(withCluster()))
 
-  it.effect("objects handed out are copies: changing them does not change the cluster", () =>
+  it.effect("nobody can change the cluster through an object: inputs are copied, outputs are frozen", () =>
     Effect.gen(function*() {
       const kube = yield* KubeClient
       const input = configMap("a", { v: "1" })
       const created = yield* kube.create(ConfigMap, input)
-      ;(created.data as Record<string, string>).v = "changed"
-      ;(input.data as Record<string, string>).v = "changed too"
+      ;(input.data as Record<string, string>).v = "changed"
+      expect(() => {
+        ;(created.data as Record<string, string>).v = "changed too"
+      }).toThrow(TypeError)
+      const listed = yield* kube.list(ConfigMap, { namespace: "team" })
+      expect(() => {
+        ;(listed.items[0]!.metadata as { name: string }).name = "renamed"
+      }).toThrow(TypeError)
       const read = yield* kube.get(ConfigMap, "team", "a")
       expect(read.data).toEqual({ v: "1" })
+      expect(read.metadata.name).toBe("a")
     }).pipe(withCluster()))
 })
 

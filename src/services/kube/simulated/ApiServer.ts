@@ -11,7 +11,7 @@ import {
   qualifiedResource,
   validateName
 } from "./Admission.ts"
-import { asRecord, copy, isRecord, jsonEqual, mergePatch } from "./Json.ts"
+import { asRecord, copy, freezeDeep, isRecord, jsonEqual, mergePatch } from "./Json.ts"
 import { makeObjectStore, type ObjectRef, resourceKeyOf } from "./ObjectStore.ts"
 import { parseFieldSelector, parseLabelSelector } from "./Selectors.ts"
 import { type Change, makeWatchHub, matchesWatchFilter, type WatchFilter, type WatchSink } from "./WatchHub.ts"
@@ -110,7 +110,7 @@ export const makeApiServer = (options: ApiServerOptions) => {
     previous: KubeObject | undefined
   ): KubeObject => {
     revision++
-    const stored: KubeObject = { ...object, metadata: { ...object.metadata, resourceVersion: String(revision) } }
+    const stored: KubeObject = freezeDeep({ ...object, metadata: { ...object.metadata, resourceVersion: String(revision) } })
     if (type === "DELETED") {
       store.remove(ref)
       if (stored.metadata.uid !== undefined) logs.delete(stored.metadata.uid)
@@ -134,7 +134,7 @@ export const makeApiServer = (options: ApiServerOptions) => {
   // ---- reads ----
 
   const get = (resource: ResourceType, namespace: string | undefined, name: string): KubeObject =>
-    copy(lookup(refOf(resource, namespace, name)))
+    lookup(refOf(resource, namespace, name))
 
   const list = (resource: ResourceType, listOptions: ListOptions = {}): ObjectList => {
     const requirements = parseLabelSelector(listOptions.labelSelector)
@@ -163,7 +163,7 @@ export const makeApiServer = (options: ApiServerOptions) => {
     const listVersion = token?.resourceVersion ?? revision
     const last = page.at(-1)
     return {
-      items: copy(page),
+      items: page,
       resourceVersion: String(listVersion),
       ...(more && last !== undefined
         ? {
@@ -179,7 +179,7 @@ export const makeApiServer = (options: ApiServerOptions) => {
 
   /** Every object of a kind (optionally in one namespace), for the control handle. */
   const snapshot = (resource: ResourceType, namespace?: string): Array<KubeObject> =>
-    copy([...store.scan(resource, resource.namespaced ? namespace : undefined)])
+    [...store.scan(resource, resource.namespaced ? namespace : undefined)]
 
   // ---- create ----
 
@@ -220,7 +220,7 @@ export const makeApiServer = (options: ApiServerOptions) => {
     if (hasStatusSubresource(resource) && !seed) fresh.status = initialStatus(resource)
     else if (!("status" in object) && initialStatus(resource) !== undefined) fresh.status = initialStatus(resource)
     const admitted = withoutUndefined(admitCreate(resource, withoutUndefined(fresh)))
-    return copy(commit(ref, "ADDED", admitted as unknown as KubeObject, undefined))
+    return commit(ref, "ADDED", admitted as unknown as KubeObject, undefined)
   }
 
   // ---- updates ----
@@ -287,8 +287,8 @@ export const makeApiServer = (options: ApiServerOptions) => {
       }
     } as unknown as KubeObject
     // An update that changes nothing is not written: no new resourceVersion, no event.
-    if (jsonEqual(final, stored)) return copy(stored)
-    return copy(commit(ref, "MODIFIED", final, stored))
+    if (jsonEqual(final, stored)) return stored
+    return commit(ref, "MODIFIED", final, stored)
   }
 
   const targetOf = (resource: ResourceType, object: KubeObject): ObjectRef => {
@@ -441,7 +441,7 @@ export const makeApiServer = (options: ApiServerOptions) => {
     const text = watchOptions.resourceVersion
     if (text === "" || text === "0") {
       for (const object of store.scan(resource, filter.namespace)) {
-        if (matchesWatchFilter(filter, object)) sink.emit({ type: "ADDED", object: copy(object) })
+        if (matchesWatchFilter(filter, object)) sink.emit({ type: "ADDED", object })
       }
       return hub.subscribe(filter, revision, sink)
     }

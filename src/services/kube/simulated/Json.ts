@@ -44,3 +44,16 @@ export const copy = <A>(value: A): A => structuredClone(value)
 export const asRecord = (value: unknown): JsonRecord => (isRecord(value) ? value : {})
 
 export { isRecord }
+
+/**
+ * Freezes a stored object and everything in it. The store hands out its own objects
+ * (no copy per read, which matters for lists of thousands of Pods); freezing makes sure no
+ * caller can change the store through them, as no client can change etcd's copy.
+ */
+export const freezeDeep = <A>(value: A): A => {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const child of Object.values(value)) freezeDeep(child)
+  }
+  return value
+}

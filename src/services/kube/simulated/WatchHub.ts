@@ -1,6 +1,5 @@
 import type { KubeObject, WatchEvent } from "../KubeObject.ts"
 import { matchesRequirements, type parseSelector } from "../LabelSelector.ts"
-import { copy } from "./Json.ts"
 
 /** One committed write, as etcd's watch history keeps it. */
 export interface Change {
@@ -50,7 +49,7 @@ export const eventFor = (filter: WatchFilter, change: Change): WatchEvent | unde
 
 /** A watch event with its own copy of the object, so one consumer cannot disturb another. */
 const delivered = (event: WatchEvent): WatchEvent =>
-  event.type === "BOOKMARK" ? event : { type: event.type, object: copy(event.object) }
+  event.type === "BOOKMARK" ? event : { type: event.type, object: event.object }
 
 /**
  * The bounded history of recent changes (a ring buffer of `capacity` entries) and the open
