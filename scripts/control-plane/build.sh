@@ -140,14 +140,36 @@ module_dir() {
   echo "${d}"
 }
 
-# go install MODULE/PATH@VERSION into a temp GOBIN, then move the binary in place
-# (a half-written binary never lands in bin/).
+# Builds PKG@VERSION in a throwaway wrapper module (`go get -tool`, then
+# `go build`). Unlike `go install PKG@VERSION`, this does not need the proxy's
+# version list of the module (go install reads it to check for deprecation,
+# and some proxies answer 403 for it: kube-bench on ours).
+wrapper_build() {
+  local pkg="$1" version="$2" out="$3" ldflags="$4" w
+  w="$(mktemp -d "${WORK}/wrap.XXXXXX")"
+  (
+    cd "${w}"
+    "${GO}" mod init "compliance-scan.local/control-plane/${out}" 2>/dev/null
+    "${GO}" get -tool "${pkg}@${version}"
+    "${NICE[@]}" "${GO}" build -ldflags="${ldflags}" -o "${w}/${out}" "${pkg}"
+  )
+  [[ -x "${w}/${out}" ]] || die "go build ${pkg} produced no ${out}"
+  mv -f "${w}/${out}" "${BIN}/${out}"
+  rm -rf "${w}"
+}
+
+# go install PKG@VERSION into a temp GOBIN, then move the binary in place (a
+# half-written binary never lands in bin/). Falls back to wrapper_build.
 go_install() {
-  local pkg="$1" out="$2" ldflags="$3" tmp
+  local pkg="$1" version="$2" out="$3" ldflags="$4" tmp
   tmp="$(mktemp -d "${WORK}/gobin.XXXXXX")"
-  GOBIN="${tmp}" "${NICE[@]}" "${GO}" install -ldflags="${ldflags}" "${pkg}"
-  [[ -x "${tmp}/${out}" ]] || die "go install ${pkg} produced no ${out}"
-  mv -f "${tmp}/${out}" "${BIN}/${out}"
+  if GOBIN="${tmp}" "${NICE[@]}" "${GO}" install -ldflags="${ldflags}" "${pkg}@${version}" \
+      && [[ -x "${tmp}/${out}" ]]; then
+    mv -f "${tmp}/${out}" "${BIN}/${out}"
+  else
+    log "go install ${pkg}@${version} failed; retrying through a wrapper module"
+    wrapper_build "${pkg}" "${version}" "${out}" "${ldflags}"
+  fi
   rm -rf "${tmp}"
 }
 
@@ -170,7 +192,7 @@ build_etcd() {
 build_kwok_done() { [[ -x "${BIN}/kwok" && -d "${DIR}/kwok-stages" ]]; }
 build_kwok() {
   if [[ ! -x "${BIN}/kwok" ]]; then
-    go_install "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}" kwok \
+    go_install sigs.k8s.io/kwok/cmd/kwok "${KWOK_VERSION}" kwok \
       "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION}"
   fi
   local mod
@@ -186,7 +208,7 @@ build_kwok() {
 # ---------------------------------------------------------------- helm
 build_helm_done() { [[ -x "${BIN}/helm" ]]; }
 build_helm() {
-  go_install "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}" helm \
+  go_install helm.sh/helm/v3/cmd/helm "${HELM_VERSION}" helm \
     "-s -w -X helm.sh/helm/v3/internal/version.version=${HELM_VERSION} -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
 }
 
@@ -194,7 +216,9 @@ build_helm() {
 build_kube_bench_done() { [[ -x "${BIN}/kube-bench" && -d "${DIR}/kube-bench-cfg" ]]; }
 build_kube_bench() {
   if [[ ! -x "${BIN}/kube-bench" ]]; then
-    go_install "github.com/aquasecurity/kube-bench@${KUBE_BENCH_VERSION}" kube-bench \
+    # Not `go install`: the proxy refuses kube-bench's version list (403), which
+    # go install needs for its deprecation check. See wrapper_build.
+    wrapper_build github.com/aquasecurity/kube-bench "${KUBE_BENCH_VERSION}" kube-bench \
       "-s -w -X github.com/aquasecurity/kube-bench/cmd.KubeBenchVersion=${KUBE_BENCH_VERSION}"
   fi
   local mod
@@ -214,7 +238,7 @@ build_kubernetes_done() {
   for b in "${K8S_BINS[@]}"; do [[ -x "${BIN}/${b}" ]] || return 1; done
 }
 build_kubernetes() {
-  local w="${WORK}/kubernetes" info gomod staging godebug b t0=${SECONDS}
+  local w="${WORK}/kubernetes" info gomod commit staging godebug b t0=${SECONDS}
   rm -rf "${w}"; mkdir -p "${w}"
 
   # k8s.io/kubernetes' own go.mod replaces its staging modules with ./staging/...
@@ -224,6 +248,8 @@ build_kubernetes() {
     || die "go mod download k8s.io/kubernetes@${K8S_VERSION} failed"
   gomod="$(printf '%s\n' "${info}" | json_field GoMod)"
   [[ -n "${gomod}" && -f "${gomod}" ]] || die "no go.mod path for k8s.io/kubernetes@${K8S_VERSION}"
+  # The release tag's commit, when the proxy reports it (Origin.Hash).
+  commit="$(printf '%s\n' "${info}" | json_field Hash)"
 
   # Every "X => ./staging/..." replace, in block or single-line form.
   staging="$(awk '{ for (i = 2; i <= NF; i++) if ($i == "=>" && $(i+1) ~ /^\.\/staging\//) print $(i-1) }' "${gomod}" | sort -u)"
@@ -258,6 +284,7 @@ build_kubernetes() {
       ld+=" -X ${p}.gitMinor=${K8S_MINOR}"
       ld+=" -X ${p}.gitTreeState=clean"
       ld+=" -X ${p}.buildDate=${BUILD_DATE}"
+      if [[ -n "${commit}" ]]; then ld+=" -X ${p}.gitCommit=${commit}"; fi
     done
     mkdir -p "${w}/out"
     # One go build for the three, so their shared packages compile once.
@@ -300,7 +327,7 @@ CURRENT_STEP="manifest"
   echo "timings=${TIMINGS[*]} total=${TOTAL}s"
 } > "${MANIFEST}.tmp"
 mv -f "${MANIFEST}.tmp" "${MANIFEST}"
-rm -rf "${WORK}"/gobin.*
+rm -rf "${WORK}"/gobin.* "${WORK}"/wrap.*
 
 log "all steps done in ${TOTAL} s (${TIMINGS[*]})"
 echo "${DIR}"
