@@ -20,18 +20,15 @@ export const crdManifests = (): Array<Json> => {
     .flatMap((file) => readManifests(join(dir, file)))
 }
 
-/** The objects `kubectl apply -k deploy/` installs (the kustomization's plain resources), when deploy/ exists. */
+/** The objects `kubectl apply -k deploy/` installs (the kustomization's plain resources). */
 const deployObjects = (): Array<Json> => {
   const kustomization = join(repoRoot, "deploy", "kustomization.yaml")
-  if (!existsSync(kustomization)) return []
   const resources = (readManifests(kustomization)[0]?.resources ?? []) as Array<string>
   return resources
     .map((entry) => join(dirname(kustomization), entry))
     .filter((file) => /\.ya?ml$/u.test(file) && existsSync(file))
     .flatMap(readManifests)
 }
-
-const fixture = (name: string) => join(import.meta.dirname, "..", "fixtures", name)
 
 export interface Sourced {
   readonly objects: Array<Json>
@@ -42,19 +39,18 @@ export interface Sourced {
 const rbacKinds = new Set(["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"])
 const policyKinds = new Set(["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"])
 
-/**
- * The operator's namespaces, ServiceAccount and RBAC as deploy/ ships them; the fixture
- * (api.md's rules) only while deploy/ has no ClusterRole.
- */
+/** The operator's namespaces, ServiceAccount and RBAC exactly as deploy/ ships them. */
 export const operatorRbacManifests = (): Sourced => {
   const objects = deployObjects().filter((object) => rbacKinds.has(object.kind))
-  if (objects.some((object) => object.kind === "ClusterRole")) return { objects, source: "deploy/" }
-  return { objects: readManifests(fixture("operator-rbac.yaml")), source: "test/cluster/fixtures/operator-rbac.yaml" }
+  if (!objects.some((object) => object.kind === "ClusterRole")) throw new Error("deploy/ ships no ClusterRole for the operator")
+  return { objects, source: "deploy/" }
 }
 
-/** The ValidatingAdmissionPolicy capping spec.timeout, from deploy/ or else the fixture. */
+/** The ValidatingAdmissionPolicy capping spec.timeout, as deploy/ ships it. */
 export const admissionPolicyManifests = (): Sourced => {
   const objects = deployObjects().filter((object) => policyKinds.has(object.kind))
-  if (objects.some((object) => object.kind === "ValidatingAdmissionPolicy")) return { objects, source: "deploy/" }
-  return { objects: readManifests(fixture("timeout-admission-policy.yaml")), source: "test/cluster/fixtures/timeout-admission-policy.yaml" }
+  if (!objects.some((object) => object.kind === "ValidatingAdmissionPolicy")) {
+    throw new Error("deploy/ ships no ValidatingAdmissionPolicy")
+  }
+  return { objects, source: "deploy/" }
 }
