@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Ref } from "effect"
+import { Deferred, Effect, Ref } from "effect"
+import type { Scanner } from "../../src/backends/Scanner.ts"
 import { severities } from "../../src/api/Severity.ts"
 import { securityEventName } from "../../src/services/SecurityEvents.ts"
 import { KubeClient } from "../../src/services/kube/KubeClient.ts"
@@ -145,6 +146,33 @@ describe("Reconciler: phase machine", () => {
       )
       expect(error._tag).toBe("Invalid")
       expect(error.message).toContain("spec is immutable")
+    }).pipe(Effect.provide(cluster)))
+})
+
+describe("Reconciler: concurrency", () => {
+  it.live("at most --max-concurrent-runs runs scan at once; the others wait in phase ''", () =>
+    Effect.gen(function*() {
+      const kube = yield* KubeClient
+      const scanning = yield* Ref.make(0)
+      const release = yield* Deferred.make<void>()
+      const gated: Scanner = {
+        name: "cel",
+        scan: () =>
+          Ref.update(scanning, (n) => n + 1).pipe(
+            Effect.andThen(Deferred.await(release)),
+            Effect.as({ checks: [passingCheck("p")] })
+          )
+      }
+      yield* startOperator({ kube, scanners: [gated], config: { maxConcurrentRuns: 2 } })
+      for (let i = 0; i < 5; i++) yield* createRun(`queued-${i}`, { backend: "cel" })
+      yield* Effect.sleep("300 millis")
+      expect(yield* Ref.get(scanning)).toBe(2)
+      const phases = yield* Effect.forEach([0, 1, 2, 3, 4], (i) => Effect.map(getRun(`queued-${i}`), (run) => run.status?.phase ?? ""))
+      expect(phases.filter((phase) => phase === "Running")).toHaveLength(2)
+      expect(phases.filter((phase) => phase === "")).toHaveLength(3)
+      yield* Deferred.succeed(release, undefined)
+      for (let i = 0; i < 5; i++) yield* waitForPhase(`queued-${i}`, ["Succeeded"])
+      expect(yield* Ref.get(scanning)).toBe(5)
     }).pipe(Effect.provide(cluster)))
 })
 
