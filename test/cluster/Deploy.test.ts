@@ -25,6 +25,7 @@ import "./harness/ClusterInfo.ts"
 import { connectAdmin } from "./harness/ClusterSetup.ts"
 import { eventually } from "./harness/Eventually.ts"
 import { type Json, KubeApiError, type KubeHttp } from "./harness/KubeHttp.ts"
+import { isNamespacedKind, objectPath } from "./harness/ResourcePaths.ts"
 import { createRun, runPath } from "./harness/Scans.ts"
 
 /**
@@ -53,41 +54,12 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true })
 })
 
-// ------------------------------------------------------------------ REST paths of what we apply
-
-const kinds: Record<string, { readonly plural: string; readonly namespaced: boolean }> = {
-  Namespace: { plural: "namespaces", namespaced: false },
-  ServiceAccount: { plural: "serviceaccounts", namespaced: true },
-  Service: { plural: "services", namespaced: true },
-  ConfigMap: { plural: "configmaps", namespaced: true },
-  Pod: { plural: "pods", namespaced: true },
-  Deployment: { plural: "deployments", namespaced: true },
-  ClusterRole: { plural: "clusterroles", namespaced: false },
-  ClusterRoleBinding: { plural: "clusterrolebindings", namespaced: false },
-  Role: { plural: "roles", namespaced: true },
-  RoleBinding: { plural: "rolebindings", namespaced: true },
-  CustomResourceDefinition: { plural: "customresourcedefinitions", namespaced: false },
-  ValidatingAdmissionPolicy: { plural: "validatingadmissionpolicies", namespaced: false },
-  ValidatingAdmissionPolicyBinding: { plural: "validatingadmissionpolicybindings", namespaced: false },
-  ServiceMonitor: { plural: "servicemonitors", namespaced: true },
-  PrometheusRule: { plural: "prometheusrules", namespaced: true },
-  PriorityClass: { plural: "priorityclasses", namespaced: false }
-}
-
-const pathOf = (object: Manifest | Json): string => {
-  const entry = kinds[object.kind]
-  if (entry === undefined) throw new Error(`no REST path for kind ${object.kind}`)
-  const base = object.apiVersion === "v1" ? "/api/v1" : `/apis/${object.apiVersion}`
-  const scope = entry.namespaced ? `/namespaces/${object.metadata.namespace ?? "default"}` : ""
-  return `${base}${scope}/${entry.plural}/${object.metadata.name}`
-}
-
 const describeObject = (object: Manifest) => `${object.kind} ${object.metadata.namespace ? `${object.metadata.namespace}/` : ""}${object.metadata.name}`
 
 /** Server-side apply (`kubectl apply --server-side [--dry-run=server]`); the API server's answer verbatim on failure. */
 const apply = async (object: Manifest, options: { readonly dryRun: boolean; readonly fieldManager: string }): Promise<Json> => {
   const query = `fieldManager=${options.fieldManager}&force=true${options.dryRun ? "&dryRun=All" : ""}`
-  const response = await admin.raw("PATCH", `${pathOf(object)}?${query}`, JSON.stringify(object), "application/apply-patch+yaml")
+  const response = await admin.raw("PATCH", `${objectPath(object)}?${query}`, JSON.stringify(object), "application/apply-patch+yaml")
   if (response.status >= 200 && response.status < 300) return JSON.parse(response.body) as Json
   throw new Error(`${options.dryRun ? "dry-run " : ""}apply of ${describeObject(object)}: ${response.status} ${response.body}`)
 }
@@ -134,7 +106,7 @@ const withoutEmptyStrings = (value: unknown): unknown => {
 /** Every object exists on the server with the fields the manifest gives (the server may add defaults). */
 const expectStoredAsWritten = async (objects: ReadonlyArray<Manifest>) => {
   for (const object of objects) {
-    const stored = await admin.get(pathOf(object))
+    const stored = await admin.get(objectPath(object))
     const { metadata, ...content } = withoutEmptyStrings(object) as Manifest
     expect(stored, describeObject(object)).toMatchObject(content)
     expect(stored.metadata.labels ?? {}, describeObject(object)).toMatchObject(metadata.labels ?? {})
@@ -213,18 +185,18 @@ describe("deploy/ (kubectl apply -k deploy/)", () => {
 
   it("passes a server-side dry run, then applies; every object is stored as written", async () => {
     // The dry run must not create anything: the Deployment is deploy/'s alone.
-    await admin.remove(pathOf(deployment))
+    await admin.remove(objectPath(deployment))
     await apply(findManifest(objects, "Namespace", deployment.metadata.namespace!), { dryRun: false, fieldManager: "deploy-test" })
     const dryRun = await apply(deployment, { dryRun: true, fieldManager: "deploy-test" })
     expect(dryRun.metadata.name).toBe(deployment.metadata.name)
-    expect(await admin.find(pathOf(deployment))).toBeUndefined()
+    expect(await admin.find(objectPath(deployment))).toBeUndefined()
 
     const stored = await applyAllTwice(objects, "deploy-test")
     expect(stored.map((object) => `${object.kind}/${object.metadata.name}`).sort()).toEqual(
       objects.map((object) => `${object.kind}/${object.metadata.name}`).sort()
     )
     await expectStoredAsWritten(objects)
-    const run = await admin.get(pathOf(deployment))
+    const run = await admin.get(objectPath(deployment))
     expect(run.spec.replicas).toBe(1)
   })
 
@@ -433,10 +405,10 @@ describe("Helm chart", () => {
         metadata: { name: defaultRelease.namespace, labels: { "pod-security.kubernetes.io/enforce": "restricted" } }
       }, "deploy-test")
       cleanup.push(`/api/v1/namespaces/${defaultRelease.namespace}`)
-      for (const object of objects.filter((candidate) => !kinds[candidate.kind]!.namespaced && candidate.kind !== "Namespace" && candidate.kind !== "CustomResourceDefinition")) {
-        cleanup.push(pathOf(object))
+      for (const object of objects.filter((candidate) => !isNamespacedKind(candidate.kind) && candidate.kind !== "Namespace" && candidate.kind !== "CustomResourceDefinition")) {
+        cleanup.push(objectPath(object))
       }
-      for (const object of objects.filter((candidate) => candidate.metadata.namespace === "ugallu-system-privileged")) cleanup.push(pathOf(object))
+      for (const object of objects.filter((candidate) => candidate.metadata.namespace === "ugallu-system-privileged")) cleanup.push(objectPath(object))
       await applyAllTwice(objects, "deploy-test-helm-default")
       await expectStoredAsWritten(objects)
       const accepted = await createPodDryRun(podOf(findManifest(objects, "Deployment")))
@@ -450,7 +422,7 @@ describe("Helm chart", () => {
       // deploy/'s policy has the same cap: take its binding away for this test, so that the
       // rejection can only come from the chart's policy.
       const deployBinding = findManifest(kustomizeResources(), "ValidatingAdmissionPolicyBinding")
-      await admin.remove(pathOf(deployBinding))
+      await admin.remove(objectPath(deployBinding))
       try {
         const namespace = defaultRelease.namespace
         const denied = await eventually(async () => {
@@ -566,8 +538,8 @@ describe("Helm chart", () => {
         value: 100000
       }
       const standIns = [monitoringCrd("ServiceMonitor", "servicemonitors"), monitoringCrd("PrometheusRule", "prometheusrules"), priorityClass]
-      for (const object of [...standIns, ...objects.filter((candidate) => !kinds[candidate.kind]!.namespaced && candidate.kind !== "CustomResourceDefinition")]) {
-        cleanup.push(pathOf(object))
+      for (const object of [...standIns, ...objects.filter((candidate) => !isNamespacedKind(candidate.kind) && candidate.kind !== "CustomResourceDefinition")]) {
+        cleanup.push(objectPath(object))
       }
       cleanup.push(`/api/v1/namespaces/${fullRelease.namespace}`)
       await admin.apply(`/api/v1/namespaces/${fullRelease.namespace}`, {

@@ -19,7 +19,19 @@ const kinds: Record<string, { readonly plural: string; readonly namespaced: bool
   ValidatingAdmissionPolicyBinding: { plural: "validatingadmissionpolicybindings", namespaced: false },
   ComplianceScanRun: { plural: "compliancescanruns", namespaced: true },
   ComplianceScanResult: { plural: "compliancescanresults", namespaced: true },
-  SecurityEvent: { plural: "securityevents", namespaced: false }
+  SecurityEvent: { plural: "securityevents", namespaced: false },
+  Service: { plural: "services", namespaced: true },
+  Deployment: { plural: "deployments", namespaced: true },
+  ServiceMonitor: { plural: "servicemonitors", namespaced: true },
+  PrometheusRule: { plural: "prometheusrules", namespaced: true },
+  PriorityClass: { plural: "priorityclasses", namespaced: false }
+}
+
+/** Whether objects of a kind live in a namespace. */
+export const isNamespacedKind = (kind: string): boolean => {
+  const entry = kinds[kind]
+  if (entry === undefined) throw new Error(`unknown kind ${kind}`)
+  return entry.namespaced
 }
 
 export const apiVersions = {
