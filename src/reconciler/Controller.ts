@@ -58,9 +58,11 @@ export class Controller extends Context.Service<
             ...(config.watchNamespace === undefined ? {} : { namespace: config.watchNamespace })
           }).pipe(
             Stream.runForEach((event) => {
-              const object = "object" in event ? (event.object as KubeObject | undefined) : undefined
-              if (object === undefined || event.type === "DELETED" || !needsWork(object)) return Effect.void
-              return enqueue({ namespace: object.metadata.namespace!, name: object.metadata.name })
+              if (event.type === "SYNCED") return Effect.void
+              const key = { namespace: event.object.metadata.namespace!, name: event.object.metadata.name }
+              // A deleted run stops scanning at once; its scanner's cleanup deletes its Jobs.
+              if (event.type === "DELETED") return FiberMap.remove(active, runKeyString(key))
+              return needsWork(event.object) ? enqueue(key) : Effect.void
             }),
             Effect.provideService(KubeClient, kube),
             Effect.forkScoped

@@ -10,6 +10,7 @@ import {
   eventsOf,
   getRun,
   listResults,
+  listSecurityEvents,
   namespaceObject,
   runManifest,
   startOperator,
@@ -20,6 +21,7 @@ import {
   defectScanner,
   failingCheck,
   failingScanner,
+  hangingScanner,
   instantScanner,
   passingCheck,
   scriptedScanner
@@ -173,6 +175,23 @@ describe("Reconciler: concurrency", () => {
       yield* Deferred.succeed(release, undefined)
       for (let i = 0; i < 5; i++) yield* waitForPhase(`queued-${i}`, ["Succeeded"])
       expect(yield* Ref.get(scanning)).toBe(5)
+    }).pipe(Effect.provide(cluster)))
+})
+
+describe("Reconciler: deletion", () => {
+  it.live("deleting a Running run stops its scan at once (its cleanup runs) and writes nothing more", () =>
+    Effect.gen(function*() {
+      const kube = yield* KubeClient
+      const cleanups = yield* Ref.make(0)
+      yield* startOperator({ kube, scanners: [hangingScanner("kube-bench", cleanups)] })
+      yield* createRun("doomed", { backend: "kube-bench" })
+      yield* waitForPhase("doomed", ["Running"])
+      yield* kube.delete(Resources.ComplianceScanRun, testNamespace, "doomed")
+      yield* Effect.sleep("200 millis")
+      expect(yield* Ref.get(cleanups)).toBe(1)
+      expect(yield* listResults).toHaveLength(0)
+      const types = (yield* listSecurityEvents).map((event) => event.spec.type)
+      expect(types).toEqual(["ComplianceScanStarted"])
     }).pipe(Effect.provide(cluster)))
 })
 
