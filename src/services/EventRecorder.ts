@@ -28,7 +28,8 @@ export class EventRecorder extends Context.Service<
       const record = Effect.fn("EventRecorder.record")(function*(run: ComplianceScanRun, event: RunEvent) {
         const now = DateTime.formatIso(DateTime.makeUnsafe(yield* Clock.currentTimeMillis))
         const namespace = run.metadata.namespace!
-        const name = `${run.metadata.name}.${run.metadata.uid!.slice(0, 8)}.${event.reason.toLowerCase()}`
+        // Event names are DNS subdomains (<= 253 characters): a very long run name is shortened.
+        const name = `${run.metadata.name.slice(0, 200)}.${run.metadata.uid!.slice(0, 8)}.${event.reason.toLowerCase()}`
         const create = kube.create(Resources.Event, {
           apiVersion: "v1",
           kind: "Event",
