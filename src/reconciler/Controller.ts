@@ -33,6 +33,9 @@ export class Controller extends Context.Service<
         Effect.gen(function*() {
           const queue = yield* Queue.unbounded<RunKey>()
           const queued = new Set<string>()
+          // What the watch last said of each run (deleted runs absent): a key that waited in
+          // the queue while its run finished, or went away, needs no fiber and no GET.
+          const stillToDo = new Map<string, boolean>()
           const active = yield* FiberMap.make<string>()
           const permits = yield* Semaphore.make(config.maxConcurrentRuns)
 
@@ -60,9 +63,15 @@ export class Controller extends Context.Service<
             Stream.runForEach((event) => {
               if (event.type === "SYNCED") return Effect.void
               const key = { namespace: event.object.metadata.namespace!, name: event.object.metadata.name }
-              // A deleted run stops scanning at once; its scanner's cleanup deletes its Jobs.
-              if (event.type === "DELETED") return FiberMap.remove(active, runKeyString(key))
-              return needsWork(event.object) ? enqueue(key) : Effect.void
+              const id = runKeyString(key)
+              if (event.type === "DELETED") {
+                stillToDo.delete(id)
+                // A deleted run stops scanning at once; its scanner's cleanup deletes its Jobs.
+                return FiberMap.remove(active, id)
+              }
+              const todo = needsWork(event.object)
+              stillToDo.set(id, todo)
+              return todo ? enqueue(key) : Effect.void
             }),
             Effect.provideService(KubeClient, kube),
             Effect.forkScoped
@@ -73,9 +82,12 @@ export class Controller extends Context.Service<
               const key = yield* Queue.take(queue)
               const id = runKeyString(key)
               queued.delete(id)
-              // Already being driven to completion by its own fiber: nothing to add.
-              if (yield* FiberMap.has(active, id)) return
               yield* Semaphore.take(permits, 1)
+              // Checked after the wait for a permit, since the run may have moved on meanwhile:
+              // already driven by its own fiber, finished, or deleted.
+              if ((yield* FiberMap.has(active, id)) || stillToDo.get(id) !== true) {
+                return yield* Semaphore.release(permits, 1)
+              }
               yield* FiberMap.run(
                 active,
                 id,
