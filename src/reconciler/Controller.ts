@@ -35,7 +35,7 @@ export class Controller extends Context.Service<
           const queued = new Set<string>()
           // What the watch last said of each run (deleted runs absent): a key that waited in
           // the queue while its run finished, or went away, needs no fiber and no GET.
-          const stillToDo = new Map<string, boolean>()
+          const runsWithWork = new Map<string, boolean>()
           const active = yield* FiberMap.make<string>()
           const permits = yield* Semaphore.make(config.maxConcurrentRuns)
 
@@ -65,13 +65,13 @@ export class Controller extends Context.Service<
               const key = { namespace: event.object.metadata.namespace!, name: event.object.metadata.name }
               const id = runKeyString(key)
               if (event.type === "DELETED") {
-                stillToDo.delete(id)
+                runsWithWork.delete(id)
                 // A deleted run stops scanning at once; its scanner's cleanup deletes its Jobs.
                 return FiberMap.remove(active, id)
               }
-              const todo = needsWork(event.object)
-              stillToDo.set(id, todo)
-              return todo ? enqueue(key) : Effect.void
+              const hasWork = needsWork(event.object)
+              runsWithWork.set(id, hasWork)
+              return hasWork ? enqueue(key) : Effect.void
             }),
             Effect.provideService(KubeClient, kube),
             Effect.forkScoped
@@ -85,7 +85,7 @@ export class Controller extends Context.Service<
               yield* Semaphore.take(permits, 1)
               // Checked after the wait for a permit, since the run may have moved on meanwhile:
               // already driven by its own fiber, finished, or deleted.
-              if ((yield* FiberMap.has(active, id)) || stillToDo.get(id) !== true) {
+              if ((yield* FiberMap.has(active, id)) || runsWithWork.get(id) !== true) {
                 return yield* Semaphore.release(permits, 1)
               }
               yield* FiberMap.run(
