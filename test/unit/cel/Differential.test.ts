@@ -4,6 +4,7 @@ import type { CelRule } from "../../../src/api/ComplianceScanRun.ts"
 import type { KubeObject } from "../../../src/services/kube/KubeObject.ts"
 import { engine, meter, packs, rule } from "./CelTestKit.ts"
 import { namespace, restrictedPod, violating } from "./PodFixtures.ts"
+import { seededRandom } from "../../../src/services/kube/simulated/SeededRandom.ts"
 
 /**
  * The same rules and objects through @bufbuild/cel (the most faithful engine, test-only)
@@ -30,19 +31,6 @@ const userRules: ReadonlyArray<CelRule> = [
   rule("team-is-payments", "object.metadata.labels.team == 'payments'"),
   rule("filter-names", "object.spec.containers.filter(c, c.name.startsWith('side')).size() <= 1 ? true : false")
 ]
-
-/** Deterministic pseudo-random numbers (xorshift32), so failures reproduce. */
-const random = (seed: number) => {
-  let state = seed >>> 0 || 1
-  return () => {
-    state ^= state << 13
-    state >>>= 0
-    state ^= state >>> 17
-    state ^= state << 5
-    state >>>= 0
-    return state / 0x1_0000_0000
-  }
-}
 
 const randomPod = (next: () => number, index: number): KubeObject => {
   const pick = <T>(...choices: ReadonlyArray<T>): T => choices[Math.floor(next() * choices.length)]!
@@ -133,7 +121,7 @@ const theirs = (expression: string) => {
 
 describe("differential: @marcbachmann/cel-js (operator) vs @bufbuild/cel", () => {
   it("gives the same verdict for every rule on every object", () => {
-    const next = random(20261103)
+    const next = seededRandom(20261103)
     const pods = [...handMade, ...Array.from({ length: 300 }, (_, index) => randomPod(next, index))]
     const namespaceValues = new Map(namespaces.map((ns) => [ns.metadata.name, engine.fromJson(ns)]))
     const activations = pods.map((pod) => ({

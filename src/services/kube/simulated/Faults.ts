@@ -1,5 +1,6 @@
 import { Duration, Effect } from "effect"
 import { type KubeError, Transient } from "../KubeErrors.ts"
+import { seededRandom } from "./SeededRandom.ts"
 
 /** The API calls the simulation counts and can fail: the KubeClient methods. */
 export const verbs = ["get", "list", "create", "replace", "replaceStatus", "patch", "delete", "watch", "podLogs"] as const
@@ -14,19 +15,6 @@ export interface FaultSettings {
   readonly seed?: number
   /** Added to every API call. */
   readonly latency?: Duration.Input
-}
-
-/** A small seeded generator (xorshift32): the same seed gives the same failures. */
-const seededRandom = (seed: number): (() => number) => {
-  let state = (Math.trunc(seed) ^ 0x9e3779b9) >>> 0 || 1
-  return () => {
-    state ^= state << 13
-    state >>>= 0
-    state ^= state >>> 17
-    state ^= state << 5
-    state >>>= 0
-    return state / 0x1_0000_0000
-  }
 }
 
 const zeroCounts = (): Record<Verb, number> =>
