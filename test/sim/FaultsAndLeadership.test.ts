@@ -8,17 +8,15 @@ import { SimulatedCluster } from "../../src/services/kube/SimulatedCluster.ts"
 import {
   listResults,
   listSecurityEvents,
-  namespaceObject,
   runManifest,
   startOperator,
+  testCluster,
   testNamespace,
   waitForPhase
 } from "../support/TestOperator.ts"
 import { failingCheck, instantScanner, passingCheck } from "../support/TestScanners.ts"
 import type { ComplianceScanRun } from "../../src/api/ComplianceScanRun.ts"
 import type { Scanner } from "../../src/backends/Scanner.ts"
-
-const cluster = SimulatedCluster.layer({ objects: [namespaceObject(testNamespace)] })
 
 const listRuns = Effect.gen(function*() {
   const kube = yield* KubeClient
@@ -71,7 +69,7 @@ describe("Faults", () => {
       expect(completed.every((event) => event.spec.class === "Detection")).toBe(true)
       const counts = yield* sim.requestCounts
       expect(counts.watch).toBeGreaterThan(1)
-    }).pipe(Effect.provide(cluster)), 90_000)
+    }).pipe(Effect.provide(testCluster)), 90_000)
 
   it.effect("a run keeps being retried with back-off while the API server fails it, and finishes when it recovers", () =>
     Effect.gen(function*() {
@@ -90,7 +88,7 @@ describe("Faults", () => {
       }
       expect(phase).toBe("Succeeded")
       expect((yield* sim.requestCounts).patch).toBeGreaterThan(30)
-    }).pipe(Effect.provide(cluster)))
+    }).pipe(Effect.provide(testCluster)))
 })
 
 describe("Leader election", () => {
@@ -131,7 +129,7 @@ describe("Leader election", () => {
       expect(events.filter((event) => event.spec.type === "ComplianceScanCompleted")).toHaveLength(6)
       expect((yield* listResults)).toHaveLength(6)
       expect(b.fiber.pollUnsafe()).toBeUndefined()
-    }).pipe(Effect.provide(cluster)), 30_000)
+    }).pipe(Effect.provide(testCluster)), 30_000)
 
   it.live("losing the Lease interrupts every run of the old leader", () =>
     Effect.gen(function*() {
@@ -150,7 +148,7 @@ describe("Leader election", () => {
       yield* waitUntil(Effect.map(Ref.get(cleanups), (n) => n === 1), "5 seconds")
       yield* sim.setFaults({ errorRate: 0 })
       expect(a.fiber.pollUnsafe()).toBeUndefined()
-    }).pipe(Effect.provide(cluster)), 30_000)
+    }).pipe(Effect.provide(testCluster)), 30_000)
 
   it.live("a graceful shutdown releases the Lease at once", () =>
     Effect.gen(function*() {
@@ -162,6 +160,6 @@ describe("Leader election", () => {
       const b = yield* startOperator({ kube, scanners: [], config: { ...fast, leaseDurationMillis: 60_000, identity: "operator-b" } })
       yield* waitUntil(Effect.map(leaseHolder, (holder) => holder === "operator-b"), "2 seconds")
       expect(b.fiber.pollUnsafe()).toBeUndefined()
-    }).pipe(Effect.provide(cluster)), 30_000)
+    }).pipe(Effect.provide(testCluster)), 30_000)
 })
 

@@ -11,9 +11,9 @@ import {
   getRun,
   listResults,
   listSecurityEvents,
-  namespaceObject,
   runManifest,
   startOperator,
+  testCluster,
   testNamespace,
   waitForPhase
 } from "../support/TestOperator.ts"
@@ -26,8 +26,6 @@ import {
   passingCheck,
   scriptedScanner
 } from "../support/TestScanners.ts"
-
-const cluster = SimulatedCluster.layer({ objects: [namespaceObject(testNamespace)] })
 
 const createRun = (name: string, spec: Record<string, unknown>, annotations?: Record<string, string>) =>
   Effect.gen(function*() {
@@ -78,7 +76,7 @@ describe("Reconciler: phase machine", () => {
 
       const kubeEvents = yield* kube.list(Resources.Event, { namespace: testNamespace })
       expect(kubeEvents.items.map((event) => event["reason"]).sort()).toEqual(["Started", "Succeeded"])
-    }).pipe(Effect.provide(cluster)))
+    }).pipe(Effect.provide(testCluster)))
 
   it.live("a scanner that cannot start ends the run Failed with its reason, a Result with an error check and a Failed event", () =>
     Effect.gen(function*() {
@@ -103,7 +101,7 @@ describe("Reconciler: phase machine", () => {
         ["ComplianceScanFailed", "Anomaly", "high"],
         ["ComplianceScanStarted", "Compliance", "info"]
       ])
-    }).pipe(Effect.provide(cluster)))
+    }).pipe(Effect.provide(testCluster)))
 
   it.live("a defect in a scanner fails that run with InternalError; the operator goes on with the next run", () =>
     Effect.gen(function*() {
@@ -119,7 +117,7 @@ describe("Reconciler: phase machine", () => {
       yield* createRun("after", { backend: "cel-custom" })
       expect((yield* waitForPhase("after", ["Succeeded"])).status?.phase).toBe("Succeeded")
       expect(operator.fiber.pollUnsafe()).toBeUndefined()
-    }).pipe(Effect.provide(cluster)))
+    }).pipe(Effect.provide(testCluster)))
 
   it.live("terminal runs are never touched again, even by a fresh operator", () =>
     Effect.gen(function*() {
@@ -137,7 +135,7 @@ describe("Reconciler: phase machine", () => {
       const after = yield* getRun("done-before")
       expect(after.metadata.resourceVersion).toBe(before.metadata.resourceVersion)
       expect(yield* Ref.get(scans)).toBe(1)
-    }).pipe(Effect.provide(cluster)))
+    }).pipe(Effect.provide(testCluster)))
 
   it.live("changing a run's spec is rejected with 'spec is immutable'", () =>
     Effect.gen(function*() {
@@ -148,7 +146,7 @@ describe("Reconciler: phase machine", () => {
       )
       expect(error._tag).toBe("Invalid")
       expect(error.message).toContain("spec is immutable")
-    }).pipe(Effect.provide(cluster)))
+    }).pipe(Effect.provide(testCluster)))
 })
 
 describe("Reconciler: concurrency", () => {
@@ -175,7 +173,7 @@ describe("Reconciler: concurrency", () => {
       yield* Deferred.succeed(release, undefined)
       for (let i = 0; i < 5; i++) yield* waitForPhase(`queued-${i}`, ["Succeeded"])
       expect(yield* Ref.get(scanning)).toBe(5)
-    }).pipe(Effect.provide(cluster)))
+    }).pipe(Effect.provide(testCluster)))
 })
 
 describe("Reconciler: deletion", () => {
@@ -192,7 +190,7 @@ describe("Reconciler: deletion", () => {
       expect(yield* listResults).toHaveLength(0)
       const types = (yield* listSecurityEvents).map((event) => event.spec.type)
       expect(types).toEqual(["ComplianceScanStarted"])
-    }).pipe(Effect.provide(cluster)))
+    }).pipe(Effect.provide(testCluster)))
 })
 
 describe("Reconciler: alertOn flips the Completed event's class", () => {
@@ -212,7 +210,7 @@ describe("Reconciler: alertOn flips the Completed event's class", () => {
         const expected = severities.indexOf(worst) >= severities.indexOf(alertOn) ? "Detection" : "Compliance"
         expect([alertOn, worst, completed.spec.class, completed.spec.severity]).toEqual([alertOn, worst, expected, worst])
       }
-    }).pipe(Effect.provide(cluster)), 60_000)
+    }).pipe(Effect.provide(testCluster)), 60_000)
 
   it.live("nothing failed: Compliance, severity info, no worstSeverity (warn does not count)", () =>
     Effect.gen(function*() {
@@ -224,7 +222,7 @@ describe("Reconciler: alertOn flips the Completed event's class", () => {
       expect(run.status?.worstSeverity).toBeUndefined()
       const completed = (yield* eventsOf(run)).find((event) => event.spec.type === "ComplianceScanCompleted")!
       expect([completed.spec.class, completed.spec.severity]).toEqual(["Compliance", "info"])
-    }).pipe(Effect.provide(cluster)))
+    }).pipe(Effect.provide(testCluster)))
 })
 
 describe("Reconciler: control mappings and framework reports", () => {
@@ -264,7 +262,7 @@ describe("Reconciler: control mappings and framework reports", () => {
           failed: 1
         }
       ])
-    }).pipe(Effect.provide(cluster)))
+    }).pipe(Effect.provide(testCluster)))
 })
 
 describe("Reconciler: metrics", () => {
@@ -291,5 +289,5 @@ describe("Reconciler: metrics", () => {
       expect(text).toContain('ugallu_compliance_scan_backend_errors_total{backend="falco",reason="FalcoTLSHandshakeFailed"} 1')
       expect(text).toContain('ugallu_compliance_scan_security_events_total{type="ComplianceScanStarted",class="Compliance"} 2')
       expect(text).toContain('ugallu_compliance_scan_active_runs{backend="kube-bench"} 0')
-    }).pipe(Effect.provide(cluster)))
+    }).pipe(Effect.provide(testCluster)))
 })

@@ -4,21 +4,17 @@ import { TestClock } from "effect/testing"
 import { KubeClient } from "../../src/services/kube/KubeClient.ts"
 import type { KubeObject } from "../../src/services/kube/KubeObject.ts"
 import { type ResourceType, Resources } from "../../src/services/kube/Resources.ts"
-import { SimulatedCluster } from "../../src/services/kube/SimulatedCluster.ts"
 import {
   eventsOf,
   getRun,
   listResults,
   listSecurityEvents,
-  namespaceObject,
   runManifest,
   startOperator,
-  testNamespace,
+  testCluster,
   waitForPhase
 } from "../support/TestOperator.ts"
 import { failingCheck, hangingScanner, instantScanner, passingCheck } from "../support/TestScanners.ts"
-
-const cluster = SimulatedCluster.layer({ objects: [namespaceObject(testNamespace)] })
 
 type Write = { readonly verb: "create" | "patch" | "replace"; readonly resource: ResourceType; readonly body: unknown }
 
@@ -78,7 +74,7 @@ describe("Crash safety: an operator stopped at any step, then a new one", () => 
         expect((yield* listResults).map((result) => result.metadata.name)).toEqual(["nightly"])
         const events = yield* eventsOf(run)
         expect(events.map((event) => event.spec.type).sort()).toEqual(["ComplianceScanCompleted", "ComplianceScanStarted"])
-      }).pipe(Effect.provide(cluster)))
+      }).pipe(Effect.provide(testCluster)))
   }
 })
 
@@ -107,7 +103,7 @@ describe("Timeout", () => {
         "ComplianceScanFailed",
         "ComplianceScanStarted"
       ])
-    }).pipe(Effect.provide(cluster)))
+    }).pipe(Effect.provide(testCluster)))
 
   it.effect("after a restart the remaining time counts from status.startTime, not from the restart", () =>
     Effect.gen(function*() {
@@ -130,7 +126,7 @@ describe("Timeout", () => {
       yield* TestClock.adjust("1 minute")
       yield* settle
       expect((yield* getRun("stuck")).status).toMatchObject({ phase: "Failed", reason: "Timeout" })
-    }).pipe(Effect.provide(cluster)))
+    }).pipe(Effect.provide(testCluster)))
 })
 
 /** Lets every runnable fiber progress (the simulated API answers synchronously). */

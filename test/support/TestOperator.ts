@@ -7,6 +7,7 @@ import { OperatorLayer, runOperator } from "../../src/Operator.ts"
 import { KubeClient } from "../../src/services/kube/KubeClient.ts"
 import type { KubeObject } from "../../src/services/kube/KubeObject.ts"
 import { Resources } from "../../src/services/kube/Resources.ts"
+import { SimulatedCluster } from "../../src/services/kube/SimulatedCluster.ts"
 import { Metrics } from "../../src/services/Metrics.ts"
 import { OperatorConfig, type OperatorConfigShape } from "../../src/services/OperatorConfig.ts"
 
@@ -21,6 +22,9 @@ export const runManifest = (name: string, spec: Record<string, unknown>): KubeOb
 })
 
 export const namespaceObject = (name: string): KubeObject => ({ apiVersion: "v1", kind: "Namespace", metadata: { name } })
+
+/** A fresh simulated cluster with the test namespace (each `Effect.provide` builds a new one). */
+export const testCluster = SimulatedCluster.layer({ objects: [namespaceObject(testNamespace)] })
 
 export interface TestOperator {
   readonly fiber: Fiber.Fiber<never, unknown>
