@@ -75,14 +75,17 @@ export class RunReconciler extends Context.Service<
       const recorder = yield* EventRecorder
       const metrics = yield* Metrics
 
-      /** Status writes go through the subresource; the resourceVersion makes them conditional. */
-      const patchStatus = (run: ComplianceScanRun, status: ComplianceScanRunStatus) =>
+      /**
+       * Status writes go through the subresource. With `ifVersion` the write is conditional
+       * (Conflict when the run changed since that version); without, it always applies.
+       */
+      const patchStatus = (run: ComplianceScanRun, status: ComplianceScanRunStatus, ifVersion: string | undefined) =>
         retryTransient(
           kube.patch(
             Resources.ComplianceScanRun,
             run.metadata.namespace,
             run.metadata.name,
-            { metadata: { resourceVersion: run.metadata.resourceVersion }, status },
+            ifVersion === undefined ? { status } : { metadata: { resourceVersion: ifVersion }, status },
             { subresource: "status" }
           )
         )
@@ -112,7 +115,7 @@ export class RunReconciler extends Context.Service<
           startTime: now,
           ...(run.metadata.generation === undefined ? {} : { observedGeneration: run.metadata.generation }),
           conditions: [succeededCondition("Unknown", "Running", "The scan is running.", now, run.metadata.generation)]
-        })
+        }, run.metadata.resourceVersion)
         yield* recorder.record(run, { type: "Normal", reason: "Started", message: `Started the ${run.spec.backend} scan.` })
         return patched
       })
@@ -130,7 +133,7 @@ export class RunReconciler extends Context.Service<
         const remaining = Math.max(0, deadline - (yield* Clock.currentTimeMillis))
         const timeout = withDefaults(run.spec).timeout
         const reportNodes = (nodes: ReadonlyArray<NodeScanStatus>) =>
-          patchStatus({ ...run, metadata: { ...run.metadata, resourceVersion: undefined } }, { nodes }).pipe(
+          patchStatus(run, { nodes }, undefined).pipe(
             Effect.ignore
           )
         metrics.activeRuns.inc({ backend })
@@ -204,7 +207,7 @@ export class RunReconciler extends Context.Service<
           Effect.flatMap((latest) => {
             const phase = (latest.status as ComplianceScanRunStatus | undefined)?.phase
             if (latest.metadata.uid !== run.metadata.uid || isTerminal(phase)) return Effect.succeed(false)
-            return patchStatus({ ...run, metadata: { ...run.metadata, resourceVersion: latest.metadata.resourceVersion } }, status)
+            return patchStatus(run, status, latest.metadata.resourceVersion)
               .pipe(Effect.as(true))
           }),
           Effect.retry({ times: 10, while: (error: KubeError) => error._tag === "Conflict" })
