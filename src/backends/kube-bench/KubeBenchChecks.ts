@@ -29,6 +29,35 @@ export const outcomeOf = (status: KubeBenchStatus, scored: boolean): Outcome => 
 /** `cis.<test_number>`: the check identity of api.md. */
 export const checkIdOf = (testNumber: string): string => `cis.${testNumber.trim()}`
 
+/**
+ * The identity of every check of one report, in report order. A test number is its own
+ * identity unless the report repeats it: then each occurrence keeps its section
+ * (`V-242402@2.2`, `V-242402@5.2`, as eks-stig-kubernetes-v1r6 repeats), and an ordinal
+ * when the section repeats it too (`1.1@1#2`, as rh-0.7 does), so no result is merged
+ * into another and the counts stay kube-bench's.
+ */
+export const reportCheckKeys = (report: KubeBenchReport): Array<string> => {
+  const entries = [...reportChecks(report)].map(({ check, group }) => ({
+    number: check.test_number.trim(),
+    section: group.section.trim()
+  }))
+  const count = (keys: ReadonlyArray<string>) => {
+    const counts = new Map<string, number>()
+    for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1)
+    return counts
+  }
+  const byNumber = count(entries.map((entry) => entry.number))
+  const withSection = entries.map((entry) => (byNumber.get(entry.number)! > 1 ? `${entry.number}@${entry.section}` : entry.number))
+  const bySection = count(withSection)
+  const seen = new Map<string, number>()
+  return withSection.map((key) => {
+    if (bySection.get(key)! === 1) return key
+    const ordinal = (seen.get(key) ?? 0) + 1
+    seen.set(key, ordinal)
+    return `${key}#${ordinal}`
+  })
+}
+
 /** Expected and actual values can be whole `ps` lines or config files: keep them readable. */
 export const maxValueLength = 1024
 
@@ -57,6 +86,8 @@ export const compareTestNumbers = (left: string, right: string): number => {
 }
 
 interface Draft {
+  /** The check's identity (the test number, with section or ordinal when repeated). */
+  readonly key: string
   readonly testNumber: string
   readonly title: string
   readonly detail: string | undefined
@@ -74,7 +105,10 @@ interface Draft {
 export const checksFromReports = (reports: ReadonlyArray<NodeReport>, severities: CisSeverityTable): Array<Check> => {
   const drafts = new Map<string, Draft>()
   for (const { node, report } of reports) {
+    const keys = reportCheckKeys(report)
+    let index = 0
     for (const { check, controls, group } of reportChecks(report)) {
+      const key = keys[index++]!
       const scored = check.scored ?? false
       const subject: Subject = {
         kind: "Node",
@@ -85,10 +119,11 @@ export const checksFromReports = (reports: ReadonlyArray<NodeReport>, severities
         ...optional("actual", trimValue(check.actual_value))
       }
       const testNumber = check.test_number.trim()
-      let draft = drafts.get(testNumber)
+      let draft = drafts.get(key)
       if (draft === undefined) {
         const where = [group.section, group.desc].filter((part) => part !== undefined && part !== "").join(" ")
         draft = {
+          key,
           testNumber,
           title: oneLine(check.test_desc),
           detail: where === "" ? undefined : oneLine(controls.text ? `${where} (${controls.text})` : where),
@@ -97,7 +132,7 @@ export const checksFromReports = (reports: ReadonlyArray<NodeReport>, severities
           benchmark: controls.version,
           subjects: new Map()
         }
-        drafts.set(testNumber, draft)
+        drafts.set(key, draft)
       }
       const previous = draft.subjects.get(node)
       if (previous === undefined || worstOutcome([previous.outcome, subject.outcome]) !== previous.outcome) {
@@ -106,12 +141,12 @@ export const checksFromReports = (reports: ReadonlyArray<NodeReport>, severities
     }
   }
   return [...drafts.values()]
-    .sort((left, right) => compareTestNumbers(left.testNumber, right.testNumber))
+    .sort((left, right) => compareTestNumbers(left.key, right.key))
     .map((draft): Check => {
       const subjects = [...draft.subjects.values()]
       const outcomes = subjects.map((subject) => subject.outcome)
       return {
-        checkID: checkIdOf(draft.testNumber),
+        checkID: checkIdOf(draft.key),
         title: draft.title,
         ...optional("detail", draft.detail),
         ...optional("remediation", draft.remediation),

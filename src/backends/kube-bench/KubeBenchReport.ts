@@ -118,7 +118,11 @@ const lineNumberAt = (text: string, index: number): number => {
   return line
 }
 
-/** Start offsets of lines that begin (at column 0) with `{` or `[`, last first. */
+/**
+ * Start offsets of lines that begin (at column 0) with `{` or `[`, and of the last
+ * `{"Controls":` anywhere (stderr noise without a newline before the report, as rh-*
+ * benchmarks print `oc: not found`; a `kubectl logs --timestamps` prefix), last first.
+ */
 const candidateStarts = (text: string): Array<number> => {
   const starts: Array<number> = []
   let lineStart = text.lastIndexOf("\n")
@@ -131,7 +135,36 @@ const candidateStarts = (text: string): Array<number> => {
     end = lineStart
     lineStart = lineStart === 0 ? -1 : text.lastIndexOf("\n", lineStart - 1)
   }
-  return starts
+  const midLine = lastReportOpening(text)
+  if (midLine !== undefined && !starts.includes(midLine)) starts.push(midLine)
+  return starts.sort((left, right) => right - left)
+}
+
+/** The last `{"Controls":` of the text, at most a few keys tried (bounded on any input). */
+const lastReportOpening = (text: string): number | undefined => {
+  let key = text.lastIndexOf("\"Controls\"")
+  for (let tries = 0; key > 0 && tries < parseLimits.maxCandidates; tries++) {
+    const brace = text.lastIndexOf("{", key)
+    if (brace !== -1 && key - brace <= 64 && text.slice(brace + 1, key).trim() === "" && /^"Controls"\s*:/u.test(text.slice(key, key + 32))) {
+      return brace
+    }
+    key = text.lastIndexOf("\"Controls\"", key - 1)
+  }
+  return undefined
+}
+
+/** Output that is no JSON report but is recognisably something else: what it is and what to do. */
+const recognise = (text: string): string | undefined => {
+  const head = text.slice(0, 64 * 1024)
+  if (/^\[(?:PASS|FAIL|WARN|INFO)\] \d/mu.test(head) || /^== Summary /mu.test(head)) {
+    return "this is kube-bench's text output (\"[PASS] 1.1.1 ...\" lines), not its JSON report: run `kube-bench run --json` (the operator's Jobs do) and save what it prints"
+  }
+  const lines = head.split("\n").filter((line) => line.trim() !== "").slice(0, 20)
+  const stamped = lines.filter((line) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d) /u.test(line))
+  if (lines.length > 0 && stamped.length === lines.length) {
+    return "every line starts with a timestamp (`kubectl logs --timestamps` output) and no whole report follows one: save the log without --timestamps"
+  }
+  return undefined
 }
 
 type Extent =
@@ -222,8 +255,8 @@ const parseCandidate = (text: string, start: number, end: number): Result.Result
 /**
  * Finds and decodes kube-bench's JSON report in a Pod log or a saved file. The report is
  * the last line starting with `{` or `[` (kube-bench prints it on one line; glog noise on
- * stderr may surround it) or a pretty-printed value starting on such a line; anything after
- * the value is ignored. Bounded in time and memory on any input (see `parseLimits`).
+ * stderr may surround it), a pretty-printed value starting on such a line, or the last
+ * `{"Controls": ...` after other text on its line; anything after the value is ignored. Bounded in time and memory on any input (see `parseLimits`).
  */
 export const parseKubeBenchReport = (input: string): Result.Result<KubeBenchReport, ReportParseError> => {
   const text = input.charCodeAt(0) === 0xfeff ? input.slice(1) : input
@@ -231,10 +264,11 @@ export const parseKubeBenchReport = (input: string): Result.Result<KubeBenchRepo
     return Result.fail(new ReportParseError({ message: "the output is empty: kube-bench printed no report" }))
   }
   const starts = candidateStarts(text)
+  const recognised = recognise(text)
   if (starts.length === 0) {
     return Result.fail(
       new ReportParseError({
-        message: `no JSON report found: no line starts with "{" or "[" (the output begins ${preview(text)})`
+        message: `no JSON report found: ${recognised ?? `no line starts with "{" or "[" and no {"Controls": ...} follows other output`} (the output begins ${preview(text)})`
       })
     )
   }
@@ -254,6 +288,9 @@ export const parseKubeBenchReport = (input: string): Result.Result<KubeBenchRepo
     }
     budget -= extent._tag === "Complete" ? extent.end - start : extent.scanned
     if (budget <= 0) break
+  }
+  if (recognised !== undefined) {
+    return Result.fail(new ReportParseError({ message: `no JSON report found: ${recognised} (the output begins ${preview(text)})` }))
   }
   return Result.fail(new ReportParseError({ message: problem?.message ?? "no JSON report found" }))
 }

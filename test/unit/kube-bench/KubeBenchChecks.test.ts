@@ -5,8 +5,8 @@ import { join } from "node:path"
 import type { Check } from "../../../src/api/Check.ts"
 import { countOutcomes } from "../../../src/api/Outcome.ts"
 import { loadCisSeverityTable } from "../../../src/backends/kube-bench/CisSeverityTable.ts"
-import { checksFromReports, compareTestNumbers, outcomeOf } from "../../../src/backends/kube-bench/KubeBenchChecks.ts"
-import { type KubeBenchReport, parseKubeBenchReport } from "../../../src/backends/kube-bench/KubeBenchReport.ts"
+import { checksFromReports, compareTestNumbers, outcomeOf, reportCheckKeys } from "../../../src/backends/kube-bench/KubeBenchChecks.ts"
+import { type KubeBenchReport, parseKubeBenchReport, reportChecks } from "../../../src/backends/kube-bench/KubeBenchReport.ts"
 
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, "..", "..", "fixtures", "kube-bench", name), "utf8")
 // Real kube-bench v0.15.6 outputs, kept with the demo that serves them as Pod logs.
@@ -123,6 +123,20 @@ describe("checks from kube-bench reports", () => {
         expect(prefixes.some((prefix) => severities.ids.has(prefix)), `${id} has a table entry`).toBe(true)
       }
     }
+  })
+
+  it("a test number repeated in other sections keeps its section, and an ordinal within one section", () => {
+    const json = JSON.parse(sample)
+    const [first, second] = json.Controls[0].tests as Array<{ section: string; results: Array<Record<string, unknown>> }>
+    // 1.1.1 again in section 1.2 (as eks-stig repeats V-ids) and twice in 1.2 (as rh-0.7 does).
+    second!.results.push({ ...first!.results[0], status: "FAIL", scored: true }, { ...first!.results[0], status: "WARN" })
+    const real = report(JSON.stringify(json))
+    expect(reportCheckKeys(real).filter((key) => /^1\.1\.1(@|$)/u.test(key))).toEqual(["1.1.1@1.1", "1.1.1@1.2#1", "1.1.1@1.2#2"])
+    const checks = checksFromReports([{ node: "a", report: real }], severities)
+    expect(checks.filter((check) => check.checkID.startsWith("cis.1.1.1@")).map((check) => [check.checkID, check.outcome])).toEqual([
+      ["cis.1.1.1@1.1", "pass"], ["cis.1.1.1@1.2#1", "fail"], ["cis.1.1.1@1.2#2", "warn"]
+    ])
+    expect(checks).toHaveLength([...reportChecks(real)].length)
   })
 
   it("orders ids numerically", () => {

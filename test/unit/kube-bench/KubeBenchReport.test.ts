@@ -69,6 +69,17 @@ describe("parseKubeBenchReport on kube-bench's outputs", () => {
     expect(parsed(log).totals?.total_fail).toBe(4)
   })
 
+  it("finds a report that starts mid-line, after stderr noise without a newline (rh-* benchmarks: `oc: not found`)", () => {
+    const log = `W1205 22:40:01.000000 1 util.go:1] error\n/bin/sh: 1: oc: not found${oneLine(current)}\n`
+    expect(parsed(log).totals?.total_fail).toBe(4)
+    expect(parsed(`noise { "Controls" : []}`).controls).toEqual([])
+  })
+
+  it("reads `kubectl logs --timestamps` output when the report is on one line", () => {
+    const log = `2026-12-05T22:40:01.123456789Z I1205 glog line\n2026-12-05T22:40:02.000000000Z ${oneLine(current)}\n`
+    expect(parsed(log).totals?.total_pass).toBe(3)
+  })
+
   it("reads the bare array of --nototals, CRLF line ends and a BOM", () => {
     const bare = JSON.stringify(JSON.parse(current).Controls)
     expect(parsed(bare).totals).toBeUndefined()
@@ -120,6 +131,24 @@ describe("parseKubeBenchReport on hostile input: a ReportParseError that says wh
     )
   })
 
+  it("kube-bench's text output (no --json) is named as such, with what to run instead", () => {
+    const text = [
+      "[INFO] 1 Control Plane Security Configuration",
+      "[INFO] 1.1 Control Plane Node Configuration Files",
+      "[PASS] 1.1.1 Ensure that the API server pod specification file permissions are set to 600 or more restrictive (Automated)",
+      "[FAIL] 1.1.2 Ensure that the API server pod specification file ownership is set to root:root (Automated)",
+      "",
+      "== Summary master ==",
+      "1 checks PASS"
+    ].join("\n")
+    expect(problem(text)).toMatch(/^no JSON report found: this is kube-bench's text output .*run `kube-bench run --json`.*begins "\[INFO\] 1 Control/)
+  })
+
+  it("`kubectl logs --timestamps` of a pretty-printed report says the timestamps are in the way", () => {
+    const stamped = JSON.stringify(JSON.parse(current), null, 2).split("\n").map((line) => `2026-12-05T22:40:02.000000000Z ${line}`).join("\n")
+    expect(problem(stamped)).toMatch(/^no JSON report found: every line starts with a timestamp \(`kubectl logs --timestamps` output\).*without --timestamps/)
+  })
+
   it("a truncated report names the line and says where it ends", () => {
     const log = `I0101 glog line\n${oneLine(current).slice(0, 2500)}`
     expect(problem(log)).toMatch(/^line 2: the JSON is truncated: the output ends 2500 characters into it/)
@@ -158,9 +187,11 @@ describe("parseKubeBenchReport on hostile input: a ReportParseError that says wh
       new RegExp(`larger than the ${parseLimits.maxReportBytes / 1024 / 1024} MiB limit`)
     )
     expect(problem("{\n".repeat(25 * 1024 * 1024))).toMatch(/truncated/)
-    expect(problem(`${oneLine(current)}\n${"[0]\n".repeat(12 * 1024 * 1024)}`), "only the last lines are tried").toMatch(
+    expect(problem(`${JSON.stringify({ report: "no" })}\n${"[0]\n".repeat(12 * 1024 * 1024)}`), "only the last lines are tried").toMatch(
       /^line \d+: not a kube-bench report/
     )
+    // The report's own opening is still found behind millions of junk lines.
+    expect(parseKubeBenchReport(`${oneLine(current)}\n${"[0]\n".repeat(2 * 1024 * 1024)}`)._tag).toBe("Success")
     // Generous for a loaded 2-core machine; an unbounded scan takes minutes.
     expect(performance.now() - started).toBeLessThan(8_000)
   })
