@@ -1,6 +1,6 @@
 import { Schema } from "effect"
 import { Check, FrameworkName } from "./Check.ts"
-import { BackendName } from "./ComplianceScanRun.ts"
+import { BackendName, NodeScanStatus } from "./ComplianceScanRun.ts"
 import { crd } from "./CrdAnnotations.ts"
 import { apiVersion, Condition, ObjectMeta } from "./ObjectMeta.ts"
 import { Outcome, OutcomeCounts } from "./Outcome.ts"
@@ -30,7 +30,9 @@ export const ComplianceScanResultSpec = Schema.Struct({
   profile: Schema.optionalKey(Schema.String),
   checks: Schema.Array(Check),
   summary: OutcomeCounts,
-  frameworks: Schema.optionalKey(Schema.Array(FrameworkReport))
+  frameworks: Schema.optionalKey(Schema.Array(FrameworkReport)),
+  /** kube-bench: each scanned node with its platform, version and benchmark (as in the run's status.nodes). */
+  nodes: Schema.optionalKey(Schema.Array(NodeScanStatus))
 })
 export type ComplianceScanResultSpec = typeof ComplianceScanResultSpec.Type
 

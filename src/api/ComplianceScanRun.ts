@@ -116,7 +116,13 @@ export const NodeScanStatus = Schema.Struct({
   job: Schema.String,
   phase: Schema.Literals(["Pending", "Running", "Succeeded", "Failed"]),
   reason: Schema.optionalKey(Schema.String),
-  message: Schema.optionalKey(Schema.String)
+  message: Schema.optionalKey(Schema.String),
+  /** kube-bench: the platform detected from the Node object (`kubernetes`, `eks`, `gke`, `k3s`, ...). */
+  platform: Schema.optionalKey(Schema.String),
+  /** kube-bench: the platform's version the benchmark was chosen by (`1.31`; OpenShift `4.14`). */
+  version: Schema.optionalKey(Schema.String),
+  /** kube-bench: the benchmark the node was scanned with (`--benchmark`). */
+  benchmark: Schema.optionalKey(Schema.String)
 })
 export type NodeScanStatus = typeof NodeScanStatus.Type
 

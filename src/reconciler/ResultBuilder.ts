@@ -1,7 +1,7 @@
 import type { Check } from "../api/Check.ts"
 import type { ComplianceScanResult, ComplianceScanResultStatus } from "../api/ComplianceScanResult.ts"
 import { kind as resultKind } from "../api/ComplianceScanResult.ts"
-import { type ComplianceScanRun, kind as runKind } from "../api/ComplianceScanRun.ts"
+import { type ComplianceScanRun, kind as runKind, type NodeScanStatus } from "../api/ComplianceScanRun.ts"
 import { apiVersion } from "../api/ObjectMeta.ts"
 import { countOutcomes, type OutcomeCounts } from "../api/Outcome.ts"
 import { highestSeverity, type Severity } from "../api/Severity.ts"
@@ -85,7 +85,8 @@ export const buildResult = (
   scannedChecks: ReadonlyArray<Check>,
   failure: RunFailure | undefined,
   now: string,
-  budget = resultByteBudget
+  budget = resultByteBudget,
+  nodes?: ReadonlyArray<NodeScanStatus>
 ): BuiltResult => {
   const decorated = decorateChecks(
     failure === undefined ? scannedChecks : [...scannedChecks, failureCheck(failure)],
@@ -134,7 +135,8 @@ export const buildResult = (
       ...(run.spec.profile === undefined ? {} : { profile: run.spec.profile }),
       checks,
       summary,
-      ...(frameworks.length === 0 ? {} : { frameworks })
+      ...(frameworks.length === 0 ? {} : { frameworks }),
+      ...(nodes === undefined ? {} : { nodes })
     },
     status
   }

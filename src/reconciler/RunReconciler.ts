@@ -215,7 +215,7 @@ export class RunReconciler extends Context.Service<
 
       const finish = Effect.fn("RunReconciler.finish")(function*(run: ComplianceScanRun, outcome: ScanOutcome) {
         const now = yield* isoNow
-        const { result, summary, worstSeverity } = buildResult(run, outcome.checks, outcome.failure, now)
+        const { result, summary, worstSeverity } = buildResult(run, outcome.checks, outcome.failure, now, undefined, outcome.nodes)
         yield* upsertResult(result as unknown as KubeObject)
 
         const { alertOn } = withDefaults(run.spec)

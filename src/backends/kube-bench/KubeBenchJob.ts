@@ -76,12 +76,12 @@ export const kubeBenchJobLabels = (run: RunIdentity, nodeName: string): Record<s
 export const kubeBenchRunSelector = (run: RunIdentity): string =>
   `${kubeBenchLabelKeys.runUid}=${labelValue(run.uid)},${kubeBenchLabelKeys.managedBy}=${managedByValue}`
 
-/** `kube-bench run` arguments from the run's spec. */
-export const kubeBenchArgs = (spec: ComplianceScanRun["spec"]): Array<string> => {
-  const args = ["run", "--json"]
-  // `profile` names the benchmark when `benchmark` is empty (api.md); neither: auto-detect.
-  const benchmark = spec.benchmark || spec.profile
-  if (benchmark) args.push("--benchmark", benchmark)
+/** The benchmark the run pins: `benchmark`, else `profile` (api.md); undefined: decided per node. */
+export const pinnedBenchmark = (spec: ComplianceScanRun["spec"]): string | undefined => spec.benchmark || spec.profile || undefined
+
+/** `kube-bench run` arguments: always an explicit benchmark (kube-bench's own guess is cis-1.6 without API access). */
+export const kubeBenchArgs = (spec: ComplianceScanRun["spec"], benchmark: string): Array<string> => {
+  const args = ["run", "--json", "--benchmark", benchmark]
   const targets = spec.kubeBench?.targets ?? []
   if (targets.length > 0) args.push("--targets", [...new Set(targets)].join(","))
   return args
@@ -114,6 +114,8 @@ export interface KubeBenchJobInput {
   readonly nodeName: string
   readonly namespace: string
   readonly image: string
+  /** The benchmark for this node (pinned by the run or resolved from the Node object). */
+  readonly benchmark: string
   /**
    * Seconds until the run's deadline: the Job stops itself then even if the operator is
    * gone (the operator deletes it at the deadline anyway).
@@ -159,7 +161,7 @@ export const kubeBenchJob = (input: KubeBenchJobInput): KubeObject => {
               // stderr (glog) is dropped so the log is the JSON report alone; arguments
               // are passed as "$@", never interpolated into the shell command.
               command: ["/bin/sh", "-c", "exec kube-bench \"$@\" 2>/dev/null", "kube-bench"],
-              args: kubeBenchArgs(input.run.spec),
+              args: kubeBenchArgs(input.run.spec, input.benchmark),
               terminationMessagePolicy: "FallbackToLogsOnError",
               resources: {
                 requests: { cpu: "100m", memory: "128Mi" },

@@ -20,10 +20,13 @@ import {
   kubeBenchLabelKeys,
   kubeBenchRunSelector,
   labelValue,
+  pinnedBenchmark,
   type RunIdentity,
   runIdentityOf
 } from "./KubeBenchJob.ts"
 import { observeJob } from "./KubeBenchJobState.ts"
+import { loadKubeBenchMapping } from "./KubeBenchMapping.ts"
+import { benchmarkFor, detectPlatform } from "./KubeBenchPlatform.ts"
 import { type KubeBenchReport, parseKubeBenchReport, parseLimits } from "./KubeBenchReport.ts"
 
 export interface KubeBenchScannerOptions {
@@ -47,6 +50,9 @@ type NodeResult =
   | { readonly _tag: "Succeeded"; readonly node: string; readonly report: KubeBenchReport }
   | { readonly _tag: "Failed"; readonly node: string; readonly reason: string; readonly message: string }
 
+/** A node's progress in status.nodes (its identity fields stay as they are). */
+type NodeProgress = Pick<NodeScanStatus, "phase" | "reason" | "message">
+
 /** How many times a Job that vanished while being watched is created again. */
 const maxRecreations = 2
 
@@ -64,6 +70,7 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
     const config = yield* OperatorConfig
     const metrics = yield* Metrics
     const severities = options.severities ?? (yield* loadCisSeverityTable)
+    const mapping = loadKubeBenchMapping()
     const pollInterval = options.pollInterval ?? "2 seconds"
     const logLimitBytes = options.logLimitBytes ?? parseLimits.maxReportBytes
     const cleanupTimeout = options.cleanupTimeout ?? "30 seconds"
@@ -96,8 +103,7 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
         } while (token !== undefined)
         return nodes
           .filter((node) => isLinux(node) && node.metadata.deletionTimestamp === undefined)
-          .map((node) => node.metadata.name)
-          .sort()
+          .sort((left, right) => (left.metadata.name < right.metadata.name ? -1 : left.metadata.name > right.metadata.name ? 1 : 0))
       }).pipe(
         Effect.mapError((error) =>
           new ScanFailed({ reason: "NodeListFailed", message: `Cannot list the Nodes to scan: ${describe(error)}` })
@@ -142,13 +148,16 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
       Effect.gen(function*() {
         const state = yield* Ref.make(initial)
         const lock = yield* Semaphore.make(1)
-        const set = (node: string, change: Omit<NodeScanStatus, "name" | "job">) =>
+        const set = (node: string, change: NodeProgress) =>
           lock.withPermit(
             Effect.gen(function*() {
               const before = yield* Ref.get(state)
-              const after = before.map((entry): NodeScanStatus =>
-                entry.name === node ? { name: entry.name, job: entry.job, ...change } : entry
-              )
+              const after = before.map((entry): NodeScanStatus => {
+                if (entry.name !== node) return entry
+                // What the node is (platform, version, benchmark) stays; its progress is replaced.
+                const { message: _message, phase: _phase, reason: _reason, ...identity } = entry
+                return { ...identity, ...change }
+              })
               const changed = before.some((entry, index) => JSON.stringify(entry) !== JSON.stringify(after[index]))
               if (!changed) return
               yield* Ref.set(state, after)
@@ -172,13 +181,30 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
               : `No Linux Node matches targetNodeSelector ${selector}.`
           })
         }
-        const targets = nodes.map((node) => ({ node, job: kubeBenchJobName(identity, node) }))
+        const pinned = pinnedBenchmark(run.spec)
+        const targets = nodes.map((object) => {
+          const node = object.metadata.name
+          const choice = benchmarkFor(detectPlatform(object), mapping)
+          return {
+            node,
+            job: kubeBenchJobName(identity, node),
+            choice,
+            benchmark: pinned ?? (choice._tag === "Resolved" ? choice.benchmark : undefined)
+          }
+        })
         const started = yield* Ref.make<ReadonlySet<string>>(new Set())
         // Registered before any Job exists, so an interruption at any point cleans up.
         yield* Effect.addFinalizer(() => deleteJobs(identity, started, targets.map((target) => target.job)))
 
         const progress = yield* makeProgress(
-          targets.map(({ job, node }) => ({ name: node, job, phase: "Pending" })),
+          targets.map(({ benchmark, choice, job, node }): NodeScanStatus => ({
+            name: node,
+            job,
+            phase: "Pending",
+            platform: choice.detected.platform,
+            ...(choice.detected.version === undefined ? {} : { version: choice.detected.version }),
+            ...(benchmark === undefined ? {} : { benchmark })
+          })),
           request.reportNodes
         )
         yield* request.reportNodes(yield* progress.get)
@@ -186,8 +212,19 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
         const concurrency = run.spec.kubeBench?.maxConcurrentNodes ?? specDefaults.maxConcurrentNodes
         const results = yield* Effect.forEach(
           targets,
-          ({ job, node }) =>
-            scanNode({ run, deadline: request.deadline, node, jobName: job, setProgress: progress.set, started }).pipe(
+          ({ benchmark, choice, job, node }) =>
+            (benchmark === undefined
+              ? Effect.fail(
+                new NodeScanFailure({
+                  reason: "BenchmarkUnsupported",
+                  message: choice._tag === "Unsupported" ? choice.message : `no benchmark for node ${node}`
+                })
+              )
+              : Effect.logDebug(pinned === undefined && choice._tag === "Resolved" ? choice.how : `benchmark ${benchmark} (pinned)`).pipe(
+                Effect.andThen(
+                  scanNode({ run, deadline: request.deadline, node, benchmark, jobName: job, setProgress: progress.set, started })
+                )
+              )).pipe(
               Effect.map((report): NodeResult => ({ _tag: "Succeeded", node, report })),
               Effect.catchTag("NodeScanFailure", (failure) =>
                 Effect.succeed<NodeResult>({ _tag: "Failed", node, reason: failure.reason, message: failure.message })
@@ -234,13 +271,14 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
       readonly run: ComplianceScanRun
       readonly deadline: number
       readonly node: string
+      readonly benchmark: string
       readonly jobName: string
-      readonly setProgress: (node: string, change: Omit<NodeScanStatus, "name" | "job">) => Effect.Effect<void>
+      readonly setProgress: (node: string, change: NodeProgress) => Effect.Effect<void>
       /** Names of the Jobs this scan created or adopted, for the cleanup. */
       readonly started: Ref.Ref<ReadonlySet<string>>
     }): Effect.Effect<KubeBenchReport, NodeScanFailure> =>
       Effect.gen(function*() {
-        const { deadline, jobName, node, run, setProgress } = input
+        const { benchmark, deadline, jobName, node, run, setProgress } = input
         const identity = runIdentityOf(run)
         const startJob = Effect.gen(function*() {
           yield* Ref.update(input.started, (names) => new Set([...names, jobName]))
@@ -250,6 +288,7 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
             nodeName: node,
             namespace,
             image: config.kubeBenchImage,
+            benchmark,
             activeDeadlineSeconds: (deadline - now) / 1000
           })
           return yield* retryTransient(kube.create(Resources.Job, job)).pipe(

@@ -50,7 +50,15 @@ describe("kube-bench scanner on the simulated cluster", () => {
         expect(yield* Ref.get(mostAtOnce)).toBe(2)
         expect(report.failure).toBeUndefined()
         expect(report.nodes).toEqual(
-          nodes.map((name) => ({ name, job: kubeBenchJobName(runIdentityOf(scanRun), name), phase: "Succeeded" }))
+          nodes.map((name) => ({
+            name,
+            job: kubeBenchJobName(runIdentityOf(scanRun), name),
+            phase: "Succeeded",
+            // Not pinned: decided from each Node (kubelet v1.31.4, no platform marks).
+            platform: "kubernetes",
+            version: "1.31",
+            benchmark: "cis-1.11"
+          }))
         )
         expect(byId(report.checks, "cis.1.1.1")).toMatchObject({
           outcome: "fail",
@@ -72,6 +80,65 @@ describe("kube-bench scanner on the simulated cluster", () => {
       }).pipe(Effect.provide(simulation({ nodes: nodes.map((name) => node(name)), executor })))
     }))
 
+  describe("the operator decides the benchmark per node", () => {
+    const platformNodes = [
+      node("eks-1", { "eks.amazonaws.com/nodegroup": "ng" }, { kubeletVersion: "v1.31.4-eks-aeac579", providerID: "aws:///eu-west-1a/i-1" }),
+      node("gke-1", { "cloud.google.com/gke-nodepool": "pool" }, { kubeletVersion: "v1.32.2-gke.1182003" }),
+      node("k3s-1", {}, { kubeletVersion: "v1.26.15+k3s1" }),
+      node("old-eks", {}, { kubeletVersion: "v1.14.10-eks-5ac0f1" })
+    ]
+    /** The `--benchmark` of each node's Job, as the executor saw it. */
+    const recordArgs = (seen: Ref.Ref<Record<string, ReadonlyArray<string>>>) => ({ pod }: { pod: Parameters<typeof nodeOf>[0] }) =>
+      Ref.update(seen, (all) => ({
+        ...all,
+        [nodeOf(pod)]: (pod["spec"] as { containers: Array<{ args: Array<string> }> }).containers[0]!.args
+      })).pipe(Effect.as(succeed(sampleReport)))
+
+    it.live("EKS, GKE and k3s nodes get their benchmarks; a platform version kube-bench has none for fails BenchmarkUnsupported without a Job", () =>
+      Effect.gen(function*() {
+        const seen = yield* Ref.make<Record<string, ReadonlyArray<string>>>({})
+        yield* Effect.gen(function*() {
+          const scanner = yield* KubeBenchScanner
+          const { scanRequest } = yield* request(run())
+          const report = yield* Effect.scoped(scanner.scan(scanRequest))
+          const args = yield* Ref.get(seen)
+          expect(Object.keys(args).sort()).toEqual(["eks-1", "gke-1", "k3s-1"])
+          expect(args["eks-1"]).toEqual(["run", "--json", "--benchmark", "eks-1.7.0"])
+          expect(args["gke-1"]).toEqual(["run", "--json", "--benchmark", "gke-1.9.0"])
+          expect(args["k3s-1"]).toEqual(["run", "--json", "--benchmark", "k3s-cis-1.8"])
+          const byNode = Object.fromEntries((report.nodes ?? []).map((entry) => [entry.name, entry]))
+          expect(byNode["eks-1"]).toMatchObject({ phase: "Succeeded", platform: "eks", version: "1.31", benchmark: "eks-1.7.0" })
+          expect(byNode["gke-1"]).toMatchObject({ phase: "Succeeded", platform: "gke", version: "1.32", benchmark: "gke-1.9.0" })
+          expect(byNode["k3s-1"]).toMatchObject({ phase: "Succeeded", platform: "k3s", version: "1.26", benchmark: "k3s-cis-1.8" })
+          expect(byNode["old-eks"]).toEqual({
+            name: "old-eks",
+            job: kubeBenchJobName(runIdentityOf(run()), "old-eks"),
+            phase: "Failed",
+            platform: "eks",
+            version: "1.14",
+            reason: "BenchmarkUnsupported",
+            message: expect.stringMatching(/^EKS 1\.14 \(kubeletVersion v1\.14\.10-eks-5ac0f1\): kube-bench has no benchmark for it; EKS benchmarks: eks-1\.0\.1 \(1\.15\+\).*Pin one with spec\.benchmark/)
+          })
+          expect(report.failure).toMatchObject({ reason: "NodeScanFailed", message: expect.stringContaining("old-eks: BenchmarkUnsupported") })
+        }).pipe(Effect.provide(simulation({ nodes: platformNodes, executor: recordArgs(seen) })))
+      }))
+
+    it.live("a pinned spec.benchmark wins on every node; the detected platform is still recorded", () =>
+      Effect.gen(function*() {
+        const seen = yield* Ref.make<Record<string, ReadonlyArray<string>>>({})
+        yield* Effect.gen(function*() {
+          const scanner = yield* KubeBenchScanner
+          const { scanRequest } = yield* request(run({ benchmark: "cis-1.10" }))
+          const report = yield* Effect.scoped(scanner.scan(scanRequest))
+          expect(Object.values(yield* Ref.get(seen)).map((args) => args[3])).toEqual(["cis-1.10", "cis-1.10", "cis-1.10", "cis-1.10"])
+          expect(report.failure).toBeUndefined()
+          expect((report.nodes ?? []).map((entry) => [entry.name, entry.platform, entry.benchmark])).toEqual([
+            ["eks-1", "eks", "cis-1.10"], ["gke-1", "gke", "cis-1.10"], ["k3s-1", "k3s", "cis-1.10"], ["old-eks", "eks", "cis-1.10"]
+          ])
+        }).pipe(Effect.provide(simulation({ nodes: platformNodes, executor: recordArgs(seen) })))
+      }))
+  })
+
   describe("a Job started before a restart is watched, never created twice", () => {
     const prepare = Effect.fnUntraced(function*(scanRun: ReturnType<typeof run>) {
       const kube = yield* KubeClient
@@ -80,6 +147,7 @@ describe("kube-bench scanner on the simulated cluster", () => {
         nodeName: "cp-1",
         namespace: jobNamespace,
         image: "registry.example/kube-bench:test",
+        benchmark: "cis-1.10",
         activeDeadlineSeconds: 600
       })
       return yield* kube.create(Resources.Job, job)
@@ -109,7 +177,14 @@ describe("kube-bench scanner on the simulated cluster", () => {
           expect(byId(report.checks, "cis.1.1.1")!.outcome).toBe("fail")
           expect(yield* Ref.get(calls)).toBe(1)
           expect((yield* cluster.requestCounts).create).toBe(1) // the one answered AlreadyExists
-          expect(report.nodes).toEqual([{ name: "cp-1", job: existing.metadata.name, phase: "Succeeded" }])
+          expect(report.nodes).toEqual([{
+            name: "cp-1",
+            job: existing.metadata.name,
+            phase: "Succeeded",
+            platform: "kubernetes",
+            version: "1.31",
+            benchmark: "cis-1.11"
+          }])
         }).pipe(Effect.provide(simulation({ nodes: [node("cp-1")], executor: () => Effect.never })))
       }))
 

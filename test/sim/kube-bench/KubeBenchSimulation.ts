@@ -29,10 +29,17 @@ export const reportWith = (statuses: Record<string, "PASS" | "FAIL" | "WARN" | "
   return JSON.stringify(json)
 }
 
-export const node = (name: string, labels: Record<string, string> = {}): KubeObject => ({
+/** A Node as a kubeadm cluster's kubelet reports it (Kubernetes 1.31 by default: cis-1.11). */
+export const node = (
+  name: string,
+  labels: Record<string, string> = {},
+  facts: { readonly kubeletVersion?: string; readonly providerID?: string; readonly annotations?: Record<string, string> } = {}
+): KubeObject => ({
   apiVersion: "v1",
   kind: "Node",
-  metadata: { name, labels: { "kubernetes.io/hostname": name, ...labels } }
+  metadata: { name, labels: { "kubernetes.io/hostname": name, ...labels }, ...(facts.annotations ? { annotations: facts.annotations } : {}) },
+  spec: facts.providerID === undefined ? {} : { providerID: facts.providerID },
+  status: { nodeInfo: { kubeletVersion: facts.kubeletVersion ?? "v1.31.4" } }
 })
 
 export const namespace = (name: string): KubeObject => ({ apiVersion: "v1", kind: "Namespace", metadata: { name } })

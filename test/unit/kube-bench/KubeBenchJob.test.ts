@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import type { ComplianceScanRun } from "../../../src/api/ComplianceScanRun.ts"
 import {
   kubeBenchArgs,
+  pinnedBenchmark,
   kubeBenchJob,
   kubeBenchJobLabels,
   kubeBenchJobName,
@@ -92,6 +93,7 @@ describe("kube-bench Job manifest", () => {
     nodeName: "cp-1",
     namespace: "ugallu-system-privileged",
     image: "docker.io/aquasec/kube-bench:v0.15.6",
+    benchmark: "cis-1.10",
     activeDeadlineSeconds: 299.2
   }) as any
 
@@ -133,13 +135,12 @@ describe("kube-bench Job manifest", () => {
     }
   })
 
-  it("arguments: profile names the benchmark when benchmark is empty; neither lets kube-bench detect", () => {
-    expect(kubeBenchArgs(run({ profile: "cis-1.9" }).spec)).toEqual(["run", "--json", "--benchmark", "cis-1.9"])
-    expect(kubeBenchArgs(run({ benchmark: "cis-1.12", profile: "ignored" }).spec)).toEqual([
-      "run", "--json", "--benchmark", "cis-1.12"
-    ])
-    expect(kubeBenchArgs(run().spec)).toEqual(["run", "--json"])
+  it("arguments: always an explicit benchmark; profile pins it when benchmark is empty; neither: decided per node", () => {
+    expect(pinnedBenchmark(run({ profile: "cis-1.9" }).spec)).toBe("cis-1.9")
+    expect(pinnedBenchmark(run({ benchmark: "cis-1.12", profile: "ignored" }).spec)).toBe("cis-1.12")
+    expect(pinnedBenchmark(run().spec)).toBeUndefined()
+    expect(kubeBenchArgs(run().spec, "eks-1.8.0")).toEqual(["run", "--json", "--benchmark", "eks-1.8.0"])
     // A hostile benchmark value stays one argument: no shell ever sees it.
-    expect(kubeBenchArgs(run({ benchmark: "x; rm -rf /" }).spec)).toContain("x; rm -rf /")
+    expect(kubeBenchArgs(run().spec, "x; rm -rf /")).toContain("x; rm -rf /")
   })
 })
