@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto"
 import type { ComplianceScanRun } from "../../api/ComplianceScanRun.ts"
 import type { KubeObject } from "../../services/kube/KubeObject.ts"
+import { kubeBenchScript, reportDirectory } from "./KubeBenchLog.ts"
 
 /**
  * The one place that names kube-bench Jobs and describes them. Jobs live in the privileged
@@ -106,6 +107,9 @@ const hostMounts: ReadonlyArray<readonly [string, string, string]> = [
   ["etc-group", "/etc/group", "/etc/group"]
 ]
 
+/** The emptyDir kube-bench writes its report into. */
+const reportVolume = "kube-bench-report"
+
 /** Finished Jobs the operator never cleaned up (it crashed and never came back) go after this. */
 export const ttlSecondsAfterFinished = 600
 
@@ -158,19 +162,25 @@ export const kubeBenchJob = (input: KubeBenchJobInput): KubeObject => {
             {
               name: kubeBenchContainerName,
               image: input.image,
-              // stderr (glog) is dropped so the log is the JSON report alone; arguments
-              // are passed as "$@", never interpolated into the shell command.
-              command: ["/bin/sh", "-c", "exec kube-bench \"$@\" 2>/dev/null", "kube-bench"],
+              // kube-bench's stderr stays in the log (it says why a run failed); the report
+              // follows it between marker lines (KubeBenchLog). Arguments are passed as "$@".
+              command: ["/bin/sh", "-c", kubeBenchScript, "kube-bench"],
               args: kubeBenchArgs(input.run.spec, input.benchmark),
               terminationMessagePolicy: "FallbackToLogsOnError",
               resources: {
                 requests: { cpu: "100m", memory: "128Mi" },
                 limits: { cpu: "500m", memory: "512Mi" }
               },
-              volumeMounts: hostMounts.map(([name, , mountPath]) => ({ name, mountPath, readOnly: true }))
+              volumeMounts: [
+                ...hostMounts.map(([name, , mountPath]) => ({ name, mountPath, readOnly: true })),
+                { name: reportVolume, mountPath: reportDirectory }
+              ]
             }
           ],
-          volumes: hostMounts.map(([name, path]) => ({ name, hostPath: { path } }))
+          volumes: [
+            ...hostMounts.map(([name, path]) => ({ name, hostPath: { path } })),
+            { name: reportVolume, emptyDir: { sizeLimit: "64Mi" } }
+          ]
         }
       }
     }

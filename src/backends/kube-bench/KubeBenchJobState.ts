@@ -8,7 +8,13 @@ export type JobObservation =
   | { readonly _tag: "Pending" }
   | { readonly _tag: "Running" }
   | { readonly _tag: "Succeeded"; readonly podName: string }
-  | { readonly _tag: "Failed"; readonly reason: NodeFailureReason; readonly message: string }
+  | {
+    readonly _tag: "Failed"
+    readonly reason: NodeFailureReason
+    readonly message: string
+    /** The Pod whose container ran and failed: its log says why (kube-bench's stderr). */
+    readonly podName?: string
+  }
 
 export type NodeFailureReason = "ImagePullFailed" | "ContainerConfigError" | "JobFailed"
 
@@ -99,12 +105,14 @@ export const observeJob = (job: KubeObject, pods: ReadonlyArray<KubeObject>): Jo
   const own = podsOfJob(job, pods)
   const failedCondition = conditionTrue(jobStatus, "Failed")
   if (failedCondition !== undefined) {
-    const termination = own.map((pod) => terminationOf(statusOf<PodStatus>(pod))).find((text) => text !== undefined)
+    const ended = own.find((pod) => terminationOf(statusOf<PodStatus>(pod)) !== undefined)
+    const termination = ended === undefined ? undefined : terminationOf(statusOf<PodStatus>(ended))
     const why = [failedCondition.reason, failedCondition.message].filter(Boolean).join(": ")
     return {
       _tag: "Failed",
       reason: "JobFailed",
-      message: `Job ${jobName} failed${why ? ` (${why})` : ""}${termination ? `; ${termination}` : ""}`
+      message: `Job ${jobName} failed${why ? ` (${why})` : ""}${termination ? `; ${termination}` : ""}`,
+      ...(ended === undefined ? {} : { podName: ended.metadata.name })
     }
   }
   for (const pod of own) {
@@ -115,7 +123,8 @@ export const observeJob = (job: KubeObject, pods: ReadonlyArray<KubeObject>): Jo
       return {
         _tag: "Failed",
         reason: "JobFailed",
-        message: `Pod ${pod.metadata.name} of Job ${jobName} failed${termination ? `: ${termination}` : ""}`
+        message: `Pod ${pod.metadata.name} of Job ${jobName} failed${termination ? `: ${termination}` : ""}`,
+        podName: pod.metadata.name
       }
     }
     for (const container of containerStatusesOf(status)) {

@@ -25,6 +25,7 @@ import {
   runIdentityOf
 } from "./KubeBenchJob.ts"
 import { observeJob } from "./KubeBenchJobState.ts"
+import { splitJobLog, stderrTail } from "./KubeBenchLog.ts"
 import { loadKubeBenchMapping } from "./KubeBenchMapping.ts"
 import { benchmarkFor, detectPlatform } from "./KubeBenchPlatform.ts"
 import { type KubeBenchReport, parseKubeBenchReport, parseLimits } from "./KubeBenchReport.ts"
@@ -366,8 +367,10 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
             case "Running":
               yield* setProgress(node, { phase: "Running" })
               return undefined
-            case "Failed":
-              return yield* new NodeScanFailure({ reason: observation.reason, message: observation.message })
+            case "Failed": {
+              const said = observation.podName === undefined ? "" : yield* kubeBenchSaid(observation.podName)
+              return yield* new NodeScanFailure({ reason: observation.reason, message: `${observation.message}${said}` })
+            }
             case "Succeeded":
               return yield* readReport(observation.podName)
           }
@@ -388,8 +391,17 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
             message: `Cannot read the log of Pod ${namespace}/${podName}: ${describe(error)}`
           })
         ),
-        Effect.flatMap((log) =>
-          Result.match(parseKubeBenchReport(log), {
+        Effect.flatMap((log) => {
+          const { exitCode, report, stderr } = splitJobLog(log)
+          if (exitCode !== undefined && exitCode !== 0) {
+            return Effect.fail(
+              new NodeScanFailure({
+                reason: "JobFailed",
+                message: `kube-bench in Pod ${namespace}/${podName} exited with code ${exitCode}${saidOf(stderr)}`
+              })
+            )
+          }
+          return Result.match(parseKubeBenchReport(report), {
             onSuccess: Effect.succeed,
             onFailure: (error) => {
               const cut = Buffer.byteLength(log, "utf8") >= logLimitBytes
@@ -398,12 +410,27 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
               return Effect.fail(
                 new NodeScanFailure({
                   reason: "ReportParseError",
-                  message: `The log of Pod ${namespace}/${podName} is not a kube-bench report: ${error.message}${cut}`
+                  message: `The log of Pod ${namespace}/${podName} is not a kube-bench report: ${error.message}${cut}${saidOf(stderr)}`
                 })
               )
             }
           })
-        )
+        })
+      )
+
+    /** `; kube-bench said: <last stderr lines>`, or "" when it said nothing. */
+    const saidOf = (stderr: string): string => {
+      const tail = stderrTail(stderr)
+      return tail === "" ? "" : `; kube-bench said: ${tail}`
+    }
+
+    /** What a failed Pod's kube-bench printed on stderr (best effort: a failure stays a failure without it). */
+    const kubeBenchSaid = (podName: string): Effect.Effect<string> =>
+      kube.podLogs(namespace, podName, { container: kubeBenchContainerName, limitBytes: 256 * 1024 }).pipe(
+        Effect.map((log) => saidOf(splitJobLog(log).stderr || log)),
+        Effect.timeoutOption("10 seconds"),
+        Effect.map((said) => (said._tag === "Some" ? said.value : "")),
+        Effect.catch(() => Effect.succeed(""))
       )
 
     const scanner: Scanner = { name: "kube-bench", scan }

@@ -9,6 +9,7 @@ import {
   kubeBenchRunSelector,
   labelValue
 } from "../../../src/backends/kube-bench/KubeBenchJob.ts"
+import { kubeBenchScript, reportDirectory } from "../../../src/backends/kube-bench/KubeBenchLog.ts"
 import { matchesSelector } from "../../../src/services/kube/LabelSelector.ts"
 
 const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
@@ -116,7 +117,9 @@ describe("kube-bench Job manifest", () => {
   it("runs the configured image with arguments from the spec, passed to kube-bench without a shell", () => {
     const container = job.spec.template.spec.containers[0]
     expect(container.image).toBe("docker.io/aquasec/kube-bench:v0.15.6")
-    expect(container.command).toEqual(["/bin/sh", "-c", "exec kube-bench \"$@\" 2>/dev/null", "kube-bench"])
+    expect(container.command).toEqual(["/bin/sh", "-c", kubeBenchScript, "kube-bench"])
+    expect(container.volumeMounts).toContainEqual({ name: "kube-bench-report", mountPath: reportDirectory })
+    expect(job.spec.template.spec.volumes).toContainEqual({ name: "kube-bench-report", emptyDir: { sizeLimit: "64Mi" } })
     expect(container.args).toEqual(["run", "--json", "--benchmark", "cis-1.10", "--targets", "master,etcd"])
     expect(container.resources.limits).toEqual({ cpu: "500m", memory: "512Mi" })
   })
@@ -124,7 +127,7 @@ describe("kube-bench Job manifest", () => {
   it("mounts kube-bench's host paths read-only, /usr/bin at /usr/local/mount-from-host/bin", () => {
     const pod = job.spec.template.spec
     const mounts = pod.containers[0].volumeMounts as Array<{ name: string; mountPath: string; readOnly: boolean }>
-    expect(mounts.every((mount) => mount.readOnly)).toBe(true)
+    expect(mounts.filter((mount) => !mount.readOnly).map((mount) => mount.name)).toEqual(["kube-bench-report"])
     const hostPathOf = (mountPath: string) => {
       const mount = mounts.find((entry) => entry.mountPath === mountPath)!
       return pod.volumes.find((volume: { name: string }) => volume.name === mount.name).hostPath.path

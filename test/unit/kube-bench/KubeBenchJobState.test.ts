@@ -77,7 +77,8 @@ describe("observeJob: what a kube-bench Job and its Pod say about the node", () 
       _tag: "Failed",
       reason: "JobFailed",
       message:
-        "Job kb-run-cp-1-0123456789 failed (BackoffLimitExceeded: Job has reached the specified backoff limit); exit code 1 (Error): unable to determine benchmark version"
+        "Job kb-run-cp-1-0123456789 failed (BackoffLimitExceeded: Job has reached the specified backoff limit); exit code 1 (Error): unable to determine benchmark version",
+      podName: "p"
     })
   })
 
@@ -89,7 +90,8 @@ describe("observeJob: what a kube-bench Job and its Pod say about the node", () 
     expect(observeJob(job(), [failedPod])).toEqual({
       _tag: "Failed",
       reason: "JobFailed",
-      message: "Pod p of Job kb-run-cp-1-0123456789 failed: exit code 137 (OOMKilled)"
+      message: "Pod p of Job kb-run-cp-1-0123456789 failed: exit code 137 (OOMKilled)",
+      podName: "p"
     })
   })
 
