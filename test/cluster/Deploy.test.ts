@@ -584,7 +584,7 @@ describe("npm run build (the bundle the container image copies)", () => {
     }
     for (const data of [
       "src/backends/cel/packs/pod-security-baseline.yaml",
-      "src/backends/kube-bench/cis-severities.yaml",
+      "src/backends/kube-bench/kube-bench-severities.yaml",
       "src/backends/falco/proto"
     ]) expect(existsSync(join(out, data)), data).toBe(true)
 

@@ -1,12 +1,14 @@
 import type { Check, Subject } from "../../api/Check.ts"
 import { countOutcomes, type Outcome, worstOutcome } from "../../api/Outcome.ts"
-import { type CisSeverityTable, severityOf } from "./CisSeverityTable.ts"
+import { type SeverityTable, severityOf } from "./KubeBenchSeverities.ts"
 import { type KubeBenchReport, type KubeBenchStatus, reportChecks } from "./KubeBenchReport.ts"
 
 /** One node's parsed report. */
 export interface NodeReport {
   readonly node: string
   readonly report: KubeBenchReport
+  /** The benchmark passed to kube-bench, when known (else the report's own `version`). */
+  readonly benchmark?: string
 }
 
 /**
@@ -94,6 +96,8 @@ interface Draft {
   readonly remediation: string | undefined
   readonly scored: boolean
   readonly benchmark: string | undefined
+  /** The group's description (the STIG's DISA category). */
+  readonly section: string | undefined
   /** node -> subject; a node listing the same id twice keeps the worse result. */
   readonly subjects: Map<string, Subject>
 }
@@ -102,12 +106,13 @@ interface Draft {
  * The checks the operator writes for a kube-bench run: one per CIS id, with one subject per
  * node that reported it; the check's outcome is the worst across those nodes.
  */
-export const checksFromReports = (reports: ReadonlyArray<NodeReport>, severities: CisSeverityTable): Array<Check> => {
+export const checksFromReports = (reports: ReadonlyArray<NodeReport>, severities: SeverityTable): Array<Check> => {
   const drafts = new Map<string, Draft>()
-  for (const { node, report } of reports) {
+  for (const { benchmark, node, report } of reports) {
     const keys = reportCheckKeys(report)
     let index = 0
     for (const { check, controls, group } of reportChecks(report)) {
+      // The benchmark the node was scanned with (kube-bench writes cis-1.24 for cis-1.24-microk8s).
       const key = keys[index++]!
       const scored = check.scored ?? false
       const subject: Subject = {
@@ -129,7 +134,8 @@ export const checksFromReports = (reports: ReadonlyArray<NodeReport>, severities
           detail: where === "" ? undefined : oneLine(controls.text ? `${where} (${controls.text})` : where),
           remediation: trimValue(check.remediation, 8 * maxValueLength),
           scored,
-          benchmark: controls.version,
+          benchmark: benchmark ?? controls.version,
+          section: group.desc,
           subjects: new Map()
         }
         drafts.set(key, draft)
@@ -151,7 +157,7 @@ export const checksFromReports = (reports: ReadonlyArray<NodeReport>, severities
         ...optional("detail", draft.detail),
         ...optional("remediation", draft.remediation),
         outcome: worstOutcome(outcomes),
-        severity: severityOf(severities, draft.testNumber, draft.benchmark),
+        severity: severityOf(severities, { benchmark: draft.benchmark, title: draft.title, section: draft.section }),
         scored: draft.scored,
         subjects,
         subjectCounts: countOutcomes(outcomes)

@@ -4,7 +4,7 @@ import { Argument, CliError, Command, Flag } from "effect/cli"
 import { stringify as toYaml } from "yaml"
 import type { Check } from "../../api/Check.ts"
 import { countOutcomes, type OutcomeCounts } from "../../api/Outcome.ts"
-import { type CisSeverityTable, loadCisSeverityTable } from "./CisSeverityTable.ts"
+import { loadSeverityTable, type SeverityTable } from "./KubeBenchSeverities.ts"
 import { benchmarksOf, checksFromReports, type NodeReport } from "./KubeBenchChecks.ts"
 import { parseKubeBenchReport } from "./KubeBenchReport.ts"
 
@@ -57,7 +57,7 @@ export const nodeNamesFor = (
 /** Parses every file; all unparsable files are named at once, each with its reason. */
 export const parseReportFiles = (
   files: ReadonlyArray<ReportFile>,
-  severities: CisSeverityTable
+  severities: SeverityTable
 ): Result.Result<ParsedReports, KubeBenchParseFailed> => {
   const reports: Array<NodeReport> = []
   const problems: Array<string> = []
@@ -96,7 +96,7 @@ export const kubeBenchParse = Effect.fn("kubeBenchParse")(function*(input: {
       Effect.map((text): ReportFile => ({ path, node: names[index]!, text })),
       Effect.mapError((error) => new KubeBenchParseFailed({ message: `Cannot read ${path}: ${error.message}` }))
     ))
-  const severities = yield* loadCisSeverityTable
+  const severities = yield* loadSeverityTable
   const parsed = yield* Effect.fromResult(parseReportFiles(files, severities))
   yield* Console.log(renderParsedReports(parsed, input.output))
 })

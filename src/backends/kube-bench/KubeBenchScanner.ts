@@ -11,7 +11,7 @@ import { labelsToSelector } from "../../services/kube/LabelSelector.ts"
 import { Resources } from "../../services/kube/Resources.ts"
 import { retryTransient } from "../../services/kube/Retry.ts"
 import { type ScanReport, type ScanRequest, type Scanner, ScanFailed } from "../Scanner.ts"
-import { type CisSeverityTable, loadCisSeverityTable } from "./CisSeverityTable.ts"
+import { loadSeverityTable, type SeverityTable } from "./KubeBenchSeverities.ts"
 import { checksFromReports, type NodeReport } from "./KubeBenchChecks.ts"
 import {
   kubeBenchContainerName,
@@ -35,8 +35,8 @@ export interface KubeBenchScannerOptions {
   readonly pollInterval?: Duration.Input
   /** Pod log read limit (default: the parser's own 20 MiB limit). */
   readonly logLimitBytes?: number
-  /** Severity table (default: the shipped cis-severities.yaml). */
-  readonly severities?: CisSeverityTable
+  /** Severity table (default: the shipped kube-bench-severities.yaml). */
+  readonly severities?: SeverityTable
   /** Bound on deleting a run's Jobs at the end, so a hung API cannot hold the run (default 30 s). */
   readonly cleanupTimeout?: Duration.Input
 }
@@ -48,7 +48,7 @@ export class NodeScanFailure extends Schema.TaggedError<NodeScanFailure>()("Node
 }) {}
 
 type NodeResult =
-  | { readonly _tag: "Succeeded"; readonly node: string; readonly report: KubeBenchReport }
+  | { readonly _tag: "Succeeded"; readonly node: string; readonly benchmark: string; readonly report: KubeBenchReport }
   | { readonly _tag: "Failed"; readonly node: string; readonly reason: string; readonly message: string }
 
 /** A node's progress in status.nodes (its identity fields stay as they are). */
@@ -70,7 +70,7 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
     const kube = yield* KubeClient
     const config = yield* OperatorConfig
     const metrics = yield* Metrics
-    const severities = options.severities ?? (yield* loadCisSeverityTable)
+    const severities = options.severities ?? (yield* loadSeverityTable)
     const mapping = loadKubeBenchMapping()
     const pollInterval = options.pollInterval ?? "2 seconds"
     const logLimitBytes = options.logLimitBytes ?? parseLimits.maxReportBytes
@@ -226,7 +226,7 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
                   scanNode({ run, deadline: request.deadline, node, benchmark, jobName: job, setProgress: progress.set, started })
                 )
               )).pipe(
-              Effect.map((report): NodeResult => ({ _tag: "Succeeded", node, report })),
+              Effect.map((report): NodeResult => ({ _tag: "Succeeded", node, benchmark: benchmark!, report })),
               Effect.catchTag("NodeScanFailure", (failure) =>
                 Effect.succeed<NodeResult>({ _tag: "Failed", node, reason: failure.reason, message: failure.message })
               ),
@@ -256,7 +256,7 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
         const reports: Array<NodeReport> = []
         const failures: Array<Extract<NodeResult, { _tag: "Failed" }>> = []
         for (const result of results) {
-          if (result._tag === "Succeeded") reports.push({ node: result.node, report: result.report })
+          if (result._tag === "Succeeded") reports.push({ node: result.node, benchmark: result.benchmark, report: result.report })
           else failures.push(result)
         }
         const checks = checksFromReports(reports, severities)

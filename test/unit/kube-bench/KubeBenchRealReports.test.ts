@@ -3,7 +3,7 @@ import { Effect, Result } from "effect"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { countOutcomes } from "../../../src/api/Outcome.ts"
-import { loadCisSeverityTable } from "../../../src/backends/kube-bench/CisSeverityTable.ts"
+import { loadSeverityTable } from "../../../src/backends/kube-bench/KubeBenchSeverities.ts"
 import { checksFromReports } from "../../../src/backends/kube-bench/KubeBenchChecks.ts"
 import { parseKubeBenchReport, reportChecks } from "../../../src/backends/kube-bench/KubeBenchReport.ts"
 
@@ -18,7 +18,7 @@ const index = JSON.parse(readFileSync(join(reports, "index.json"), "utf8")) as {
   readonly benchmarks: Record<string, { readonly targets: ReadonlyArray<string>; readonly exitCode: number }>
 }
 const text = (benchmark: string) => readFileSync(join(reports, `${benchmark}.json`), "utf8")
-const severities = Effect.runSync(loadCisSeverityTable)
+const severities = Effect.runSync(loadSeverityTable)
 
 describe("real kube-bench reports of every benchmark", () => {
   it("cover kube-bench v0.15.6's benchmarks", () => {
