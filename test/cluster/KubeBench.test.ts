@@ -1,6 +1,6 @@
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
-import { kubeBenchContainerName, kubeBenchJobName, kubeBenchRunSelector, runIdentityOf } from "../../src/backends/kube-bench/KubeBenchJob.ts"
+import { kubeBenchArgs, kubeBenchContainerName, kubeBenchJobName, kubeBenchRunSelector, runIdentityOf } from "../../src/backends/kube-bench/KubeBenchJob.ts"
 import type { ComplianceScanRun } from "../../src/api/ComplianceScanRun.ts"
 import "./harness/ClusterInfo.ts"
 import { connectAdmin, createNamespace, deleteNamespace, jobNamespace, type OperatorIdentity, prepareCluster } from "./harness/ClusterSetup.ts"
@@ -9,7 +9,7 @@ import { eventually, sleep } from "./harness/Eventually.ts"
 import type { Json, KubeHttp } from "./harness/KubeHttp.ts"
 import { readManifests, repoRoot } from "./harness/Manifests.ts"
 import type { OperatorProcess } from "./harness/OperatorProcess.ts"
-import { expectedSummary, type RealReport, reportResults, runRealKubeBench } from "./harness/RealKubeBench.ts"
+import { expectedSummary, type RealReport, reportResults, runRealKubeBench, runRealKubeBenchJob } from "./harness/RealKubeBench.ts"
 import { resourcePath } from "./harness/ResourcePaths.ts"
 import { createRun, jobsPath, podsPath, resultPath, waitForRun } from "./harness/Scans.ts"
 import { startTestOperator, withOperatorLogs } from "./harness/TestOperator.ts"
@@ -158,5 +158,78 @@ describe("kube-bench run", () => {
         timeoutMillis: 60_000
       })
     })
+  })
+
+  it("a failing kube-bench (unknown benchmark) ends the run Failed with kube-bench's own sentence in status.nodes[].message", async () => {
+    await withOperatorLogs([operator], async () => {
+      const spec = { backend: "kube-bench", benchmark: "cis-9.99", timeout: "5m", targetNodeSelector: { "kubernetes.io/role": "master" } }
+      // The real binary, run through the Job's own script with the arguments the Job passes.
+      const job = runRealKubeBenchJob(cluster.cacheDir, kubeBenchArgs(spec as ComplianceScanRun["spec"], "cis-9.99"))
+      expect(job.exitCode).toBe(1)
+      writeCriLog(cluster.podLogFiles.master[kubeBenchContainerName]!, job.lines)
+      try {
+        const created = await createRun(admin, namespace, "unknown-benchmark", spec)
+        const run = await waitForRun(admin, namespace, created.metadata.name, { timeoutMillis: 120_000 })
+        expect(run.status.phase).toBe("Failed")
+        expect(run.status.nodes).toEqual([expect.objectContaining({ name: cluster.nodes.master, phase: "Failed", reason: "JobFailed", benchmark: "cis-9.99" })])
+        expect(run.status.nodes[0].message).toMatch(/exited with code 1; kube-bench said: .*No targets configured for cis-9\.99/)
+        expect(run.status.message).toContain("No targets configured for cis-9.99")
+      } finally {
+        writeCriLog(cluster.podLogFiles.master[kubeBenchContainerName]!, [masterReport.line])
+      }
+    })
+  })
+
+  it("EKS, GKE and k3s nodes get Jobs with their own benchmark and host folders, decided by the operator from the Node objects", async () => {
+    const platformLabel = "cluster-tests.ugallu.io/platform-node"
+    const platformNodes = [
+      { name: "kwok-eks-1", labels: { "eks.amazonaws.com/nodegroup": "ng-1" }, kubeletVersion: "v1.31.4-eks-aeac579", providerID: "aws:///eu-west-1a/i-0abc", platform: "eks", version: "1.31", benchmark: "eks-1.7.0", paths: ["/var/lib/kubelet", "/etc/kubernetes"], notPaths: ["/var/lib/rancher", "/home/kubernetes"] },
+      { name: "kwok-gke-1", labels: { "cloud.google.com/gke-nodepool": "default-pool" }, kubeletVersion: "v1.32.2-gke.1182003", providerID: "gce://proj/europe-west1-b/gke-1", platform: "gke", version: "1.32", benchmark: "gke-1.9.0", paths: ["/var/lib/kubelet", "/home/kubernetes"], notPaths: ["/var/lib/rancher"] },
+      { name: "kwok-k3s-1", labels: { "node.kubernetes.io/instance-type": "k3s" }, kubeletVersion: "v1.26.15+k3s1", providerID: undefined, platform: "k3s", version: "1.26", benchmark: "k3s-cis-1.8", paths: ["/var/lib/rancher", "/etc/rancher", "/var/log/journal"], notPaths: ["/home/kubernetes"] }
+    ]
+    const nodesPath = resourcePath("v1", "Node")
+    for (const node of platformNodes) {
+      await admin.create(nodesPath, {
+        apiVersion: "v1",
+        kind: "Node",
+        metadata: {
+          name: node.name,
+          labels: { ...node.labels, [platformLabel]: "true", "kubernetes.io/role": "worker", "kubernetes.io/os": "linux", type: "kwok" }
+        },
+        spec: node.providerID === undefined ? {} : { providerID: node.providerID },
+        status: { nodeInfo: { kubeletVersion: node.kubeletVersion } }
+      })
+    }
+    try {
+      await withOperatorLogs([operator], async () => {
+        // kwok keeps the kubelet version the Node was created with.
+        await eventually(async () => {
+          const nodes = await admin.list(nodesPath, { labelSelector: `${platformLabel}=true` })
+          const ready = nodes.filter((node) => (node.status?.conditions ?? []).some((condition: Json) => condition.type === "Ready" && condition.status === "True"))
+          return ready.length === platformNodes.length ? ready : undefined
+        }, { what: "the platform nodes to be Ready (kwok)", timeoutMillis: 60_000 })
+        const created = await createRun(admin, namespace, "platforms", { backend: "kube-bench", timeout: "5m", targetNodeSelector: { [platformLabel]: "true" } })
+        const recorder = recordJobsAndPods(created.metadata.uid)
+        const run = await waitForRun(admin, namespace, "platforms", { timeoutMillis: 120_000 }).finally(() => recorder.stop())
+        expect(run.status.phase).toBe("Succeeded")
+        const identity = runIdentityOf(created as ComplianceScanRun)
+        for (const node of platformNodes) {
+          const job = recorder.jobs.get(kubeBenchJobName(identity, node.name))
+          expect(job, node.name).toBeDefined()
+          expect(job!.spec.template.spec.containers[0].args).toEqual(["run", "--json", "--benchmark", node.benchmark])
+          // Read-only host folders: the platform's own, and no other platform's.
+          const hostPaths = job!.spec.template.spec.volumes.flatMap((volume: Json) => (volume.hostPath ? [volume.hostPath.path] : []))
+          expect(hostPaths, node.name).toEqual(expect.arrayContaining(node.paths))
+          for (const path of node.notPaths) expect(hostPaths, node.name).not.toContain(path)
+          expect(job!.spec.template.spec.containers[0].volumeMounts.filter((mount: Json) => mount.readOnly !== true).map((mount: Json) => mount.name)).toEqual(["kube-bench-report"])
+        }
+        const expected = platformNodes.map((node) => expect.objectContaining({ name: node.name, phase: "Succeeded", platform: node.platform, version: node.version, benchmark: node.benchmark }))
+        expect(run.status.nodes).toEqual(expected)
+        const result = await admin.get(resultPath(namespace, "platforms"))
+        expect(result.spec.nodes).toEqual(expected)
+      })
+    } finally {
+      for (const node of platformNodes) await admin.remove(resourcePath("v1", "Node", undefined, node.name)).catch(() => undefined)
+    }
   })
 })

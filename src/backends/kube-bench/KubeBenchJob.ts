@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto"
 import type { ComplianceScanRun } from "../../api/ComplianceScanRun.ts"
 import type { KubeObject } from "../../services/kube/KubeObject.ts"
+import type { HostMount } from "./KubeBenchHostPaths.ts"
 import { kubeBenchScript, reportDirectory } from "./KubeBenchLog.ts"
 
 /**
@@ -88,25 +89,6 @@ export const kubeBenchArgs = (spec: ComplianceScanRun["spec"], benchmark: string
   return args
 }
 
-/** Read-only host paths of kube-bench's own job manifests: [volume name, host path, mount path]. */
-const hostMounts: ReadonlyArray<readonly [string, string, string]> = [
-  ["var-lib-cni", "/var/lib/cni", "/var/lib/cni"],
-  ["var-lib-etcd", "/var/lib/etcd", "/var/lib/etcd"],
-  ["var-lib-kubelet", "/var/lib/kubelet", "/var/lib/kubelet"],
-  ["var-lib-kube-scheduler", "/var/lib/kube-scheduler", "/var/lib/kube-scheduler"],
-  ["var-lib-kube-controller-manager", "/var/lib/kube-controller-manager", "/var/lib/kube-controller-manager"],
-  ["etc-systemd", "/etc/systemd", "/etc/systemd"],
-  ["lib-systemd", "/lib/systemd", "/lib/systemd"],
-  ["srv-kubernetes", "/srv/kubernetes", "/srv/kubernetes"],
-  ["etc-kubernetes", "/etc/kubernetes", "/etc/kubernetes"],
-  ["etc-cni-netd", "/etc/cni/net.d", "/etc/cni/net.d"],
-  ["opt-cni-bin", "/opt/cni/bin", "/opt/cni/bin"],
-  // The host's binaries, for kube-bench's version detection.
-  ["usr-bin", "/usr/bin", "/usr/local/mount-from-host/bin"],
-  ["etc-passwd", "/etc/passwd", "/etc/passwd"],
-  ["etc-group", "/etc/group", "/etc/group"]
-]
-
 /** The emptyDir kube-bench writes its report into. */
 const reportVolume = "kube-bench-report"
 
@@ -120,6 +102,8 @@ export interface KubeBenchJobInput {
   readonly image: string
   /** The benchmark for this node (pinned by the run or resolved from the Node object). */
   readonly benchmark: string
+  /** Host folders to mount read-only: those the benchmark's checks read (KubeBenchHostPaths.mountsFor). */
+  readonly mounts: ReadonlyArray<HostMount>
   /**
    * Seconds until the run's deadline: the Job stops itself then even if the operator is
    * gone (the operator deletes it at the deadline anyway).
@@ -131,6 +115,7 @@ export interface KubeBenchJobInput {
 export const kubeBenchJob = (input: KubeBenchJobInput): KubeObject => {
   const identity = runIdentityOf(input.run)
   const labels = kubeBenchJobLabels(identity, input.nodeName)
+  const hostMounts = input.mounts
   return {
     apiVersion: "batch/v1",
     kind: "Job",
@@ -172,13 +157,13 @@ export const kubeBenchJob = (input: KubeBenchJobInput): KubeObject => {
                 limits: { cpu: "500m", memory: "512Mi" }
               },
               volumeMounts: [
-                ...hostMounts.map(([name, , mountPath]) => ({ name, mountPath, readOnly: true })),
+                ...hostMounts.map(({ mountPath, name }) => ({ name, mountPath, readOnly: true })),
                 { name: reportVolume, mountPath: reportDirectory }
               ]
             }
           ],
           volumes: [
-            ...hostMounts.map(([name, path]) => ({ name, hostPath: { path } })),
+            ...hostMounts.map(({ hostPath, name }) => ({ name, hostPath: { path: hostPath } })),
             { name: reportVolume, emptyDir: { sizeLimit: "64Mi" } }
           ]
         }

@@ -24,6 +24,7 @@ import {
   type RunIdentity,
   runIdentityOf
 } from "./KubeBenchJob.ts"
+import { loadBenchmarkRoots, mountsFor } from "./KubeBenchHostPaths.ts"
 import { observeJob } from "./KubeBenchJobState.ts"
 import { splitJobLog, stderrTail } from "./KubeBenchLog.ts"
 import { loadKubeBenchMapping } from "./KubeBenchMapping.ts"
@@ -72,6 +73,7 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
     const metrics = yield* Metrics
     const severities = options.severities ?? (yield* loadSeverityTable)
     const mapping = loadKubeBenchMapping()
+    const benchmarkRoots = loadBenchmarkRoots()
     const pollInterval = options.pollInterval ?? "2 seconds"
     const logLimitBytes = options.logLimitBytes ?? parseLimits.maxReportBytes
     const cleanupTimeout = options.cleanupTimeout ?? "30 seconds"
@@ -290,6 +292,7 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
             namespace,
             image: config.kubeBenchImage,
             benchmark,
+            mounts: mountsFor(benchmark, benchmarkRoots),
             activeDeadlineSeconds: (deadline - now) / 1000
           })
           return yield* retryTransient(kube.create(Resources.Job, job)).pipe(

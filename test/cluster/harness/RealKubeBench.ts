@@ -1,5 +1,8 @@
 import { spawnSync } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { kubeBenchScript, reportDirectory } from "../../../src/backends/kube-bench/KubeBenchLog.ts"
 import type { Json } from "./KubeHttp.ts"
 
 /** A report of the real kube-bench binary, as the Job's Pod would print it (one JSON line). */
@@ -39,5 +42,27 @@ export const expectedSummary = (report: Json) => {
     warn: totals.total_warn + unscoredFails,
     skip: totals.total_info,
     error: 0
+  }
+}
+
+/**
+ * What the kube-bench Job's container prints, made here with the real binary: the Job's own
+ * shell script (kube-bench's stderr, then the report between markers, kube-bench's exit
+ * code) run with `args` as the Job passes them, plus the cache's cfg/. Log lines for writeCriLog.
+ */
+export const runRealKubeBenchJob = (cacheDir: string, args: ReadonlyArray<string>): { readonly lines: Array<string>; readonly exitCode: number | null } => {
+  const out = mkdtempSync(join(tmpdir(), "kube-bench-job-"))
+  try {
+    const cfg = join(cacheDir, "kube-bench-cfg")
+    // Both streams into one, in the order they were written, as pods/log serves them.
+    const script = `{\n${kubeBenchScript.replaceAll(reportDirectory, out)}\n} 2>&1`
+    const result = spawnSync("/bin/sh", ["-c", script, "kube-bench", ...args, "--config-dir", cfg, "--config", join(cfg, "config.yaml")], {
+      encoding: "utf8",
+      env: { PATH: `${join(cacheDir, "bin")}:/usr/bin:/bin`, HOME: out },
+      timeout: 120_000
+    })
+    return { lines: (result.stdout ?? "").replace(/\n$/u, "").split("\n"), exitCode: result.status }
+  } finally {
+    rmSync(out, { recursive: true, force: true })
   }
 }

@@ -3,6 +3,7 @@ import { Deferred, Effect, Fiber, Option, Ref } from "effect"
 import type { Check } from "../../../src/api/Check.ts"
 import { kubeBenchDemoExecutor } from "../../../src/backends/kube-bench/KubeBenchDemoExecutor.ts"
 import { kubeBenchJob, kubeBenchJobName, runIdentityOf } from "../../../src/backends/kube-bench/KubeBenchJob.ts"
+import { loadBenchmarkRoots, mountsFor } from "../../../src/backends/kube-bench/KubeBenchHostPaths.ts"
 import { KubeBenchScanner } from "../../../src/backends/kube-bench/KubeBenchScanner.ts"
 import { Metrics } from "../../../src/services/Metrics.ts"
 import { KubeClient } from "../../../src/services/kube/KubeClient.ts"
@@ -148,6 +149,7 @@ describe("kube-bench scanner on the simulated cluster", () => {
         namespace: jobNamespace,
         image: "registry.example/kube-bench:test",
         benchmark: "cis-1.10",
+        mounts: mountsFor("cis-1.10", loadBenchmarkRoots()),
         activeDeadlineSeconds: 600
       })
       return yield* kube.create(Resources.Job, job)

@@ -9,6 +9,7 @@ import {
   kubeBenchRunSelector,
   labelValue
 } from "../../../src/backends/kube-bench/KubeBenchJob.ts"
+import { loadBenchmarkRoots, mountsFor } from "../../../src/backends/kube-bench/KubeBenchHostPaths.ts"
 import { kubeBenchScript, reportDirectory } from "../../../src/backends/kube-bench/KubeBenchLog.ts"
 import { matchesSelector } from "../../../src/services/kube/LabelSelector.ts"
 
@@ -95,6 +96,7 @@ describe("kube-bench Job manifest", () => {
     namespace: "ugallu-system-privileged",
     image: "docker.io/aquasec/kube-bench:v0.15.6",
     benchmark: "cis-1.10",
+    mounts: mountsFor("cis-1.10", loadBenchmarkRoots()),
     activeDeadlineSeconds: 299.2
   }) as any
 
