@@ -1,6 +1,6 @@
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
-import { kubeBenchArgs, kubeBenchContainerName, kubeBenchJobName, kubeBenchRunSelector, runIdentityOf } from "../../src/backends/kube-bench/KubeBenchJob.ts"
+import { kubeBenchArgs, kubeBenchContainerName, kubeBenchSecurityContext, kubeBenchJobName, kubeBenchRunSelector, runIdentityOf } from "../../src/backends/kube-bench/KubeBenchJob.ts"
 import type { ComplianceScanRun } from "../../src/api/ComplianceScanRun.ts"
 import "./harness/ClusterInfo.ts"
 import { connectAdmin, createNamespace, deleteNamespace, jobNamespace, type OperatorIdentity, prepareCluster } from "./harness/ClusterSetup.ts"
@@ -103,6 +103,9 @@ describe("kube-bench run", () => {
       // Its Pod came from the Job controller (owner reference), ran on the master node (kwok), and succeeded.
       const pods = [...recorder.pods.values()]
       expect(pods).toHaveLength(1)
+      // The hardened container, as the API server admitted it.
+      expect(pods[0]!.spec.securityContext.seccompProfile).toEqual({ type: "RuntimeDefault" })
+      expect(pods[0]!.spec.containers[0].securityContext).toEqual(kubeBenchSecurityContext)
       expect(pods[0]!.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: "Job", name: jobName, controller: true })])
       expect(pods[0]!.spec.nodeName).toBe(cluster.nodes.master)
       const jobEvents = await admin.list(resourcePath("v1", "Event", jobNamespace), { fieldSelector: `involvedObject.name=${jobName}` })
@@ -221,7 +224,7 @@ describe("kube-bench run", () => {
           const hostPaths = job!.spec.template.spec.volumes.flatMap((volume: Json) => (volume.hostPath ? [volume.hostPath.path] : []))
           expect(hostPaths, node.name).toEqual(expect.arrayContaining(node.paths))
           for (const path of node.notPaths) expect(hostPaths, node.name).not.toContain(path)
-          expect(job!.spec.template.spec.containers[0].volumeMounts.filter((mount: Json) => mount.readOnly !== true).map((mount: Json) => mount.name)).toEqual(["kube-bench-report"])
+          expect(job!.spec.template.spec.containers[0].volumeMounts.filter((mount: Json) => mount.readOnly !== true).map((mount: Json) => mount.name)).toEqual(["kube-bench-report", "tmp"])
         }
         const expected = platformNodes.map((node) => expect.objectContaining({ name: node.name, phase: "Succeeded", platform: node.platform, version: node.version, benchmark: node.benchmark }))
         expect(run.status.nodes).toEqual(expected)

@@ -89,8 +89,25 @@ export const kubeBenchArgs = (spec: ComplianceScanRun["spec"], benchmark: string
   return args
 }
 
-/** The emptyDir kube-bench writes its report into. */
+/** The emptyDir kube-bench writes its report into, and the one for temporary files. */
 const reportVolume = "kube-bench-report"
+const tmpVolume = "tmp"
+
+/**
+ * The container's privileges. Root (the host files it checks are root's), but only the one
+ * capability kube-bench needs: DAC_READ_SEARCH, to stat and read files of other users
+ * (/var/lib/etcd is 700 etcd:etcd; without it kube-bench stops with "permission denied" and
+ * prints no report). bench/kube-bench-capabilities.ts measures it: the real binary over the
+ * same node files gives the same verdict for every check with DAC_READ_SEARCH alone as with
+ * all of root's capabilities.
+ */
+export const kubeBenchSecurityContext = {
+  runAsUser: 0,
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ["ALL"], add: ["DAC_READ_SEARCH"] },
+  seccompProfile: { type: "RuntimeDefault" }
+} as const
 
 /** Finished Jobs the operator never cleaned up (it crashed and never came back) go after this. */
 export const ttlSecondsAfterFinished = 600
@@ -143,6 +160,7 @@ export const kubeBenchJob = (input: KubeBenchJobInput): KubeObject => {
           tolerations: [{ operator: "Exists" }],
           // kube-bench reads host files; it needs no API credentials.
           automountServiceAccountToken: false,
+          securityContext: { seccompProfile: { type: "RuntimeDefault" } },
           containers: [
             {
               name: kubeBenchContainerName,
@@ -152,19 +170,22 @@ export const kubeBenchJob = (input: KubeBenchJobInput): KubeObject => {
               command: ["/bin/sh", "-c", kubeBenchScript, "kube-bench"],
               args: kubeBenchArgs(input.run.spec, input.benchmark),
               terminationMessagePolicy: "FallbackToLogsOnError",
+              securityContext: kubeBenchSecurityContext,
               resources: {
                 requests: { cpu: "100m", memory: "128Mi" },
                 limits: { cpu: "500m", memory: "512Mi" }
               },
               volumeMounts: [
                 ...hostMounts.map(({ mountPath, name }) => ({ name, mountPath, readOnly: true })),
-                { name: reportVolume, mountPath: reportDirectory }
+                { name: reportVolume, mountPath: reportDirectory },
+                { name: tmpVolume, mountPath: "/tmp" }
               ]
             }
           ],
           volumes: [
             ...hostMounts.map(({ hostPath, name }) => ({ name, hostPath: { path: hostPath } })),
-            { name: reportVolume, emptyDir: { sizeLimit: "64Mi" } }
+            { name: reportVolume, emptyDir: { sizeLimit: "64Mi" } },
+            { name: tmpVolume, emptyDir: { sizeLimit: "64Mi" } }
           ]
         }
       }

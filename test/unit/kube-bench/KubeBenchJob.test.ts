@@ -126,10 +126,27 @@ describe("kube-bench Job manifest", () => {
     expect(container.resources.limits).toEqual({ cpu: "500m", memory: "512Mi" })
   })
 
+  it("is hardened: RuntimeDefault seccomp, no privilege escalation, read-only root with emptyDirs, DAC_READ_SEARCH only", () => {
+    const pod = job.spec.template.spec
+    expect(pod.securityContext).toEqual({ seccompProfile: { type: "RuntimeDefault" } })
+    expect(pod.containers[0].securityContext).toEqual({
+      runAsUser: 0,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"], add: ["DAC_READ_SEARCH"] },
+      seccompProfile: { type: "RuntimeDefault" }
+    })
+    expect(pod.containers[0].securityContext.privileged).toBeUndefined()
+    // The only writable places: the report and /tmp, both emptyDirs.
+    const writable = pod.containers[0].volumeMounts.filter((mount: { readOnly?: boolean }) => mount.readOnly !== true)
+    expect(writable.map((mount: { mountPath: string }) => mount.mountPath)).toEqual([reportDirectory, "/tmp"])
+    expect(pod.volumes.filter((volume: { emptyDir?: unknown }) => volume.emptyDir !== undefined).map((volume: { name: string }) => volume.name)).toEqual(["kube-bench-report", "tmp"])
+  })
+
   it("mounts kube-bench's host paths read-only, /usr/bin at /usr/local/mount-from-host/bin", () => {
     const pod = job.spec.template.spec
     const mounts = pod.containers[0].volumeMounts as Array<{ name: string; mountPath: string; readOnly: boolean }>
-    expect(mounts.filter((mount) => !mount.readOnly).map((mount) => mount.name)).toEqual(["kube-bench-report"])
+    expect(mounts.filter((mount) => !mount.readOnly).map((mount) => mount.name)).toEqual(["kube-bench-report", "tmp"])
     const hostPathOf = (mountPath: string) => {
       const mount = mounts.find((entry) => entry.mountPath === mountPath)!
       return pod.volumes.find((volume: { name: string }) => volume.name === mount.name).hostPath.path
