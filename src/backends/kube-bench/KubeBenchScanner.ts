@@ -1,4 +1,4 @@
-import { Clock, Context, Duration, Effect, Layer, Ref, Result, Schema, type Scope, Semaphore } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Ref, Result, Schema, type Scope, Semaphore, Stream, SubscriptionRef } from "effect"
 import * as Prometheus from "prom-client"
 import type { ComplianceScanRun, NodeScanStatus } from "../../api/ComplianceScanRun.ts"
 import { specDefaults } from "../../api/ComplianceScanRun.ts"
@@ -8,7 +8,8 @@ import { KubeClient } from "../../services/kube/KubeClient.ts"
 import type { KubeError } from "../../services/kube/KubeErrors.ts"
 import type { KubeObject } from "../../services/kube/KubeObject.ts"
 import { labelsToSelector } from "../../services/kube/LabelSelector.ts"
-import { Resources } from "../../services/kube/Resources.ts"
+import { watchResource, type ListWatchEvent } from "../../services/kube/ListWatch.ts"
+import { Resources, type ResourceType } from "../../services/kube/Resources.ts"
 import { retryTransient } from "../../services/kube/Retry.ts"
 import { type ScanReport, type ScanRequest, type Scanner, ScanFailed } from "../Scanner.ts"
 import { loadSeverityTable, type SeverityTable } from "./KubeBenchSeverities.ts"
@@ -32,8 +33,6 @@ import { benchmarkFor, detectPlatform } from "./KubeBenchPlatform.ts"
 import { type KubeBenchReport, parseKubeBenchReport, parseLimits } from "./KubeBenchReport.ts"
 
 export interface KubeBenchScannerOptions {
-  /** How often each Job and its Pod are read (default 2 s; tests use a few milliseconds). */
-  readonly pollInterval?: Duration.Input
   /** Pod log read limit (default: the parser's own 20 MiB limit). */
   readonly logLimitBytes?: number
   /** Severity table (default: the shipped kube-bench-severities.yaml). */
@@ -55,6 +54,25 @@ type NodeResult =
 /** A node's progress in status.nodes (its identity fields stay as they are). */
 type NodeProgress = Pick<NodeScanStatus, "phase" | "reason" | "message">
 
+/** The run's Jobs and Pods by name, as its watches last saw them. */
+interface RunObjects {
+  readonly jobs: ReadonlyMap<string, KubeObject>
+  readonly pods: ReadonlyMap<string, KubeObject>
+  /** The first list of each kind is in: a Job missing from `jobs` then is really missing. */
+  readonly jobsSynced: boolean
+  readonly podsSynced: boolean
+}
+
+const emptyRunObjects: RunObjects = { jobs: new Map(), pods: new Map(), jobsSynced: false, podsSynced: false }
+
+const applyEvent = (current: RunObjects, kind: "jobs" | "pods", event: ListWatchEvent): RunObjects => {
+  if (event.type === "SYNCED") return kind === "jobs" ? { ...current, jobsSynced: true } : { ...current, podsSynced: true }
+  const next = new Map(current[kind])
+  if (event.type === "DELETED") next.delete(event.object.metadata.name)
+  else next.set(event.object.metadata.name, event.object)
+  return { ...current, [kind]: next }
+}
+
 /** How many times a Job that vanished while being watched is created again. */
 const maxRecreations = 2
 
@@ -74,7 +92,6 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
     const severities = options.severities ?? (yield* loadSeverityTable)
     const mapping = loadKubeBenchMapping()
     const benchmarkRoots = loadBenchmarkRoots()
-    const pollInterval = options.pollInterval ?? "2 seconds"
     const logLimitBytes = options.logLimitBytes ?? parseLimits.maxReportBytes
     const cleanupTimeout = options.cleanupTimeout ?? "30 seconds"
     const namespace = config.jobNamespace
@@ -212,6 +229,16 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
         )
         yield* request.reportNodes(yield* progress.get)
 
+        // One watch on the run's Jobs and one on their Pods (by the run's label), for every node.
+        const objects = yield* SubscriptionRef.make(emptyRunObjects)
+        const follow = (resource: ResourceType, kind: "jobs" | "pods") =>
+          watchResource(resource, { namespace, labelSelector: kubeBenchRunSelector(identity) }).pipe(
+            Stream.runForEach((event) => SubscriptionRef.update(objects, (current) => applyEvent(current, kind, event))),
+            Effect.provideService(KubeClient, kube)
+          )
+        yield* Effect.forkScoped(follow(Resources.Job, "jobs"))
+        yield* Effect.forkScoped(follow(Resources.Pod, "pods"))
+
         const concurrency = run.spec.kubeBench?.maxConcurrentNodes ?? specDefaults.maxConcurrentNodes
         const results = yield* Effect.forEach(
           targets,
@@ -225,7 +252,7 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
               )
               : Effect.logDebug(pinned === undefined && choice._tag === "Resolved" ? choice.how : `benchmark ${benchmark} (pinned)`).pipe(
                 Effect.andThen(
-                  scanNode({ run, deadline: request.deadline, node, benchmark, jobName: job, setProgress: progress.set, started })
+                  scanNode({ run, deadline: request.deadline, node, benchmark, jobName: job, setProgress: progress.set, started, objects })
                 )
               )).pipe(
               Effect.map((report): NodeResult => ({ _tag: "Succeeded", node, benchmark: benchmark!, report })),
@@ -279,6 +306,8 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
       readonly setProgress: (node: string, change: NodeProgress) => Effect.Effect<void>
       /** Names of the Jobs this scan created or adopted, for the cleanup. */
       readonly started: Ref.Ref<ReadonlySet<string>>
+      /** The run's Jobs and Pods, kept current by one watch each. */
+      readonly objects: SubscriptionRef.SubscriptionRef<RunObjects>
     }): Effect.Effect<KubeBenchReport, NodeScanFailure> =>
       Effect.gen(function*() {
         const { benchmark, deadline, jobName, node, run, setProgress } = input
@@ -324,66 +353,60 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
 
         yield* startJob
         let recreations = 0
+        let seen = false
+        let podSeen = false
 
-        /** One look at the Job and its Pod: the report when done, undefined to look again later. */
-        const poll: Effect.Effect<KubeBenchReport | undefined, NodeScanFailure> = Effect.gen(function*() {
-          const job = yield* kube.get(Resources.Job, namespace, jobName).pipe(
-            Effect.map((job): KubeObject | undefined => job),
-            Effect.catchTag("Transient", (error) =>
-              Effect.logDebug(`Reading Job ${jobName} failed, retrying: ${error.message}`).pipe(Effect.as(undefined))
-            ),
-            Effect.catchTag("NotFound", () => {
+        /** One look at the Job and its Pods as the run's watches last saw them: the report when done, undefined to wait for the next change. */
+        const look = (current: RunObjects): Effect.Effect<KubeBenchReport | undefined, NodeScanFailure> =>
+          Effect.gen(function*() {
+            if (!current.jobsSynced || !current.podsSynced) return undefined
+            const job = current.jobs.get(jobName)
+            if (job === undefined) {
+              // Not there yet (the watch is behind the create), or deleted while it ran.
+              if (!seen) return undefined
               if (recreations >= maxRecreations) {
-                return Effect.fail(
-                  new NodeScanFailure({ reason: "JobFailed", message: `Job ${namespace}/${jobName} was deleted while it ran` })
-                )
+                return yield* new NodeScanFailure({ reason: "JobFailed", message: `Job ${namespace}/${jobName} was deleted while it ran` })
               }
               recreations++
-              return Effect.logWarning(`Job ${jobName} disappeared; creating it again`).pipe(
-                Effect.andThen(startJob),
-                Effect.as(undefined)
-              )
-            }),
-            Effect.mapError((error) =>
-              error._tag === "NodeScanFailure" ? error : new NodeScanFailure({
-                reason: "JobWatchFailed",
-                message: `Cannot read Job ${namespace}/${jobName}: ${describe(error)}`
-              })
-            )
-          )
-          if (job === undefined) return undefined
-          const pods = yield* kube.list(Resources.Pod, { namespace, labelSelector: `job-name=${jobName}` }).pipe(
-            Effect.map((list): ReadonlyArray<KubeObject> | undefined => list.items),
-            Effect.catchTag("Transient", () => Effect.succeed(undefined)),
-            Effect.mapError((error) =>
-              new NodeScanFailure({
-                reason: "JobWatchFailed",
-                message: `Cannot list the Pods of Job ${namespace}/${jobName}: ${describe(error)}`
-              })
-            )
-          )
-          if (pods === undefined) return undefined
-          const observation = observeJob(job, pods)
-          switch (observation._tag) {
-            case "Pending":
+              seen = false
+              yield* Effect.logWarning(`Job ${jobName} disappeared; creating it again`)
+              yield* startJob
               return undefined
-            case "Running":
-              yield* setProgress(node, { phase: "Running" })
-              return undefined
-            case "Failed": {
-              const said = observation.podName === undefined ? "" : yield* kubeBenchSaid(observation.podName)
-              return yield* new NodeScanFailure({ reason: observation.reason, message: `${observation.message}${said}` })
             }
-            case "Succeeded":
-              return yield* readReport(observation.podName)
-          }
-        })
+            seen = true
+            const pods = [...current.pods.values()].filter((pod) => pod.metadata.labels?.["job-name"] === jobName)
+            if (pods.length > 0) podSeen = true
+            const observation = observeJob(job, pods)
+            // The two watches are not ordered with each other: a Job can say Complete before
+            // its Pod's last change arrives. Only a Pod seen and then deleted is really gone.
+            const status = job["status"] as { succeeded?: number; conditions?: ReadonlyArray<{ type?: string; status?: string }> } | undefined
+            const complete = (status?.succeeded ?? 0) > 0 || (status?.conditions ?? []).some((condition) => condition.type === "Complete" && condition.status === "True")
+            if (observation._tag === "Failed" && observation.podName === undefined && complete && (!podSeen || pods.length > 0)) {
+              return undefined
+            }
+            switch (observation._tag) {
+              case "Pending":
+                return undefined
+              case "Running":
+                yield* setProgress(node, { phase: "Running" })
+                return undefined
+              case "Failed": {
+                const said = observation.podName === undefined ? "" : yield* kubeBenchSaid(observation.podName)
+                return yield* new NodeScanFailure({ reason: observation.reason, message: `${observation.message}${said}` })
+              }
+              case "Succeeded":
+                return yield* readReport(observation.podName)
+            }
+          })
 
-        while (true) {
-          const report = yield* poll
-          if (report !== undefined) return report
-          yield* Effect.sleep(pollInterval)
-        }
+        // Every change the run's two watches see wakes this node up; nothing is polled.
+        const report = yield* SubscriptionRef.changes(input.objects).pipe(
+          Stream.mapEffect(look),
+          Stream.filter((found): found is KubeBenchReport => found !== undefined),
+          Stream.runHead
+        )
+        if (report._tag === "Some") return report.value
+        return yield* new NodeScanFailure({ reason: "JobWatchFailed", message: `The watch on Job ${namespace}/${jobName} ended` })
       })
 
     const readReport = (podName: string) =>

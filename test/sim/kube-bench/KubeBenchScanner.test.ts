@@ -332,7 +332,10 @@ describe("kube-bench scanner on the simulated cluster", () => {
         expect(report.failure).toBeUndefined()
         expect(report.nodes!.map((entry) => `${entry.name}=${entry.phase}`)).toEqual(["a=Succeeded", "b=Succeeded", "c=Succeeded"])
         expect(byId(report.checks, "cis.1.1.12")).toMatchObject({ outcome: "fail", subjectCounts: { fail: 3 } })
-        expect((yield* cluster.requestCounts).get).toBeGreaterThan(3)
+        // The run's Jobs and Pods are watched (re-listed when a watch fails), never read one by one.
+        const counts = yield* cluster.requestCounts
+        expect(counts.watch).toBeGreaterThanOrEqual(2)
+        expect(counts.get).toBe(0)
         // One kube-bench Pod per node: retried requests never started a second Job.
         expect(yield* Ref.get(calls)).toBe(3)
       }).pipe(Effect.provide(simulation({ nodes: [node("a"), node("b"), node("c")], executor })))

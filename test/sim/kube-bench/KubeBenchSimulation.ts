@@ -63,7 +63,7 @@ export const simulation = (options: {
   readonly executor: JobExecutor
   readonly withJobNamespace?: boolean
 }) =>
-  KubeBenchScanner.layer({ pollInterval: "5 millis" }).pipe(
+  KubeBenchScanner.layer().pipe(
     Layer.provideMerge(
       Layer.mergeAll(
         SimulatedCluster.layer({
