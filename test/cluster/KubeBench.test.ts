@@ -202,6 +202,14 @@ describe("kube-bench run", () => {
         spec: node.providerID === undefined ? {} : { providerID: node.providerID },
         status: { nodeInfo: { kubeletVersion: node.kubeletVersion } }
       })
+      // As a kubelet reports it (through the status subresource, whatever create kept).
+      const patched = await admin.raw(
+        "PATCH",
+        `${resourcePath("v1", "Node", undefined, node.name)}/status`,
+        JSON.stringify({ status: { nodeInfo: { kubeletVersion: node.kubeletVersion } } }),
+        "application/merge-patch+json"
+      )
+      expect(patched.status, patched.body).toBe(200)
     }
     try {
       await withOperatorLogs([operator], async () => {
@@ -209,7 +217,8 @@ describe("kube-bench run", () => {
         await eventually(async () => {
           const nodes = await admin.list(nodesPath, { labelSelector: `${platformLabel}=true` })
           const ready = nodes.filter((node) => (node.status?.conditions ?? []).some((condition: Json) => condition.type === "Ready" && condition.status === "True"))
-          return ready.length === platformNodes.length ? ready : undefined
+          const versions = ready.map((node) => node.status?.nodeInfo?.kubeletVersion).sort()
+          return ready.length === platformNodes.length && versions.join() === platformNodes.map((node) => node.kubeletVersion).sort().join() ? ready : undefined
         }, { what: "the platform nodes to be Ready (kwok)", timeoutMillis: 60_000 })
         const created = await createRun(admin, namespace, "platforms", { backend: "kube-bench", timeout: "5m", targetNodeSelector: { [platformLabel]: "true" } })
         const recorder = recordJobsAndPods(created.metadata.uid)
