@@ -1,0 +1,94 @@
+/**
+ * API requests per kube-bench run against a real control plane:
+ * `npx node bench/kube-bench-cluster.ts [runs]` (default 5).
+ *
+ * Starts the cluster tier's control plane (kube-apiserver, controller-manager, scheduler,
+ * kwok with a master and two worker nodes), installs the CRDs and the shipped RBAC, serves
+ * real kube-bench v0.15.6 output (the Job's own script run with the cache's binary) as the
+ * kube-bench Pods' logs, runs the operator as a real process with its ServiceAccount, creates
+ * N kube-bench runs (cis-1.10, every node: 3 Jobs each) one after another, and prints the
+ * operator's API requests per run (ugallu_compliance_scan_api_requests_total during the
+ * runs), by verb and resource, and the time per run.
+ *
+ * Measured (5 runs): watching the run's Jobs and Pods, 32.6 requests per run, 0.8 s per run;
+ * the polling scanner before it (GET each Job + LIST its Pods every 2 s), 40.8 per run, 2.6 s
+ * per run. kwok ends a Pod at once, so this is the floor of polling's cost; a real kube-bench
+ * Pod runs for tens of seconds, and polling adds 2 requests per node every 2 s of it
+ * (bench/kube-bench-requests.ts: 13.2 -> 3.6 per node for a 6 s kube-bench).
+ */
+import { execFileSync } from "node:child_process"
+import { join } from "node:path"
+import { kubeBenchArgs, kubeBenchContainerName } from "../src/backends/kube-bench/KubeBenchJob.ts"
+import type { ComplianceScanRun } from "../src/api/ComplianceScanRun.ts"
+import { connectAdmin, createNamespace, prepareCluster } from "../test/cluster/harness/ClusterSetup.ts"
+import { startControlPlane } from "../test/cluster/harness/ControlPlane.ts"
+import { writeCriLog } from "../test/cluster/harness/CriLog.ts"
+import { sleep } from "../test/cluster/harness/Eventually.ts"
+import { repoRoot } from "../test/cluster/harness/Manifests.ts"
+import { startOperatorProcess, sumSamples } from "../test/cluster/harness/OperatorProcess.ts"
+import { runRealKubeBenchJob } from "../test/cluster/harness/RealKubeBench.ts"
+import { runManifest, runPath, terminal } from "../test/cluster/harness/Scans.ts"
+
+const runCount = Number(process.argv[2] ?? 5)
+const cacheDir = execFileSync(join(repoRoot, "scripts/control-plane/build.sh"), [], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] })
+  .trim()
+  .split("\n")
+  .pop()!
+
+const byCall = (metricsText: string): Map<string, number> => {
+  const calls = new Map<string, number>()
+  for (const line of metricsText.split("\n")) {
+    const match = /^ugallu_compliance_scan_api_requests_total\{([^}]*)\}\s+(\S+)/u.exec(line)
+    if (match === null) continue
+    const labels = Object.fromEntries([...match[1]!.matchAll(/(\w+)="([^"]*)"/gu)].map((entry) => [entry[1], entry[2]]))
+    const key = `${labels.verb} ${labels.resource}`
+    calls.set(key, (calls.get(key) ?? 0) + Number(match[2]))
+  }
+  return calls
+}
+
+const controlPlane = await startControlPlane({ cacheDir })
+const admin = connectAdmin(controlPlane.info)
+let operator: Awaited<ReturnType<typeof startOperatorProcess>> | undefined
+try {
+  const identity = await prepareCluster(controlPlane.info, admin)
+  const namespace = await createNamespace(admin, "bench")
+  const spec = { backend: "kube-bench", benchmark: "cis-1.10", timeout: "5m" }
+  const args = kubeBenchArgs(spec as ComplianceScanRun["spec"], "cis-1.10")
+  writeCriLog(controlPlane.info.podLogFiles.master[kubeBenchContainerName]!, runRealKubeBenchJob(cacheDir, [...args, "--targets", "master"]).lines)
+  writeCriLog(controlPlane.info.podLogFiles.workers[kubeBenchContainerName]!, runRealKubeBenchJob(cacheDir, [...args, "--targets", "node"]).lines)
+  operator = await startOperatorProcess({
+    kubeconfig: identity.kubeconfig,
+    logDir: join(controlPlane.info.dir, "logs"),
+    name: "bench-operator",
+    leaderElect: true,
+    flags: [`--leader-election-namespace=${namespace}`]
+  })
+  await sleep(2_000)
+  const before = byCall(await operator.metrics())
+  const started = Date.now()
+  const phases: Array<string> = []
+  for (let index = 0; index < runCount; index++) {
+    const name = `bench-${index}`
+    await admin.create(runPath(namespace), runManifest(namespace, name, spec))
+    while (true) {
+      const run = await admin.get(runPath(namespace, name))
+      if (terminal(run)) {
+        phases.push(run.status.phase)
+        break
+      }
+      await sleep(200)
+    }
+  }
+  const seconds = (Date.now() - started) / 1000
+  const after = byCall(await operator.metrics())
+  const during = [...after].map(([key, count]) => [key, count - (before.get(key) ?? 0)] as const).filter(([, count]) => count > 0)
+  const total = during.reduce((sum, [, count]) => sum + count, 0)
+  console.log(`runs:         ${runCount} kube-bench runs of 3 nodes, one after another, ${(seconds / runCount).toFixed(1)} s each; phases ${[...new Set(phases)].join(",")}`)
+  console.log(`API requests: ${(total / runCount).toFixed(1)} per run (${total} in all, Lease renewals included; ${sumSamples(await operator.metrics(), "ugallu_compliance_scan_api_requests_total")} since start)`)
+  console.log(`  by verb/resource: ${during.sort((a, b) => b[1] - a[1]).map(([key, count]) => `${key} ${count}`).join(", ")}`)
+} finally {
+  await operator?.stop()
+  admin.close()
+  await controlPlane.stop()
+}
