@@ -9,7 +9,7 @@ import { eventually, sleep } from "./harness/Eventually.ts"
 import type { Json, KubeHttp } from "./harness/KubeHttp.ts"
 import { readManifests, repoRoot } from "./harness/Manifests.ts"
 import type { OperatorProcess } from "./harness/OperatorProcess.ts"
-import { expectedSummary, type RealReport, reportResults, runRealKubeBench, runRealKubeBenchJob } from "./harness/RealKubeBench.ts"
+import { expectedSummary, type RealReport, reportResults, runRealKubeBenchJob } from "./harness/RealKubeBench.ts"
 import { resourcePath } from "./harness/ResourcePaths.ts"
 import { createRun, jobsPath, podsPath, resultPath, waitForRun } from "./harness/Scans.ts"
 import { startTestOperator, withOperatorLogs } from "./harness/TestOperator.ts"
@@ -27,15 +27,20 @@ let namespace: string
 let operator: OperatorProcess | undefined
 let masterReport: RealReport
 let nodeReport: RealReport
+let masterLog: ReturnType<typeof runRealKubeBenchJob>
 
 beforeAll(async () => {
   admin = connectAdmin(cluster)
   identity = await prepareCluster(cluster, admin)
   namespace = await createNamespace(admin, "kube-bench")
-  masterReport = runRealKubeBench(cluster.cacheDir, "cis-1.10", "master")
-  nodeReport = runRealKubeBench(cluster.cacheDir, "cis-1.10", "node")
-  writeCriLog(cluster.podLogFiles.master[kubeBenchContainerName]!, [masterReport.line])
-  writeCriLog(cluster.podLogFiles.workers[kubeBenchContainerName]!, [nodeReport.line])
+  // What the Job's container prints: kube-bench's stderr, then the report between markers.
+  const args = kubeBenchArgs({ backend: "kube-bench" } as ComplianceScanRun["spec"], "cis-1.10")
+  masterLog = runRealKubeBenchJob(cluster.cacheDir, [...args, "--targets", "master"])
+  const nodeLog = runRealKubeBenchJob(cluster.cacheDir, [...args, "--targets", "node"])
+  masterReport = { line: "", report: masterLog.report! }
+  nodeReport = { line: "", report: nodeLog.report! }
+  writeCriLog(cluster.podLogFiles.master[kubeBenchContainerName]!, masterLog.lines)
+  writeCriLog(cluster.podLogFiles.workers[kubeBenchContainerName]!, nodeLog.lines)
   operator = await startTestOperator(cluster, identity, { name: "kube-bench-operator", namespace })
 })
 
@@ -178,7 +183,7 @@ describe("kube-bench run", () => {
         expect(run.status.nodes[0].message).toMatch(/exited with code 1; kube-bench said: .*No targets configured for cis-9\.99/)
         expect(run.status.message).toContain("No targets configured for cis-9.99")
       } finally {
-        writeCriLog(cluster.podLogFiles.master[kubeBenchContainerName]!, [masterReport.line])
+        writeCriLog(cluster.podLogFiles.master[kubeBenchContainerName]!, masterLog.lines)
       }
     })
   })

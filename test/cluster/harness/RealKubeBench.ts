@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { kubeBenchScript, reportDirectory } from "../../../src/backends/kube-bench/KubeBenchLog.ts"
+import { kubeBenchScript, reportDirectory, splitJobLog } from "../../../src/backends/kube-bench/KubeBenchLog.ts"
 import type { Json } from "./KubeHttp.ts"
 
 /** A report of the real kube-bench binary, as the Job's Pod would print it (one JSON line). */
@@ -50,7 +50,10 @@ export const expectedSummary = (report: Json) => {
  * shell script (kube-bench's stderr, then the report between markers, kube-bench's exit
  * code) run with `args` as the Job passes them, plus the cache's cfg/. Log lines for writeCriLog.
  */
-export const runRealKubeBenchJob = (cacheDir: string, args: ReadonlyArray<string>): { readonly lines: Array<string>; readonly exitCode: number | null } => {
+export const runRealKubeBenchJob = (
+  cacheDir: string,
+  args: ReadonlyArray<string>
+): { readonly lines: Array<string>; readonly exitCode: number | null; readonly report: Json | undefined } => {
   const out = mkdtempSync(join(tmpdir(), "kube-bench-job-"))
   try {
     const cfg = join(cacheDir, "kube-bench-cfg")
@@ -61,7 +64,9 @@ export const runRealKubeBenchJob = (cacheDir: string, args: ReadonlyArray<string
       env: { PATH: `${join(cacheDir, "bin")}:/usr/bin:/bin`, HOME: out },
       timeout: 120_000
     })
-    return { lines: (result.stdout ?? "").replace(/\n$/u, "").split("\n"), exitCode: result.status }
+    const log = result.stdout ?? ""
+    const between = splitJobLog(log).report.trim()
+    return { lines: log.replace(/\n$/u, "").split("\n"), exitCode: result.status, report: between === "" ? undefined : (JSON.parse(between) as Json) }
   } finally {
     rmSync(out, { recursive: true, force: true })
   }
