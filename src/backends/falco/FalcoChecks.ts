@@ -162,11 +162,15 @@ export const checksFromEvents = (events: Iterable<FalcoEvent>): ReadonlyArray<Ch
   return builder.checks()
 }
 
-export const noEventsCheck = (detail: string): Check => ({
+/**
+ * No alert matched. `pass` only when every source saw its whole window; otherwise `skip`:
+ * absence of alerts the operator could not see proves nothing (see falco.coverage-incomplete).
+ */
+export const noEventsCheck = (detail: string, coverageComplete: boolean): Check => ({
   checkID: noEventsCheckID,
   title: "No matching Falco events",
-  detail: oneLine(detail),
-  outcome: "pass",
+  detail: oneLine(coverageComplete ? detail : `${detail} Coverage of the window is incomplete (falco.coverage-incomplete), so this proves nothing for the part not seen.`),
+  outcome: coverageComplete ? "pass" : "skip",
   severity: "info"
 })
 

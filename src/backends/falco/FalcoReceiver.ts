@@ -8,10 +8,13 @@ import { Metrics } from "../../services/Metrics.ts"
 import { OperatorConfig } from "../../services/OperatorConfig.ts"
 import { parseBindAddress } from "./BindAddress.ts"
 import { type CertificateSet, loadCertificateSet } from "./CertificateFiles.ts"
+import { alertBytes } from "./AlertBudget.ts"
 import { ClientRateLimiter } from "./ClientRateLimiter.ts"
+import { DropLedger, type DropReason } from "./DropLedger.ts"
 import { EventCompactor } from "./EventCompactor.ts"
 import { EventRingBuffer } from "./EventRingBuffer.ts"
 import type { FalcoEvent } from "./FalcoEvent.ts"
+import type { ReceiverCoverage } from "./FalcoCoverage.ts"
 import { decodeAlerts } from "./FalcoPayload.ts"
 
 /**
@@ -23,6 +26,16 @@ import { decodeAlerts } from "./FalcoPayload.ts"
 
 /** Settings that have no operator flag (yet): the defaults of the operator's receiver. */
 export const receiverDefaults = {
+  /**
+   * Accounted bytes of buffered alerts: with each alert cut to its budget (AlertBudget.ts)
+   * this bounds the buffer's heap, well inside the Deployment's 512Mi limit.
+   */
+  bufferBytes: 32 * 1024 * 1024,
+  /**
+   * Request bodies held at once, over all connections; beyond it 503 + Retry-After. With
+   * one JSON parse at a time (the event loop) this bounds what requests in flight cost.
+   */
+  maxInFlightBodyBytes: 16 * 1024 * 1024,
   /** Larger requests get 413; Falco sends one alert (a few KiB) per request. */
   maxBodyBytes: 1024 * 1024,
   /** Per client (remote address): sustained requests per second and burst, beyond which 429. */
@@ -44,7 +57,10 @@ export interface FalcoReceiverOptions {
   readonly clientCAFile: string | undefined
   /** Ring buffer capacity in alerts. */
   readonly bufferSize: number
+  /** Ring buffer capacity in accounted bytes (AlertBudget.alertBytes); default `receiverDefaults.bufferBytes`. */
+  readonly bufferBytes?: number | undefined
   readonly maxBodyBytes?: number
+  readonly maxInFlightBodyBytes?: number
   readonly requestsPerSecond?: number
   readonly burst?: number
   readonly maxEventAgeMillis?: number
@@ -58,16 +74,27 @@ export class FalcoReceiverStartFailed extends Schema.TaggedError<FalcoReceiverSt
 export interface FalcoReceiverShape {
   /** Where it listens (the real port when 0 was asked for); undefined when the receiver is off. */
   readonly address: { readonly host: string; readonly port: number } | undefined
-  /** Alerts that arrived in [from, to] (epoch ms), oldest first. */
-  readonly eventsBetween: (from: number, to: number) => Effect.Effect<ReadonlyArray<FalcoEvent>>
+  /**
+   * Alerts that arrived in [from, to] (epoch ms), oldest first, and what the receiver could
+   * not see of that span (started late, retention, alerts dropped).
+   */
+  readonly read: (from: number, to: number) => Effect.Effect<ReceiverRead>
   /** How many alerts the buffer holds now. */
   readonly buffered: Effect.Effect<number>
+  /** The accounted bytes the buffer holds now. */
+  readonly bufferedBytes: Effect.Effect<number>
+}
+
+export interface ReceiverRead {
+  readonly events: ReadonlyArray<FalcoEvent>
+  readonly coverage: ReceiverCoverage
 }
 
 const disabled: FalcoReceiverShape = {
   address: undefined,
-  eventsBetween: () => Effect.succeed([]),
-  buffered: Effect.succeed(0)
+  read: () => Effect.die("the Falco receiver is off"),
+  buffered: Effect.succeed(0),
+  bufferedBytes: Effect.succeed(0)
 }
 
 const certificateFlags = (options: FalcoReceiverOptions) => ({
@@ -87,13 +114,13 @@ const receiverMetrics = (registry: Prometheus.Registry) => {
     }),
     dropped: new Prometheus.Counter({
       name: "ugallu_compliance_scan_falco_receiver_events_dropped_total",
-      help: "Buffered Falco alerts dropped before any run read them: the oldest, when the buffer was full (capacity) or too old (age).",
+      help: "Buffered Falco alerts dropped before any run read them: the oldest, when the buffer was full in alerts or bytes (capacity) or too old (age).",
       labelNames: ["reason"] as const,
       registers
     }),
     rejected: new Prometheus.Counter({
       name: "ugallu_compliance_scan_falco_receiver_rejected_requests_total",
-      help: "Requests to the Falco receiver refused, by reason (tls, method, rate_limited, too_large, unsupported_encoding, malformed).",
+      help: "Requests to the Falco receiver refused, by reason (tls, method, rate_limited, too_large, overloaded, unsupported_encoding, malformed).",
       labelNames: ["reason"] as const,
       registers
     }),
@@ -101,11 +128,16 @@ const receiverMetrics = (registry: Prometheus.Registry) => {
       name: "ugallu_compliance_scan_falco_receiver_buffered_events",
       help: "Falco alerts held in the receiver's ring buffer.",
       registers
+    }),
+    bufferedBytes: new Prometheus.Gauge({
+      name: "ugallu_compliance_scan_falco_receiver_buffered_bytes",
+      help: "Accounted bytes of the Falco alerts in the receiver's ring buffer (bounded by --falco-receiver-buffer-bytes).",
+      registers
     })
   }
 }
 
-type RejectReason = "method" | "rate_limited" | "too_large" | "unsupported_encoding" | "malformed"
+type RejectReason = "method" | "rate_limited" | "too_large" | "overloaded" | "unsupported_encoding" | "malformed"
 
 const reply = (response: ServerResponse, status: number, body: object, headers: Record<string, string> = {}) => {
   if (response.headersSent) return
@@ -149,10 +181,26 @@ export const makeFalcoReceiver = (
     )
     const metrics = receiverMetrics((yield* Metrics).registry)
     const maxBodyBytes = options.maxBodyBytes ?? receiverDefaults.maxBodyBytes
+    const maxInFlightBodyBytes = options.maxInFlightBodyBytes ?? receiverDefaults.maxInFlightBodyBytes
+    let inFlightBodyBytes = 0
+    const maxAgeMillis = options.maxEventAgeMillis ?? receiverDefaults.maxEventAgeMillis
     const buffer = new EventRingBuffer({
       capacity: options.bufferSize,
-      maxAgeMillis: options.maxEventAgeMillis ?? receiverDefaults.maxEventAgeMillis
+      maxBytes: options.bufferBytes ?? receiverDefaults.bufferBytes,
+      maxAgeMillis
     })
+    const startedAt = now()
+    const drops = new DropLedger(2 * maxAgeMillis)
+    const lost = (reason: DropReason) => (receivedAt: number) => {
+      drops.record(receivedAt, reason)
+      metrics.dropped.inc({ reason })
+    }
+    const lostToAge = lost("age")
+    const lostToCapacity = lost("capacity")
+    const updateGauges = () => {
+      metrics.buffered.set(buffer.size)
+      metrics.bufferedBytes.set(buffer.bytes)
+    }
     const compactor = new EventCompactor()
     const limiter = new ClientRateLimiter({
       ratePerSecond: options.requestsPerSecond ?? receiverDefaults.requestsPerSecond,
@@ -160,12 +208,14 @@ export const makeFalcoReceiver = (
     })
 
     const expire = (at: number) => {
-      const expired = buffer.expire(at)
-      if (expired > 0) metrics.dropped.inc({ reason: "age" }, expired)
+      buffer.expire(at, lostToAge)
+      drops.prune(at)
     }
 
     const reject = (response: ServerResponse, status: number, reason: RejectReason, message: string, headers: Record<string, string> = {}) => {
       metrics.rejected.inc({ reason })
+      // Refused alerts the sender may not send again: a gap in the windows that cover now.
+      if (reason === "rate_limited" || reason === "too_large" || reason === "overloaded") drops.record(now(), reason)
       reply(response, status, { error: message }, headers)
     }
 
@@ -180,10 +230,12 @@ export const makeFalcoReceiver = (
       if (Result.isFailure(decoded)) return reject(response, 400, "malformed", `not a Falco alert: ${decoded.failure}`)
       const at = now()
       expire(at)
-      const overwritten = buffer.push(decoded.success.map((alert) => compactor.compact(alert.event)), at)
-      if (overwritten > 0) metrics.dropped.inc({ reason: "capacity" }, overwritten)
+      buffer.push(decoded.success.map((alert) => {
+        const event = compactor.compact(alert.event)
+        return { event, bytes: alertBytes(event) }
+      }), at, lostToCapacity)
       for (const alert of decoded.success) metrics.received.inc({ format: alert.format })
-      metrics.buffered.set(buffer.size)
+      updateGauges()
       reply(response, 200, { accepted: decoded.success.length })
     }
 
@@ -213,21 +265,36 @@ export const makeFalcoReceiver = (
       }
       const chunks: Array<Buffer> = []
       let length = 0
-      let overflow = false
+      let refused: "too_large" | "overloaded" | undefined
+      const release = () => {
+        inFlightBodyBytes -= length
+        length = 0
+        chunks.length = 0
+      }
+      request.once("close", release)
       request.on("data", (chunk: Buffer) => {
-        if (overflow) return
-        length += chunk.length
-        if (length > maxBodyBytes) {
-          // Keep reading (and discarding) so the sender gets the 413 rather than a reset.
-          overflow = true
-          chunks.length = 0
-        } else {
-          chunks.push(chunk)
+        if (refused !== undefined) return
+        if (length + chunk.length > maxBodyBytes) refused = "too_large"
+        else if (inFlightBodyBytes + chunk.length > maxInFlightBodyBytes) refused = "overloaded"
+        if (refused !== undefined) {
+          // Keep reading (and discarding) so the sender gets the answer rather than a reset.
+          release()
+          return
         }
+        length += chunk.length
+        inFlightBodyBytes += chunk.length
+        chunks.push(chunk)
       })
       request.on("end", () => {
-        if (overflow) return tooLarge()
+        if (refused === "too_large") return tooLarge()
+        if (refused === "overloaded") {
+          return reject(response, 503, "overloaded", `the receiver holds ${maxInFlightBodyBytes} bytes of requests already: retry`, {
+            "retry-after": "1",
+            connection: "close"
+          })
+        }
         const body = Buffer.concat(chunks)
+        release()
         if (encoding === "identity") return accept(response, body)
         gunzip(body, { maxOutputLength: maxBodyBytes }, (error, inflated) => {
           if (error === null) return accept(response, inflated)
@@ -259,7 +326,9 @@ export const makeFalcoReceiver = (
         })
     )
     const bound = yield* listen(server, bind.host, bind.port)
-    yield* Effect.logInfo(`Falco receiver listening on ${bound.address}:${bound.port} (mTLS, buffer ${options.bufferSize} alerts)`)
+    yield* Effect.logInfo(
+      `Falco receiver listening on ${bound.address}:${bound.port} (mTLS, buffer ${options.bufferSize} alerts, ${buffer.maxBytes} bytes)`
+    )
 
     // Rotated Secrets take effect without a restart; a broken rotation keeps the old files.
     const reload = Effect.gen(function*() {
@@ -276,13 +345,25 @@ export const makeFalcoReceiver = (
 
     return {
       address: { host: bound.address, port: bound.port },
-      eventsBetween: (from, to) =>
+      read: (from, to) =>
         Effect.sync(() => {
-          expire(now())
-          metrics.buffered.set(buffer.size)
-          return buffer.between(from, to)
+          const at = now()
+          expire(at)
+          updateGauges()
+          return {
+            events: buffer.between(from, to),
+            coverage: {
+              from,
+              to,
+              receiverStartedAt: startedAt,
+              retainedSince: at - maxAgeMillis,
+              oldestRetainedAt: buffer.oldestReceivedAt,
+              drops: drops.between(from, to)
+            }
+          }
         }),
-      buffered: Effect.sync(() => buffer.size)
+      buffered: Effect.sync(() => buffer.size),
+      bufferedBytes: Effect.sync(() => buffer.bytes)
     } satisfies FalcoReceiverShape
   })
 
@@ -300,7 +381,8 @@ export class FalcoReceiver extends Context.Service<FalcoReceiver, FalcoReceiverS
         certFile: config.falcoReceiverCertFile,
         keyFile: config.falcoReceiverKeyFile,
         clientCAFile: config.falcoReceiverClientCAFile,
-        bufferSize: config.falcoReceiverBufferSize
+        bufferSize: config.falcoReceiverBufferSize,
+        bufferBytes: config.falcoReceiverBufferBytes
       })
     })
   )

@@ -50,7 +50,12 @@ layer(Pki.layer, { excludeTestServices: true })("the HTTPS receiver for Falco 0.
       const started = Date.now()
       const report = yield* scanner.scan(scanRequest(falcoRun({ window: "1m" })))
       expect(Date.now() - started).toBeLessThan(500)
-      expect(report.checks.map((check) => [check.checkID, check.severity])).toEqual([["falco.write-below-etc", "high"]])
+      expect(report.checks.map((check) => [check.checkID, check.severity])).toEqual([
+        ["falco.write-below-etc", "high"],
+        // The receiver started less than the 1m window ago: it cannot vouch for the time before.
+        ["falco.coverage-incomplete", "low"]
+      ])
+      expect(report.checks[1]!.detail).toMatch(/^receiver: the receiver started at \S+ \(operator start or restart\), after the window began/u)
     }))
 
   it.effect("accepts Falcosidekick's webhook JSON, single, batched and gzip-compressed", () =>
@@ -141,7 +146,11 @@ layer(Pki.layer, { excludeTestServices: true })("the HTTPS receiver for Falco 0.
       expect(yield* metric("ugallu_compliance_scan_falco_receiver_buffered_events")).toBe(5)
       const { scanner } = yield* scannerWith({}, receiverLayer)
       const report = yield* scanner.scan(scanRequest(falcoRun({ window: "1m" })))
-      expect(report.checks.map((check) => check.title).sort()).toEqual(["Rule 3", "Rule 4", "Rule 5", "Rule 6", "Rule 7"])
+      expect(report.checks.filter((check) => check.outcome === "fail").map((check) => check.title).sort()).toEqual([
+        "Rule 3", "Rule 4", "Rule 5", "Rule 6", "Rule 7"
+      ])
+      const coverage = report.checks.find((check) => check.checkID === "falco.coverage-incomplete")
+      expect(coverage?.detail).toContain("3 dropped from the full buffer (alerts or bytes)")
     }))
 
   it.effect("forgets alerts older than its age bound, and a run only reads its window back", () =>
@@ -151,11 +160,11 @@ layer(Pki.layer, { excludeTestServices: true })("the HTTPS receiver for Falco 0.
       yield* Effect.sleep(150)
       const { scanner } = yield* scannerWith({}, receiverLayer)
       const narrow = yield* scanner.scan(scanRequest(falcoRun({ window: "100ms" })))
-      expect(narrow.checks.map((check) => check.checkID)).toEqual(["falco.no-events"])
+      expect(narrow.checks.map((check) => [check.checkID, check.outcome])).toEqual([["falco.no-events", "pass"], ["falco.coverage", "pass"]])
       const wide = yield* scanner.scan(scanRequest(falcoRun({ window: "10s" })))
-      expect(wide.checks.map((check) => check.checkID)).toEqual(["falco.terminal-shell-in-container"])
+      expect(wide.checks.map((check) => check.checkID)).toEqual(["falco.terminal-shell-in-container", "falco.coverage-incomplete"])
       yield* Effect.sleep(1_000)
-      expect((yield* receiver.eventsBetween(0, Date.now())).length).toBe(0)
+      expect((yield* receiver.read(0, Date.now())).events.length).toBe(0)
       expect(yield* metric("ugallu_compliance_scan_falco_receiver_events_dropped_total{reason=\"age\"}")).toBe(1)
     }))
 
@@ -209,7 +218,8 @@ layer(Pki.layer, { excludeTestServices: true })("the HTTPS receiver for Falco 0.
       expect(report.checks.map((check) => [check.checkID, check.subjectCounts?.fail, check.subjects?.[0]?.count])).toEqual([
         ["falco.drop-and-execute-new-binary-in-container", 1, 1],
         ["falco.write-below-etc", 1, 1],
-        ["falco.read-sensitive-file-untrusted", 1, 1]
+        ["falco.read-sensitive-file-untrusted", 1, 1],
+        ["falco.coverage-incomplete", 0, undefined]
       ])
     }))
 })
