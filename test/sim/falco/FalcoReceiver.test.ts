@@ -222,4 +222,65 @@ layer(Pki.layer, { excludeTestServices: true })("the HTTPS receiver for Falco 0.
         ["falco.coverage-incomplete", 0, undefined]
       ])
     }))
+
+  it.effect("sources are independent: a gRPC source failing on TLS keeps the receiver's findings, and the run fails with the gRPC reason", () =>
+    Effect.gen(function*() {
+      const pki = yield* Pki
+      const falco = yield* makeSimulatedFalco({
+        serverCert: pki.main.server.cert,
+        serverKey: pki.main.server.key,
+        clientCA: pki.main.ca.cert,
+        initialEvents: [alertAt(3)]
+      })
+      const { send, layer: receiverLayer } = yield* startReceiver()
+      expect((yield* send(toHttpJson(alertAt(1)))).status).toBe(200)
+      const variants = [
+        // Falco rejects our client certificate (another CA) ...
+        { falcoCertFile: pki.other.client.certFile, falcoKeyFile: pki.other.client.keyFile },
+        // ... we reject Falco's certificate ...
+        { falcoCARootFile: pki.other.ca.certFile },
+        // ... our credentials are broken.
+        { falcoKeyFile: `${pki.main.dir}/no-such.key` }
+      ]
+      const reasons: Array<string> = []
+      for (const overrides of variants) {
+        const { scanner } = yield* scannerWith({ ...grpcConfig(pki, falco.port), ...overrides }, receiverLayer)
+        const report = yield* scanner.scan(scanRequest(falcoRun({ window: "1m" })))
+        reasons.push(report.failure!.reason)
+        expect(report.checks.map((check) => [check.checkID, check.outcome])).toEqual([
+          ["falco.write-below-etc", "fail"],
+          ["falco.coverage-incomplete", "warn"]
+        ])
+        const grpcSource = report.checks[1]!.subjects!.find((subject) => subject.name === "grpc")!
+        expect(grpcSource.outcome).toBe("warn")
+        expect(grpcSource.message).toContain(`nothing collected from localhost:${falco.port}: ${report.failure!.message}`)
+      }
+      expect(reasons).toEqual(["FalcoTLSHandshakeFailed", "FalcoTLSHandshakeFailed", "FalcoCredentialsInvalid"])
+      // The gRPC alert was never delivered: it is still queued in Falco.
+      expect(yield* falco.queued).toBe(1)
+    }))
+
+  it.effect("a gRPC stream failing mid-window keeps what both sources delivered, names the failure, and fails the run", () =>
+    Effect.gen(function*() {
+      const pki = yield* Pki
+      const falco = yield* makeSimulatedFalco({
+        serverCert: pki.main.server.cert,
+        serverKey: pki.main.server.key,
+        clientCA: pki.main.ca.cert,
+        initialEvents: [alertAt(3)],
+        behaviour: "fail"
+      })
+      const { send, layer: receiverLayer } = yield* startReceiver()
+      expect((yield* send(toHttpJson(alertAt(1)))).status).toBe(200)
+      const { scanner } = yield* scannerWith(grpcConfig(pki, falco.port), receiverLayer)
+      const report = yield* scanner.scan(scanRequest(falcoRun({ window: "5s" })))
+      expect(report.failure?.reason).toBe("FalcoStreamFailed")
+      expect(report.failure?.message).toMatch(/INTERNAL: simulated Falco failure/u)
+      expect(report.checks.map((check) => [check.checkID, check.outcome])).toEqual([
+        ["falco.drop-and-execute-new-binary-in-container", "fail"],
+        ["falco.write-below-etc", "fail"],
+        ["falco.coverage-incomplete", "warn"]
+      ])
+      expect(report.checks[2]!.detail).toMatch(/grpc: the stream failed at \S+, before the window's end: .*simulated Falco failure/u)
+    }))
 })
