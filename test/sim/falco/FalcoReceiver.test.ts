@@ -283,4 +283,48 @@ layer(Pki.layer, { excludeTestServices: true })("the HTTPS receiver for Falco 0.
       ])
       expect(report.checks[2]!.detail).toMatch(/grpc: the stream failed at \S+, before the window's end: .*simulated Falco failure/u)
     }))
+
+  it.effect("after a restart the alerts posted before it are gone, and the scan says so instead of passing with no-events", () =>
+    Effect.gen(function*() {
+      const pki = yield* Pki
+      const config = {
+        falcoReceiverBindAddress: "127.0.0.1:0",
+        falcoReceiverCertFile: pki.main.server.certFile,
+        falcoReceiverKeyFile: pki.main.server.keyFile,
+        falcoReceiverClientCAFile: pki.main.ca.certFile
+      }
+      const operatorLayer = FalcoReceiver.layer.pipe(Layer.provide(Layer.mergeAll(OperatorConfig.layer(config), Metrics.layerTest)))
+      const before = yield* Scope.make()
+      const first = Context.get(yield* Layer.buildWithScope(operatorLayer, before), FalcoReceiver)
+      const body = JSON.stringify(toHttpJson(alertAt(1)))
+      expect((yield* post({ port: first.address!.port, ca: pki.main.ca.cert, client: pki.main.client, body })).status).toBe(200)
+      expect(yield* first.buffered).toBe(1)
+      yield* Scope.close(before, Exit.void) // the operator stops ...
+
+      const after = yield* Scope.make() // ... and starts again, with an empty buffer
+      const second = Layer.succeed(FalcoReceiver, Context.get(yield* Layer.buildWithScope(operatorLayer, after), FalcoReceiver))
+      const { scanner } = yield* scannerWith({}, second)
+      const report = yield* scanner.scan(scanRequest(falcoRun({ window: "1m" })))
+      yield* Scope.close(after, Exit.void)
+      expect(report.checks.map((check) => [check.checkID, check.outcome])).toEqual([
+        ["falco.no-events", "skip"],
+        ["falco.coverage-incomplete", "warn"]
+      ])
+      expect(report.checks[1]!.detail).toMatch(/the receiver started at \S+ \(operator start or restart\), after the window began/u)
+    }))
+
+  it.effect("requests refused over the rate limit inside the window make its coverage incomplete", () =>
+    Effect.gen(function*() {
+      const { send, layer: receiverLayer } = yield* startReceiver({ requestsPerSecond: 0.1, burst: 1 })
+      yield* Effect.sleep(300)
+      expect((yield* send(toHttpJson(alertAt(1)))).status).toBe(200)
+      expect((yield* send(toHttpJson(alertAt(2)))).status).toBe(429)
+      const { scanner } = yield* scannerWith({}, receiverLayer)
+      const report = yield* scanner.scan(scanRequest(falcoRun({ window: "200ms" })))
+      expect(report.checks.map((check) => [check.checkID, check.outcome])).toEqual([
+        ["falco.write-below-etc", "fail"],
+        ["falco.coverage-incomplete", "warn"]
+      ])
+      expect(report.checks[1]!.detail).toBe("receiver: in the window: 1 requests refused over the rate limit (429)")
+    }))
 })
