@@ -1,5 +1,6 @@
 import type { Check, Subject } from "../../api/Check.ts"
 import type { DropCounts, DropReason } from "./DropLedger.ts"
+import { visibleText } from "./SafeText.ts"
 
 /**
  * What a run could see of the span it asked for, per source. A Result must never say
@@ -98,12 +99,13 @@ const toSubject = (source: SourceCoverage): Subject => ({
   kind: "FalcoSource",
   name: source.source,
   outcome: source.gaps.length === 0 ? "pass" : "warn",
-  message: [
+  // Gaps can quote a Falco server's error text.
+  message: visibleText([
     `requested ${iso(source.requested.from)} to ${iso(source.requested.to)}`,
     `seen ${iso(source.seen.from)} to ${iso(source.seen.to)}`,
     ...source.notes,
     ...source.gaps
-  ].join("; ")
+  ].join("; "))
 })
 
 /** `falco.coverage` (pass) when every source saw its whole span, else `falco.coverage-incomplete` (warn) naming why. */
@@ -130,7 +132,7 @@ export const coverageCheck = (sources: ReadonlyArray<SourceCoverage>): Check => 
   return {
     checkID: coverageIncompleteCheckID,
     title: "Falco coverage incomplete: alerts of the window may be missing",
-    detail: sources.flatMap((source) => source.gaps.map((gap) => `${source.source}: ${gap}`)).join("; ").replace(/\s+/gu, " "),
+    detail: visibleText(sources.flatMap((source) => source.gaps.map((gap) => `${source.source}: ${gap}`)).join("; ").replace(/\s+/gu, " ")),
     remediation:
       "Alerts the operator did not see cannot be reported. Restarts, a buffer too small for the alert rate (--falco-receiver-buffer-size, --falco-receiver-buffer-bytes), rate limits and windows longer than the receiver's retention all leave gaps; see docs/falco.md.",
     outcome: "warn",

@@ -15,6 +15,7 @@ import { type FalcoEvent, makeDeduplicator } from "./FalcoEvent.ts"
 import { loadFalcoApi } from "./FalcoProto.ts"
 import { FalcoReceiver } from "./FalcoReceiver.ts"
 import { collectOverGrpc } from "./GrpcCollector.ts"
+import { visibleText } from "./SafeText.ts"
 import { probeTls } from "./TlsProbe.ts"
 
 /**
@@ -175,7 +176,7 @@ export const makeFalcoScanner = (options: FalcoScannerOptions = {}) =>
             const { collection } = outcome.success
             sources.push(`gRPC ${grpcWhere} (Falco ${collection.falcoVersion})`)
             coverage.push(outcome.success.coverage)
-            if (collection.error !== undefined) failure = { reason: collection.error._tag, message: collection.error.message }
+            if (collection.error !== undefined) failure = { reason: collection.error._tag, message: visibleText(collection.error.message) }
           } else {
             const error = outcome.failure
             const failedAt = yield* Clock.currentTimeMillis
@@ -189,7 +190,7 @@ export const makeFalcoScanner = (options: FalcoScannerOptions = {}) =>
               checks.push(endpointUnreachableCheck(`Falco gRPC endpoint ${grpcWhere} unreachable: ${error.message}`))
               yield* Effect.logWarning(`Falco gRPC endpoint unreachable: ${error.message}`)
             } else {
-              failure = { reason: error._tag, message: error.message }
+              failure = { reason: error._tag, message: visibleText(error.message) }
               yield* Effect.logWarning(`Falco gRPC source failed at ${new Date(failedAt).toISOString()}: ${error.message}`)
             }
           }
