@@ -10,6 +10,7 @@ import { parseBindAddress } from "./BindAddress.ts"
 import { type CertificateSet, loadCertificateSet } from "./CertificateFiles.ts"
 import { alertBytes } from "./AlertBudget.ts"
 import { ClientRateLimiter } from "./ClientRateLimiter.ts"
+import { type ConnectionLimits, defaultConnectionLimits, guardConnections, serverTimeoutOptions } from "./ConnectionGuard.ts"
 import { DropLedger, type DropReason } from "./DropLedger.ts"
 import { EventCompactor } from "./EventCompactor.ts"
 import { EventRingBuffer } from "./EventRingBuffer.ts"
@@ -45,8 +46,8 @@ export const receiverDefaults = {
   maxEventAgeMillis: 60 * 60_000,
   /** How often the receiver's own certificate files are re-read (rotated Secrets). */
   certificateReloadMillis: 60_000,
-  /** A request must arrive completely within this time. */
-  requestTimeoutMillis: 30_000
+  /** Timeouts and connection caps (ConnectionGuard.ts). */
+  connections: defaultConnectionLimits
 } as const
 
 export interface FalcoReceiverOptions {
@@ -65,6 +66,7 @@ export interface FalcoReceiverOptions {
   readonly burst?: number
   readonly maxEventAgeMillis?: number
   readonly certificateReloadMillis?: number
+  readonly connections?: Partial<ConnectionLimits>
 }
 
 export class FalcoReceiverStartFailed extends Schema.TaggedError<FalcoReceiverStartFailed>()("FalcoReceiverStartFailed", {
@@ -129,6 +131,23 @@ const receiverMetrics = (registry: Prometheus.Registry) => {
       help: "Falco alerts held in the receiver's ring buffer.",
       registers
     }),
+    connections: new Prometheus.Gauge({
+      name: "ugallu_compliance_scan_falco_receiver_open_connections",
+      help: "Connections open to the Falco receiver.",
+      registers
+    }),
+    closedConnections: new Prometheus.Counter({
+      name: "ugallu_compliance_scan_falco_receiver_closed_connections_total",
+      help: "Connections the Falco receiver closed on a limit: connection_limit (total or per client), request_timeout (headers or whole request too slow), idle_timeout.",
+      labelNames: ["reason"] as const,
+      registers
+    }),
+    limits: new Prometheus.Gauge({
+      name: "ugallu_compliance_scan_falco_receiver_limit",
+      help: "The Falco receiver's configured limits (timeouts in seconds, sizes in bytes, counts).",
+      labelNames: ["limit"] as const,
+      registers
+    }),
     bufferedBytes: new Prometheus.Gauge({
       name: "ugallu_compliance_scan_falco_receiver_buffered_bytes",
       help: "Accounted bytes of the Falco alerts in the receiver's ring buffer (bounded by --falco-receiver-buffer-bytes).",
@@ -180,6 +199,7 @@ export const makeFalcoReceiver = (
       Effect.mapError((error) => new FalcoReceiverStartFailed({ message: `Falco receiver: ${error.message}` }))
     )
     const metrics = receiverMetrics((yield* Metrics).registry)
+    const limits: ConnectionLimits = { ...receiverDefaults.connections, ...options.connections }
     const maxBodyBytes = options.maxBodyBytes ?? receiverDefaults.maxBodyBytes
     const maxInFlightBodyBytes = options.maxInFlightBodyBytes ?? receiverDefaults.maxInFlightBodyBytes
     let inFlightBodyBytes = 0
@@ -201,6 +221,19 @@ export const makeFalcoReceiver = (
       metrics.buffered.set(buffer.size)
       metrics.bufferedBytes.set(buffer.bytes)
     }
+    const published: Record<string, number> = {
+      handshake_timeout_seconds: limits.handshakeTimeoutMillis / 1000,
+      headers_timeout_seconds: limits.headersTimeoutMillis / 1000,
+      request_timeout_seconds: limits.requestTimeoutMillis / 1000,
+      idle_timeout_seconds: limits.idleTimeoutMillis / 1000,
+      max_connections: limits.maxConnections,
+      max_connections_per_client: limits.maxConnectionsPerClient,
+      max_body_bytes: maxBodyBytes,
+      max_in_flight_body_bytes: maxInFlightBodyBytes,
+      buffer_alerts: buffer.capacity,
+      buffer_bytes: buffer.maxBytes
+    }
+    for (const [limit, value] of Object.entries(published)) metrics.limits.set({ limit }, value)
     const compactor = new EventCompactor()
     const limiter = new ClientRateLimiter({
       ratePerSecond: options.requestsPerSecond ?? receiverDefaults.requestsPerSecond,
@@ -313,10 +346,19 @@ export const makeFalcoReceiver = (
           ca: certificates.ca,
           requestCert: true,
           rejectUnauthorized: true,
-          minVersion: "TLSv1.2"
+          minVersion: "TLSv1.2",
+          ...serverTimeoutOptions(limits)
         }, handle)
-        created.requestTimeout = receiverDefaults.requestTimeoutMillis
         created.on("tlsClientError", () => metrics.rejected.inc({ reason: "tls" }))
+        guardConnections(created, limits, {
+          opened: (open) => metrics.connections.set(open),
+          released: (open) => metrics.connections.set(open),
+          closed: (reason) => {
+            metrics.closedConnections.inc({ reason })
+            // A refused connection may have carried alerts: a gap for the windows covering now.
+            if (reason === "connection_limit") drops.record(now(), "connection_limit")
+          }
+        })
         return created
       }),
       (created) =>

@@ -2,38 +2,12 @@ import { gzipSync } from "node:zlib"
 import { expect, layer } from "@effect/vitest"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import type { FalcoEvent } from "../../../src/backends/falco/FalcoEvent.ts"
-import { FalcoReceiver, type FalcoReceiverOptions, makeFalcoReceiver } from "../../../src/backends/falco/FalcoReceiver.ts"
+import { FalcoReceiver } from "../../../src/backends/falco/FalcoReceiver.ts"
 import { simulatedAlert, toHttpJson } from "../../../src/backends/falco/SimulatedAlerts.ts"
 import { makeSimulatedFalco } from "../../../src/backends/falco/SimulatedFalco.ts"
 import { Metrics } from "../../../src/services/Metrics.ts"
 import { OperatorConfig } from "../../../src/services/OperatorConfig.ts"
-import { falcoRun, grpcConfig, metricValue, Pki, post, scannerWith, scanRequest } from "./FalcoFixtures.ts"
-
-/** A receiver on a free port with the main PKI, its metrics, and a POST helper with the main client certificate. */
-const startReceiver = (overrides: Partial<FalcoReceiverOptions> = {}) =>
-  Effect.gen(function*() {
-    const pki = yield* Pki
-    const metrics = yield* Metrics
-    const receiver = yield* makeFalcoReceiver({
-      bindAddress: "127.0.0.1:0",
-      certFile: pki.main.server.certFile,
-      keyFile: pki.main.server.keyFile,
-      clientCAFile: pki.main.ca.certFile,
-      bufferSize: 1_000,
-      ...overrides
-    })
-    const port = receiver.address!.port
-    const send = (body: unknown, options: { readonly localAddress?: string; readonly headers?: Record<string, string> } = {}) =>
-      post({
-        port,
-        ca: pki.main.ca.cert,
-        client: pki.main.client,
-        body: Buffer.isBuffer(body) ? body : typeof body === "string" ? body : JSON.stringify(body),
-        ...options
-      })
-    const metric = (sample: string) => Effect.map(metrics.render, (rendered) => metricValue(rendered.body, sample))
-    return { receiver, port, send, metric, layer: Layer.succeed(FalcoReceiver, receiver) }
-  }).pipe(Effect.provide(Metrics.layerTest))
+import { falcoRun, grpcConfig, Pki, post, scannerWith, scanRequest, startReceiver } from "./FalcoFixtures.ts"
 
 const alertAt = (index: number, overrides: Partial<FalcoEvent> = {}): FalcoEvent => ({ ...simulatedAlert(index, Date.now()), ...overrides })
 
