@@ -12,8 +12,11 @@ import { visibleText } from "./SafeText.ts"
 export interface ReceiverCoverage {
   readonly from: number
   readonly to: number
-  /** When this receiver (this operator process) started listening. */
-  readonly receiverStartedAt: number
+  /**
+   * Since when this receiver has taken every alert sent to the operator: its start, or
+   * with leader election the moment this replica became the leader (standbys refuse alerts).
+   */
+  readonly takingAlertsSince: number
   /** Arrivals before this have left the buffer by age. */
   readonly retainedSince: number
   /** Arrival time of the oldest alert held, if any. */
@@ -59,9 +62,9 @@ const dropWords: Record<DropReason, string> = {
 
 export const receiverCoverage = (coverage: ReceiverCoverage): SourceCoverage => {
   const gaps: Array<string> = []
-  if (coverage.receiverStartedAt > coverage.from) {
+  if (coverage.takingAlertsSince > coverage.from) {
     gaps.push(
-      `the receiver started at ${iso(coverage.receiverStartedAt)} (operator start or restart), after the window began at ${iso(coverage.from)}: alerts sent before were not received by this operator`
+      `the receiver has taken alerts only since ${iso(coverage.takingAlertsSince)} (operator start, restart or leader change), after the window began at ${iso(coverage.from)}: alerts sent before were not received by this replica`
     )
   }
   if (coverage.retainedSince > coverage.from) {
@@ -71,14 +74,14 @@ export const receiverCoverage = (coverage: ReceiverCoverage): SourceCoverage => 
   if (lost.length > 0) {
     gaps.push(`in the window: ${lost.map(([reason, count]) => `${count} ${dropWords[reason]}`).join(", ")}`)
   }
-  const seenFrom = Math.min(coverage.to, Math.max(coverage.from, coverage.receiverStartedAt, coverage.retainedSince))
+  const seenFrom = Math.min(coverage.to, Math.max(coverage.from, coverage.takingAlertsSince, coverage.retainedSince))
   return {
     source: "receiver",
     requested: { from: coverage.from, to: coverage.to },
     seen: { from: seenFrom, to: coverage.to },
     gaps,
     notes: [
-      `receiver started ${iso(coverage.receiverStartedAt)}`,
+      `taking alerts since ${iso(coverage.takingAlertsSince)}`,
       coverage.oldestRetainedAt === undefined ? "buffer empty" : `oldest retained alert arrived ${iso(coverage.oldestRetainedAt)}`
     ]
   }

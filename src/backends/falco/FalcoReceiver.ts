@@ -2,9 +2,10 @@ import type { IncomingMessage, ServerResponse } from "node:http"
 import { createServer, type Server } from "node:https"
 import type { AddressInfo } from "node:net"
 import { gunzip } from "node:zlib"
-import { Clock, Context, Effect, Layer, Result, Schedule, Schema, type Scope } from "effect"
+import { Clock, Context, Effect, Layer, Option, Result, Schedule, Schema, type Scope } from "effect"
 import * as Prometheus from "prom-client"
 import { Metrics } from "../../services/Metrics.ts"
+import { KubeClient } from "../../services/kube/KubeClient.ts"
 import { OperatorConfig } from "../../services/OperatorConfig.ts"
 import { parseBindAddress } from "./BindAddress.ts"
 import { type CertificateSet, loadCertificateSet } from "./CertificateFiles.ts"
@@ -17,6 +18,7 @@ import { EventRingBuffer } from "./EventRingBuffer.ts"
 import type { FalcoEvent } from "./FalcoEvent.ts"
 import type { ReceiverCoverage } from "./FalcoCoverage.ts"
 import { decodeAlerts } from "./FalcoPayload.ts"
+import { makeLeaseHolderProbe } from "./LeaseHolder.ts"
 
 /**
  * The HTTPS endpoint Falco 0.44+ (`http_output`) and Falcosidekick (webhook output) POST
@@ -67,6 +69,13 @@ export interface FalcoReceiverOptions {
   readonly maxEventAgeMillis?: number
   readonly certificateReloadMillis?: number
   readonly connections?: Partial<ConnectionLimits>
+  /**
+   * Whether this replica should take alerts now (with leader election: it holds the Lease).
+   * Asked at start and every `servingCheckMillis`; a replica that should not answers 503.
+   * Absent: always take them.
+   */
+  readonly shouldServe?: Effect.Effect<boolean> | undefined
+  readonly servingCheckMillis?: number
 }
 
 export class FalcoReceiverStartFailed extends Schema.TaggedError<FalcoReceiverStartFailed>()("FalcoReceiverStartFailed", {
@@ -122,13 +131,18 @@ const receiverMetrics = (registry: Prometheus.Registry) => {
     }),
     rejected: new Prometheus.Counter({
       name: "ugallu_compliance_scan_falco_receiver_rejected_requests_total",
-      help: "Requests to the Falco receiver refused, by reason (tls, method, rate_limited, too_large, overloaded, unsupported_encoding, malformed).",
+      help: "Requests to the Falco receiver refused, by reason (tls, standby, method, rate_limited, too_large, overloaded, unsupported_encoding, malformed).",
       labelNames: ["reason"] as const,
       registers
     }),
     buffered: new Prometheus.Gauge({
       name: "ugallu_compliance_scan_falco_receiver_buffered_events",
       help: "Falco alerts held in the receiver's ring buffer.",
+      registers
+    }),
+    serving: new Prometheus.Gauge({
+      name: "ugallu_compliance_scan_falco_receiver_serving",
+      help: "1 when this replica's Falco receiver takes alerts (the leader, or leader election off), 0 when it refuses them as a standby.",
       registers
     }),
     connections: new Prometheus.Gauge({
@@ -156,7 +170,7 @@ const receiverMetrics = (registry: Prometheus.Registry) => {
   }
 }
 
-type RejectReason = "method" | "rate_limited" | "too_large" | "overloaded" | "unsupported_encoding" | "malformed"
+type RejectReason = "standby" | "method" | "rate_limited" | "too_large" | "overloaded" | "unsupported_encoding" | "malformed"
 
 const reply = (response: ServerResponse, status: number, body: object, headers: Record<string, string> = {}) => {
   if (response.headersSent) return
@@ -209,7 +223,8 @@ export const makeFalcoReceiver = (
       maxBytes: options.bufferBytes ?? receiverDefaults.bufferBytes,
       maxAgeMillis
     })
-    const startedAt = now()
+    // Since when every alert sent to this replica has been taken; undefined while a standby.
+    let takingAlertsSince: number | undefined = options.shouldServe === undefined ? now() : undefined
     const drops = new DropLedger(2 * maxAgeMillis)
     const lost = (reason: DropReason) => (receivedAt: number) => {
       drops.record(receivedAt, reason)
@@ -273,6 +288,13 @@ export const makeFalcoReceiver = (
     }
 
     const handle = (request: IncomingMessage, response: ServerResponse) => {
+      if (takingAlertsSince === undefined) {
+        // Refuse rather than accept alerts no scan would read (only the leader scans).
+        request.resume()
+        return reject(response, 503, "standby", "this operator replica is a standby: only the leader takes Falco alerts", {
+          "retry-after": "2"
+        })
+      }
       if (request.method !== "POST") {
         request.resume()
         return reject(response, 405, "method", "only POST is accepted", { allow: "POST" })
@@ -372,6 +394,19 @@ export const makeFalcoReceiver = (
       `Falco receiver listening on ${bound.address}:${bound.port} (mTLS, buffer ${options.bufferSize} alerts, ${buffer.maxBytes} bytes)`
     )
 
+    metrics.serving.set(takingAlertsSince === undefined ? 0 : 1)
+    if (options.shouldServe !== undefined) {
+      const follow = Effect.gen(function*() {
+        const serve = yield* options.shouldServe!
+        if (serve === (takingAlertsSince !== undefined)) return
+        takingAlertsSince = serve ? now() : undefined
+        metrics.serving.set(serve ? 1 : 0)
+        yield* Effect.logInfo(serve ? "Falco receiver: taking alerts (this replica leads)" : "Falco receiver: refusing alerts (this replica is a standby)")
+      })
+      yield* follow
+      yield* follow.pipe(Effect.repeat(Schedule.spaced(options.servingCheckMillis ?? 1_000)), Effect.forkScoped)
+    }
+
     // Rotated Secrets take effect without a restart; a broken rotation keeps the old files.
     const reload = Effect.gen(function*() {
       const fresh = yield* loadCertificateSet(certificateFlags(options), now())
@@ -397,7 +432,8 @@ export const makeFalcoReceiver = (
             coverage: {
               from,
               to,
-              receiverStartedAt: startedAt,
+              // A read while a standby (no scan should do that) sees nothing: all of it is a gap.
+              takingAlertsSince: takingAlertsSince ?? at,
               retainedSince: at - maxAgeMillis,
               oldestRetainedAt: buffer.oldestReceivedAt,
               drops: drops.between(from, to)
@@ -418,7 +454,19 @@ export class FalcoReceiver extends Context.Service<FalcoReceiver, FalcoReceiverS
     Effect.gen(function*() {
       const config = yield* OperatorConfig
       if (config.falcoReceiverBindAddress === undefined || config.falcoReceiverBindAddress === "") return disabled
+      // With leader election, only the replica holding the Lease takes alerts (standbys answer
+      // 503). Without a Kubernetes client (tests, the demo) there is no Lease to follow.
+      const kube = yield* Effect.serviceOption(KubeClient)
+      const shouldServe = config.leaderElect && Option.isSome(kube)
+        ? yield* makeLeaseHolderProbe(kube.value, {
+          namespace: config.leaderElectionNamespace,
+          name: config.leaderElectionID,
+          identity: config.identity
+        })
+        : undefined
       return yield* makeFalcoReceiver({
+        shouldServe,
+        servingCheckMillis: config.retryPeriodMillis,
         bindAddress: config.falcoReceiverBindAddress,
         certFile: config.falcoReceiverCertFile,
         keyFile: config.falcoReceiverKeyFile,

@@ -7,7 +7,7 @@ import { simulatedAlert, toHttpJson } from "../../../src/backends/falco/Simulate
 import { makeSimulatedFalco } from "../../../src/backends/falco/SimulatedFalco.ts"
 import { Metrics } from "../../../src/services/Metrics.ts"
 import { OperatorConfig } from "../../../src/services/OperatorConfig.ts"
-import { falcoRun, grpcConfig, Pki, post, scannerWith, scanRequest, startReceiver } from "./FalcoFixtures.ts"
+import { eventually, falcoRun, grpcConfig, Pki, post, scannerWith, scanRequest, startReceiver } from "./FalcoFixtures.ts"
 
 const alertAt = (index: number, overrides: Partial<FalcoEvent> = {}): FalcoEvent => ({ ...simulatedAlert(index, Date.now()), ...overrides })
 
@@ -29,7 +29,7 @@ layer(Pki.layer, { excludeTestServices: true })("the HTTPS receiver for Falco 0.
         // The receiver started less than the 1m window ago: it cannot vouch for the time before.
         ["falco.coverage-incomplete", "low"]
       ])
-      expect(report.checks[1]!.detail).toMatch(/^receiver: the receiver started at \S+ \(operator start or restart\), after the window began/u)
+      expect(report.checks[1]!.detail).toMatch(/^receiver: the receiver has taken alerts only since \S+ \(operator start, restart or leader change\), after the window began/u)
     }))
 
   it.effect("accepts Falcosidekick's webhook JSON, single, batched and gzip-compressed", () =>
@@ -284,7 +284,7 @@ layer(Pki.layer, { excludeTestServices: true })("the HTTPS receiver for Falco 0.
         ["falco.no-events", "skip"],
         ["falco.coverage-incomplete", "warn"]
       ])
-      expect(report.checks[1]!.detail).toMatch(/the receiver started at \S+ \(operator start or restart\), after the window began/u)
+      expect(report.checks[1]!.detail).toMatch(/the receiver has taken alerts only since \S+ \(operator start, restart or leader change\), after the window began/u)
     }))
 
   it.effect("requests refused over the rate limit inside the window make its coverage incomplete", () =>
@@ -300,5 +300,31 @@ layer(Pki.layer, { excludeTestServices: true })("the HTTPS receiver for Falco 0.
         ["falco.coverage-incomplete", "warn"]
       ])
       expect(report.checks[1]!.detail).toBe("receiver: in the window: 1 requests refused over the rate limit (429)")
+    }))
+
+  it.effect("a standby refuses alerts with 503; once it leads it takes them, and its coverage starts at the takeover", () =>
+    Effect.gen(function*() {
+      let leads = false
+      const { send, metric, receiver, layer: receiverLayer } = yield* startReceiver({
+        shouldServe: Effect.sync(() => leads),
+        servingCheckMillis: 20
+      })
+      const refused = yield* send(toHttpJson(alertAt(1)))
+      expect(refused.status).toBe(503)
+      expect(refused.headers["retry-after"]).toBe("2")
+      expect(yield* metric("ugallu_compliance_scan_falco_receiver_serving")).toBe(0)
+      expect(yield* receiver.buffered).toBe(0)
+
+      leads = true
+      expect(yield* eventually(Effect.map(metric("ugallu_compliance_scan_falco_receiver_serving"), (value) => value === 1))).toBe(true)
+      expect((yield* send(toHttpJson(alertAt(1)))).status).toBe(200)
+      const { scanner } = yield* scannerWith({}, receiverLayer)
+      const report = yield* scanner.scan(scanRequest(falcoRun({ window: "1m" })))
+      expect(report.checks.map((check) => check.checkID)).toEqual(["falco.write-below-etc", "falco.coverage-incomplete"])
+      expect(report.checks[1]!.detail).toMatch(/taken alerts only since \S+ \(operator start, restart or leader change\)/u)
+
+      leads = false
+      expect(yield* eventually(Effect.map(send(toHttpJson(alertAt(2))), (answer) => answer.status === 503))).toBe(true)
+      expect(yield* metric("ugallu_compliance_scan_falco_receiver_rejected_requests_total{reason=\"standby\"}")).toBeGreaterThanOrEqual(2)
     }))
 })

@@ -9,7 +9,7 @@ describe("what a run saw of its window", () => {
   it("is complete when the receiver listened the whole window, kept it, and lost nothing in it", () => {
     const receiver = receiverCoverage({
       ...window,
-      receiverStartedAt: t("2026-01-01T09:00:00Z"),
+      takingAlertsSince: t("2026-01-01T09:00:00Z"),
       retainedSince: t("2026-01-01T09:05:00Z"),
       oldestRetainedAt: t("2026-01-01T09:30:00Z"),
       drops: {}
@@ -18,21 +18,21 @@ describe("what a run saw of its window", () => {
     const check = coverageCheck([receiver])
     expect(check).toMatchObject({ checkID: "falco.coverage", outcome: "pass", severity: "info" })
     expect(check.subjects![0]!.message).toBe(
-      "requested 2026-01-01T10:00:00.000Z to 2026-01-01T10:05:00.000Z; seen 2026-01-01T10:00:00.000Z to 2026-01-01T10:05:00.000Z; receiver started 2026-01-01T09:00:00.000Z; oldest retained alert arrived 2026-01-01T09:30:00.000Z"
+      "requested 2026-01-01T10:00:00.000Z to 2026-01-01T10:05:00.000Z; seen 2026-01-01T10:00:00.000Z to 2026-01-01T10:05:00.000Z; taking alerts since 2026-01-01T09:00:00.000Z; oldest retained alert arrived 2026-01-01T09:30:00.000Z"
     )
   })
 
   it("names every gap: a restart inside the window, a window past retention, alerts lost in it", () => {
     const receiver = receiverCoverage({
       ...window,
-      receiverStartedAt: t("2026-01-01T10:02:00Z"),
+      takingAlertsSince: t("2026-01-01T10:02:00Z"),
       retainedSince: t("2026-01-01T10:01:00Z"),
       oldestRetainedAt: undefined,
       drops: { capacity: 3, rate_limited: 2 }
     })
     expect(receiver.seen).toEqual({ from: t("2026-01-01T10:02:00Z"), to: window.to })
     expect(receiver.gaps).toEqual([
-      "the receiver started at 2026-01-01T10:02:00.000Z (operator start or restart), after the window began at 2026-01-01T10:00:00.000Z: alerts sent before were not received by this operator",
+      "the receiver has taken alerts only since 2026-01-01T10:02:00.000Z (operator start, restart or leader change), after the window began at 2026-01-01T10:00:00.000Z: alerts sent before were not received by this replica",
       "the window reaches past the receiver's retention: alerts that arrived before 2026-01-01T10:01:00.000Z have left the buffer",
       "in the window: 3 dropped from the full buffer (alerts or bytes), 2 requests refused over the rate limit (429)"
     ])
@@ -41,7 +41,7 @@ describe("what a run saw of its window", () => {
     expect(isComplete([grpc, receiver])).toBe(false)
     const check = coverageCheck([grpc, receiver])
     expect(check).toMatchObject({ checkID: "falco.coverage-incomplete", outcome: "warn", subjectCounts: { pass: 1, warn: 1 } })
-    expect(check.detail).toMatch(/^receiver: the receiver started at .*; receiver: the window reaches .*; receiver: in the window: 3 dropped/u)
+    expect(check.detail).toMatch(/^receiver: the receiver has taken alerts only since .*; receiver: the window reaches .*; receiver: in the window: 3 dropped/u)
   })
 
   it("counts losses by the second they happened, inside the window only", () => {
