@@ -217,4 +217,17 @@ layer(Pki.layer, { excludeTestServices: true })("Falco over gRPC with mutual TLS
       yield* Fiber.interrupt(fiber)
       expect(yield* eventually(Effect.map(falco.openStreams, (open) => open === 0))).toBe(true)
     }))
+
+  it.effect("alerts pulled over gRPC are cut to the same per-alert budget as the receiver's", () =>
+    Effect.gen(function*() {
+      const pki = yield* Pki
+      const big = at(1)
+      const falco = yield* startFalco({
+        events: [{ ...big, output: "o".repeat(1_000_000), outputFields: { ...big.outputFields, "k8s.pod.name": "p".repeat(10_000) } }]
+      })
+      const { scanner } = yield* scannerWith(grpcConfig(pki, falco.port))
+      const report = yield* scanner.scan(scanRequest(falcoRun({ window: "300ms" })))
+      const subject = report.checks[0]!.subjects![0]!
+      expect(subject.name).toMatch(/^p{256} … \[cut: 10000 characters, sha1 \S{12}\]$/u)
+    }))
 })
