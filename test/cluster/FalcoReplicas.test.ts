@@ -131,4 +131,47 @@ describe("Falco receiver with two replicas", () => {
       expect(after.checks[1]!.detail).toMatch(/^receiver: the receiver has taken alerts only since \S+ \(operator start, restart or leader change\), after the window began/u)
     })
   })
+
+  it("after an operator restart, alerts posted before it are reported as a coverage gap, never as a no-events pass", async () => {
+    // A namespace (and Lease) of its own: the replicas of the test above are gone or standing by.
+    const restartNamespace = await createNamespace(admin, "falco-restart")
+    const port = await freePort(ports)
+    const start = (name: string) =>
+      startTestOperator(cluster, identity, {
+        name,
+        namespace: restartNamespace,
+        flags: [
+          `--falco-receiver-bind-address=127.0.0.1:${port}`,
+          `--falco-receiver-cert-file=${certificates.server.certFile}`,
+          `--falco-receiver-key-file=${certificates.server.keyFile}`,
+          `--falco-receiver-client-ca-file=${certificates.ca.certFile}`
+        ]
+      })
+    const first = await start("falco-restart-1")
+    operators.push(first)
+    try {
+      await withOperatorLogs(operators, async () => {
+        await eventually(async () => ((await serving(first)) === 1 ? true : undefined), { what: "the operator to take alerts", timeoutMillis: 30_000 })
+        expect(await send(port, alert(1))).toBe(200)
+        await first.kill()
+        const second = await start("falco-restart-2")
+        operators.push(second)
+        await eventually(async () => ((await serving(second)) === 1 ? true : undefined), {
+          what: "the restarted operator to take alerts",
+          timeoutMillis: 4 * shortLease.leaseDurationMillis + 30_000
+        })
+        await createRun(admin, restartNamespace, "after-restart", { backend: "falco", falco: { window: "1m" } })
+        const run = await waitForRun(admin, restartNamespace, "after-restart")
+        expect(run.status.phase).toBe("Succeeded")
+        const checks = (await admin.get(resultPath(restartNamespace, "after-restart"))).spec.checks as Array<Json>
+        expect(checks.map((check) => [check.checkID, check.outcome])).toEqual([
+          ["falco.no-events", "skip"],
+          ["falco.coverage-incomplete", "warn"]
+        ])
+        expect(checks[1]!.detail).toMatch(/^receiver: the receiver has taken alerts only since \S+ \(operator start, restart or leader change\)/u)
+      })
+    } finally {
+      await deleteNamespace(admin, restartNamespace)
+    }
+  })
 })
