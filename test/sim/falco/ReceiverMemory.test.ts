@@ -7,7 +7,7 @@ import { receiverDefaults } from "../../../src/backends/falco/FalcoReceiver.ts"
 import { simulatedAlert, toHttpJson } from "../../../src/backends/falco/SimulatedAlerts.ts"
 import { Pki, post } from "./FalcoFixtures.ts"
 
-// About what Node gives itself in a container with the Deployment's 512Mi limit (a quarter of it).
+// A quarter of the Deployment's 512Mi limit: V8's default heap for that much memory.
 const heapLimitMiB = 128
 const node = existsSync("node_modules/.bin/node") ? realpathSync("node_modules/.bin/node") : process.execPath
 
