@@ -5,6 +5,9 @@
  * simulated gRPC server, and an http_output / Falcosidekick sender), a forked child plays
  * the operator (the Falco scanner and the HTTPS receiver with a 100,000-alert buffer).
  *
+ * - HTTPS receiver (mTLS) by output size: alerts per second with 1 KB and with 100 KB
+ *   outputs (one per POST), and the operator's RSS and heap after each (the per-alert
+ *   budget and the byte-bounded buffer at their defaults);
  * - HTTPS receiver (mTLS): alerts per second, one per POST (Falco's http_output) over 8
  *   keep-alive connections, and in batches of 100 (Falcosidekick arrays);
  * - the operator's peak RSS with its buffer full (100,000 alerts), after a run read it back;
@@ -30,11 +33,21 @@ type ToOperator =
   | { readonly type: "start"; readonly files: OperatorFiles; readonly falcoPort: number }
   | { readonly type: "grpc"; readonly alerts: number }
   | { readonly type: "read" }
+  | { readonly type: "stats" }
   | { readonly type: "stop" }
 type ToFalco =
   | { readonly type: "ready"; readonly receiverPort: number; readonly rssKiB: number; readonly heapMiB: number }
   | { readonly type: "grpc-done"; readonly millis: number; readonly checks: number; readonly rssKiB: number }
   | { readonly type: "read-done"; readonly millis: number; readonly checks: number; readonly buffered: number; readonly rssKiB: number; readonly heapMiB: number }
+  | {
+    readonly type: "stats-done"
+    readonly rssMiB: number
+    readonly peakRssKiB: number
+    readonly heapMiB: number
+    readonly buffered: number
+    readonly bufferedMiB: number
+    readonly closed: string
+  }
 
 interface OperatorFiles {
   readonly caFile: string
@@ -95,6 +108,17 @@ const operator = Effect.gen(function*() {
       const started = performance.now()
       const report = yield* scanner.scan(scanRequest("10m"))
       send({ type: "grpc-done", millis: performance.now() - started, checks: report.checks.length, rssKiB: peakRssKiB() })
+    } else if (message.type === "stats") {
+      ;(globalThis as { gc?: () => void }).gc?.()
+      send({
+        type: "stats-done",
+        rssMiB: Math.round(process.memoryUsage().rss / 1048576),
+        peakRssKiB: peakRssKiB(),
+        heapMiB: heapUsedMiB(),
+        buffered: yield* receiver.buffered,
+        bufferedMiB: Math.round((yield* receiver.bufferedBytes) / 1048576),
+        closed: (yield* metrics.render).body.split("\n").filter((line) => line.startsWith("ugallu_compliance_scan_falco_receiver_closed_connections_total")).join(", ")
+      })
     } else if (message.type === "read") {
       // Receiver only: the same receiver, a scanner without --falco-host.
       const scanner = yield* makeFalcoScanner().pipe(Effect.provide(Layer.mergeAll(
@@ -161,7 +185,9 @@ const falcoSide = (alerts: number) =>
       initialEvents: simulatedAlerts(alerts, now)
     })
     const child = yield* Effect.acquireRelease(
-      Effect.sync(() => fork(import.meta.filename, ["operator"], { stdio: ["ignore", "inherit", "inherit", "ipc"] })),
+      Effect.sync(() =>
+        fork(import.meta.filename, ["operator"], { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [...process.execArgv, "--expose-gc"] })
+      ),
       // Lets the operator exit on its own (it was told to stop) before making sure it is gone.
       (operatorProcess) =>
         Effect.callback<void>((resume) => {
@@ -184,12 +210,38 @@ const falcoSide = (alerts: number) =>
     const ready = yield* reply("ready")
     console.log(`Falco bench on ${process.platform}/${process.arch}, Node ${process.version}: operator process started, peak RSS ${mib(ready.rssKiB)} (heap used ${ready.heapMiB} MiB)`)
 
-    const agent = new Agent({ keepAlive: true, maxSockets: 8, ca: pki.ca.cert, cert: pki.client.cert, key: pki.client.key })
-    yield* Effect.addFinalizer(() => Effect.sync(() => agent.destroy()))
+    // A fresh Agent per phase, closed after it: the receiver closes connections idle for 5 s
+    // (preparing a phase's bodies can take longer) and allows 16 connections per client.
+    const postPhase = (bodies: ReadonlyArray<string>) =>
+      Effect.acquireUseRelease(
+        Effect.sync(() => new Agent({ keepAlive: true, maxSockets: 8, ca: pki.ca.cert, cert: pki.client.cert, key: pki.client.key })),
+        (agent) => postAll(ready.receiverPort, agent, bodies, 8),
+        (agent) => Effect.sync(() => agent.destroy())
+      )
+    // Output size: the budget cuts 100 KB outputs to 4 KiB before they are buffered.
+    for (const { label, outputBytes, total } of [
+      { label: "1 KB", outputBytes: 1_000, total: Math.min(alerts, 20_000) },
+      { label: "100 KB", outputBytes: 100_000, total: Math.min(alerts, 2_000) }
+    ]) {
+      const padding = "x".repeat(outputBytes)
+      const bodies = simulatedAlerts(total, now, 3 * alerts).map((event) => JSON.stringify({ ...toHttpJson(event), output: `${event.output} ${padding}`.slice(0, outputBytes) }))
+      const started = performance.now()
+      yield* postPhase(bodies)
+      const millis = performance.now() - started
+      child.send({ type: "stats" } satisfies ToOperator)
+      const stats = yield* reply("stats-done")
+      console.log(
+        `HTTPS receiver, ${label} outputs, one per POST, 8 connections: ${count(total)} alerts in ${millis.toFixed(0)} ms = ${rate(total, millis)}` +
+          ` (${(((total * outputBytes) / millis) * 1000 / 1048576).toFixed(1)} MiB/s); operator after: RSS ${stats.rssMiB} MiB (peak ${mib(stats.peakRssKiB)}),` +
+          ` heap ${stats.heapMiB} MiB, ${count(stats.buffered)} alerts buffered = ${stats.bufferedMiB} MiB accounted` +
+          (stats.closed === "" ? "" : `; connections closed by limits: ${stats.closed}`)
+      )
+    }
+
     const singles = Math.min(alerts, 20_000)
     const singleBodies = simulatedAlerts(singles, now, alerts).map((event) => JSON.stringify(toHttpJson(event)))
     const singleStart = performance.now()
-    yield* postAll(ready.receiverPort, agent, singleBodies, 8)
+    yield* postPhase(singleBodies)
     const singleMillis = performance.now() - singleStart
     console.log(`HTTPS receiver (mTLS), one alert per POST (Falco http_output), 8 keep-alive connections: ${count(singles)} alerts in ${singleMillis.toFixed(0)} ms = ${rate(singles, singleMillis)}`)
 
@@ -200,7 +252,7 @@ const falcoSide = (alerts: number) =>
       batchBodies.push(JSON.stringify(batched.slice(offset, offset + batchSize).map((event, index) => toHttpJson(event, `bench-${offset + index}`))))
     }
     const batchStart = performance.now()
-    yield* postAll(ready.receiverPort, agent, batchBodies, 8)
+    yield* postPhase(batchBodies)
     const batchMillis = performance.now() - batchStart
     console.log(`HTTPS receiver (mTLS), batches of ${batchSize} (Falcosidekick arrays): ${count(bufferSize)} alerts in ${batchMillis.toFixed(0)} ms = ${rate(bufferSize, batchMillis)}`)
 

@@ -23,7 +23,13 @@ export const Subject = Schema.Struct({
   message: Schema.optionalKey(Schema.String),
   expected: Schema.optionalKey(Schema.String),
   actual: Schema.optionalKey(Schema.String),
-  count: Schema.optionalKey(Schema.Int)
+  count: Schema.optionalKey(Schema.Int),
+  /**
+   * Set when `name` / `namespace` came from untrusted text (a Falco alert) and had control
+   * or bidi characters replaced for display: the exact raw value, backslash-escaped.
+   */
+  rawName: Schema.optionalKey(Schema.String),
+  rawNamespace: Schema.optionalKey(Schema.String)
 })
 export type Subject = typeof Subject.Type
 

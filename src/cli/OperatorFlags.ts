@@ -71,6 +71,11 @@ export const operatorFlags = {
     "CA (PEM) that clients posting to the receiver must present certificates from"
   ),
   falcoReceiverBufferSize: intFlag("falco-receiver-buffer-size", "Events the receiver keeps", d.falcoReceiverBufferSize),
+  falcoReceiverBufferBytes: intFlag(
+    "falco-receiver-buffer-bytes",
+    "Bytes the receiver's buffered events may take (oldest dropped beyond)",
+    d.falcoReceiverBufferBytes
+  ),
   metricsBindAddress: stringFlag("metrics-bind-address", "Address of /metrics; 0 disables", d.metricsBindAddress),
   healthProbeBindAddress: stringFlag(
     "health-probe-bind-address",

@@ -37,6 +37,7 @@ export const configFromFlags = (flags: Flags): OperatorConfigShape => ({
   falcoReceiverKeyFile: flags.falcoReceiverKeyFile,
   falcoReceiverClientCAFile: flags.falcoReceiverClientCAFile,
   falcoReceiverBufferSize: flags.falcoReceiverBufferSize,
+  falcoReceiverBufferBytes: flags.falcoReceiverBufferBytes,
   metricsBindAddress: flags.metricsBindAddress,
   healthProbeBindAddress: flags.healthProbeBindAddress,
   leaderElect: flags.leaderElect,

@@ -22,6 +22,8 @@ export interface OperatorConfigShape {
   readonly falcoReceiverKeyFile: string | undefined
   readonly falcoReceiverClientCAFile: string | undefined
   readonly falcoReceiverBufferSize: number
+  /** Bytes the receiver's buffered alerts may take (each alert accounted by AlertBudget.alertBytes). */
+  readonly falcoReceiverBufferBytes: number
   readonly metricsBindAddress: string
   readonly healthProbeBindAddress: string
   readonly leaderElect: boolean
@@ -56,6 +58,7 @@ export const defaultOperatorConfig: OperatorConfigShape = {
   falcoReceiverKeyFile: undefined,
   falcoReceiverClientCAFile: undefined,
   falcoReceiverBufferSize: 10_000,
+  falcoReceiverBufferBytes: 32 * 1024 * 1024,
   metricsBindAddress: ":8080",
   healthProbeBindAddress: ":8081",
   leaderElect: true,

@@ -1,11 +1,10 @@
-import { fieldsUsedByChecks } from "./FalcoChecks.ts"
+import { boundAlert } from "./AlertBudget.ts"
 import type { FalcoEvent } from "./FalcoEvent.ts"
 
 /**
- * Shrinks alerts before the receiver buffers them (100,000 of them by default sizing):
- * keeps only the output fields checks read, and shares one copy of the strings and tag
- * lists that repeat from alert to alert (rule names, hosts, a rule's tags). The alert's
- * identity (time, rule, priority, host, source, output) is untouched.
+ * Shrinks alerts before the receiver buffers them: cuts them to the alert budget (which
+ * keeps only the output fields checks read), and shares one copy of the strings and tag
+ * lists that repeat from alert to alert (rule names, hosts, a rule's tags).
  */
 export class EventCompactor {
   readonly #strings = new Map<string, string>()
@@ -35,12 +34,10 @@ export class EventCompactor {
     return shared
   }
 
-  compact(event: FalcoEvent): FalcoEvent {
+  compact(received: FalcoEvent): FalcoEvent {
+    const event = boundAlert(received)
     const outputFields: Record<string, string> = {}
-    for (const name of fieldsUsedByChecks) {
-      const value = event.outputFields[name]
-      if (value !== undefined) outputFields[name] = this.#string(value)
-    }
+    for (const [name, value] of Object.entries(event.outputFields)) outputFields[name] = this.#string(value)
     return {
       time: event.time,
       timeMillis: event.timeMillis,

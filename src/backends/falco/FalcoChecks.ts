@@ -3,6 +3,7 @@ import type { FalcoPriority } from "../../api/ComplianceScanRun.ts"
 import { highestSeverity, type Severity, severityRank } from "../../api/Severity.ts"
 import { type FalcoEvent, isAtLeastPriority, severityOfPriority } from "./FalcoEvent.ts"
 import { frameworksFromTags } from "./FalcoTags.ts"
+import { escapedText, hasUnsafeText, visibleText } from "./SafeText.ts"
 
 /** Which events a run counts (`spec.falco` without the window). */
 export interface FalcoFilter {
@@ -21,9 +22,9 @@ export const maxSubjectsPerCheck = 100
 
 const maxTextLength = 500
 
-/** `detail` and messages are one line of bounded length. */
+/** `detail` and messages are one line of bounded length, alert text made visible (SafeText). */
 const oneLine = (text: string): string => {
-  const line = text.replace(/\s+/gu, " ").trim()
+  const line = visibleText(text.replace(/\s+/gu, " ").trim())
   return line.length <= maxTextLength ? line : `${line.slice(0, maxTextLength - 1)}…`
 }
 
@@ -81,8 +82,11 @@ interface RuleTally {
 
 const toSubject = (tally: SubjectTally): Subject => ({
   kind: tally.kind,
-  name: tally.name,
-  ...(tally.namespace === undefined ? {} : { namespace: tally.namespace }),
+  name: visibleText(tally.name),
+  ...(tally.namespace === undefined ? {} : { namespace: visibleText(tally.namespace) }),
+  // Subjects are told apart by their raw values; the escaped raw keeps them apart in the Result too.
+  ...(hasUnsafeText(tally.name) ? { rawName: escapedText(tally.name) } : {}),
+  ...(tally.namespace !== undefined && hasUnsafeText(tally.namespace) ? { rawNamespace: escapedText(tally.namespace) } : {}),
   outcome: "fail",
   count: tally.count,
   ...(tally.containers.size === 0
@@ -94,10 +98,10 @@ const toCheck = (tally: RuleTally): Check => {
   const subjects = [...tally.subjects.values()].sort((a, b) =>
     b.count - a.count || (a.namespace ?? "").localeCompare(b.namespace ?? "") || a.name.localeCompare(b.name)
   )
-  const frameworks = frameworksFromTags(tally.tags)
+  const frameworks = frameworksFromTags(tally.tags).map((reference) => ({ ...reference, controlID: visibleText(reference.controlID) }))
   return {
     checkID: tally.checkID,
-    title: tally.title,
+    title: visibleText(tally.title),
     detail: oneLine(tally.worst.output === "" ? `${tally.events} event(s) of rule ${tally.title}` : tally.worst.output),
     outcome: "fail",
     severity: highestSeverity(tally.severities) ?? "info",
@@ -162,11 +166,15 @@ export const checksFromEvents = (events: Iterable<FalcoEvent>): ReadonlyArray<Ch
   return builder.checks()
 }
 
-export const noEventsCheck = (detail: string): Check => ({
+/**
+ * No alert matched. `pass` only when every source saw its whole window; otherwise `skip`:
+ * absence of alerts the operator could not see proves nothing (see falco.coverage-incomplete).
+ */
+export const noEventsCheck = (detail: string, coverageComplete: boolean): Check => ({
   checkID: noEventsCheckID,
   title: "No matching Falco events",
-  detail: oneLine(detail),
-  outcome: "pass",
+  detail: oneLine(coverageComplete ? detail : `${detail} Coverage of the window is incomplete (falco.coverage-incomplete), so this proves nothing for the part not seen.`),
+  outcome: coverageComplete ? "pass" : "skip",
   severity: "info"
 })
 

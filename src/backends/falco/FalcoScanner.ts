@@ -7,12 +7,15 @@ import { Metrics } from "../../services/Metrics.ts"
 import { OperatorConfig } from "../../services/OperatorConfig.ts"
 import { ScanFailed, type ScanReport, type ScanRequest, type Scanner } from "../Scanner.ts"
 import { loadCertificateSet } from "./CertificateFiles.ts"
+import { boundAlert } from "./AlertBudget.ts"
 import { endpointUnreachableCheck, type FalcoFilter, makeCheckBuilder, matchesFilter, noEventsCheck } from "./FalcoChecks.ts"
-import { FalcoEndpointUnreachable, type FalcoScanError, FalcoSpecInvalid } from "./FalcoErrors.ts"
+import { coverageCheck, grpcCoverage, isComplete, receiverCoverage, type SourceCoverage } from "./FalcoCoverage.ts"
+import { FalcoEndpointUnreachable, FalcoSpecInvalid } from "./FalcoErrors.ts"
 import { type FalcoEvent, makeDeduplicator } from "./FalcoEvent.ts"
 import { loadFalcoApi } from "./FalcoProto.ts"
 import { FalcoReceiver } from "./FalcoReceiver.ts"
 import { collectOverGrpc } from "./GrpcCollector.ts"
+import { visibleText } from "./SafeText.ts"
 import { probeTls } from "./TlsProbe.ts"
 
 /**
@@ -28,7 +31,9 @@ import { probeTls } from "./TlsProbe.ts"
  *
  * The same alert from both sources counts once. No source configured, or the gRPC endpoint
  * unreachable: the `falco-endpoint-unreachable` skip check, and the run still Succeeds.
- * Failure reasons (status.reason) are the tags of FalcoErrors.ts.
+ * Failure reasons (status.reason) are the tags of FalcoErrors.ts. Sources are independent:
+ * a failing gRPC source makes the run Failed with its reason, and the receiver's findings
+ * stay in the Result. Every Result says what each source saw of its window (FalcoCoverage).
  */
 
 export interface FalcoScannerOptions {
@@ -106,6 +111,7 @@ export const makeFalcoScanner = (options: FalcoScannerOptions = {}) =>
         yield* probeTls({ host, port: config.falcoPort, credentials, timeoutMillis: connectTimeout })
         const connected = yield* Clock.currentTimeMillis
         const until = Math.min(connected + windowMillis, stopBy)
+        const onBoundedEvent = (event: FalcoEvent) => onEvent(boundAlert(event))
         const collection = yield* collectOverGrpc({
           api,
           host,
@@ -116,16 +122,25 @@ export const makeFalcoScanner = (options: FalcoScannerOptions = {}) =>
           pollIntervalMillis: options.pollIntervalMillis ?? defaultPollInterval(windowMillis),
           drainGraceMillis: Math.max(0, Math.min(options.drainGraceMillis ?? defaults.drainGraceMillis, deadline - until)),
           maxEvents: options.maxEventsPerRun ?? defaults.maxEventsPerRun,
-          onEvent
+          onEvent: onBoundedEvent
         })
         grpcEvents.inc(collection.received)
         if (collection.truncated) {
           yield* Effect.logWarning(`Falco gRPC: stopped collecting after ${collection.received} alerts (the per-run cap)`)
         }
-        return collection
+        const cutShort = collection.error !== undefined
+          ? `the stream failed at ${new Date(collection.endedAt).toISOString()}, before the window's end: ${collection.error.message}`
+          : collection.truncated
+          ? `stopped taking alerts after the per-run cap of ${collection.received}`
+          : collection.endedEarly
+          ? `Falco ended the stream at ${new Date(collection.endedAt).toISOString()}, before the window's end`
+          : until < connected + windowMillis
+          ? `the run's deadline ended collection ${formatMillis(connected + windowMillis - until)} before the window's end`
+          : undefined
+        return { collection, coverage: grpcCoverage({ from: connected, to: connected + windowMillis, seenTo: collection.endedAt, cutShort }) }
       }).pipe(Effect.scoped)
 
-    const scan = (request: ScanRequest): Effect.Effect<ScanReport, FalcoScanError> =>
+    const scan = (request: ScanRequest): Effect.Effect<ScanReport, FalcoSpecInvalid> =>
       Effect.gen(function*() {
         const windowText = request.run.spec.falco?.window ?? specDefaults.falcoWindow
         const windowMillis = parseDurationMillis(windowText)
@@ -142,6 +157,8 @@ export const makeFalcoScanner = (options: FalcoScannerOptions = {}) =>
         const startedAt = yield* Clock.currentTimeMillis
         const sources: Array<string> = []
         const checks: Array<Check> = []
+        const coverage: Array<SourceCoverage> = []
+        let failure: ScanReport["failure"]
         // Alerts are filtered, de-duplicated and tallied as they arrive, never all kept.
         const filter = filterOf(request)
         const selected = matchesFilter(filter)
@@ -154,35 +171,53 @@ export const makeFalcoScanner = (options: FalcoScannerOptions = {}) =>
         }
 
         if (grpcHost !== undefined) {
-          const outcome = yield* collectGrpc(grpcHost, windowMillis, request.deadline, accept).pipe(
-            Effect.catchTag("FalcoEndpointUnreachable", (unreachable) => Effect.succeed(unreachable))
-          )
-          if (outcome instanceof FalcoEndpointUnreachable) {
-            checks.push(endpointUnreachableCheck(`Falco gRPC endpoint ${grpcWhere} unreachable: ${outcome.message}`))
-            yield* Effect.logWarning(`Falco gRPC endpoint unreachable: ${outcome.message}`)
+          const outcome = yield* Effect.result(collectGrpc(grpcHost, windowMillis, request.deadline, accept))
+          if (outcome._tag === "Success") {
+            const { collection } = outcome.success
+            sources.push(`gRPC ${grpcWhere} (Falco ${collection.falcoVersion})`)
+            coverage.push(outcome.success.coverage)
+            if (collection.error !== undefined) failure = { reason: collection.error._tag, message: visibleText(collection.error.message) }
           } else {
-            sources.push(`gRPC ${grpcWhere} (Falco ${outcome.falcoVersion})`)
+            const error = outcome.failure
+            const failedAt = yield* Clock.currentTimeMillis
+            coverage.push(grpcCoverage({
+              from: startedAt,
+              to: startedAt + windowMillis,
+              seenTo: startedAt,
+              cutShort: `nothing collected from ${grpcWhere}: ${error.message}`
+            }))
+            if (error instanceof FalcoEndpointUnreachable) {
+              checks.push(endpointUnreachableCheck(`Falco gRPC endpoint ${grpcWhere} unreachable: ${error.message}`))
+              yield* Effect.logWarning(`Falco gRPC endpoint unreachable: ${error.message}`)
+            } else {
+              failure = { reason: error._tag, message: visibleText(error.message) }
+              yield* Effect.logWarning(`Falco gRPC source failed at ${new Date(failedAt).toISOString()}: ${error.message}`)
+            }
           }
         }
         if (receiver.address !== undefined) {
           const endedAt = yield* Clock.currentTimeMillis
-          for (const event of yield* receiver.eventsBetween(startedAt - windowMillis, endedAt)) accept(event)
+          const read = yield* receiver.read(startedAt - windowMillis, endedAt)
+          for (const event of read.events) accept(event)
           sources.push(`the HTTPS receiver on port ${receiver.address.port}`)
+          coverage.push(receiverCoverage(read.coverage))
         }
 
         if (sources.length > 0) {
           if (builder.size() === 0) {
             checks.push(noEventsCheck(
-              `No Falco alerts${describeFilter(filter)} in ${formatMillis(windowMillis)} from ${sources.join(" and ")}.`
+              `No Falco alerts${describeFilter(filter)} in ${formatMillis(windowMillis)} from ${sources.join(" and ")}.`,
+              isComplete(coverage)
             ))
           } else {
             checks.unshift(...builder.checks()) // a check per rule: far fewer than alerts
           }
+          checks.push(coverageCheck(coverage))
         }
         yield* Effect.logInfo(
           `Falco: ${collected} alerts collected, ${builder.size()} matching, ${checks.length} checks`
         )
-        return { checks }
+        return failure === undefined ? { checks } : { checks, failure }
       })
 
     return {

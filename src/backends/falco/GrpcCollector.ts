@@ -1,5 +1,5 @@
 import * as Grpc from "@grpc/grpc-js"
-import { Clock, Deferred, Effect, Schedule, type Scope } from "effect"
+import { Clock, Deferred, Effect, Option, Result, Schedule, type Scope } from "effect"
 import type { CertificateSet } from "./CertificateFiles.ts"
 import { FalcoStreamFailed } from "./FalcoErrors.ts"
 import type { FalcoEvent } from "./FalcoEvent.ts"
@@ -37,6 +37,12 @@ export interface GrpcCollection {
   readonly falcoVersion: string
   /** True when `maxEvents` cut the collection short. */
   readonly truncated: boolean
+  /** True when Falco ended the stream (or it failed) before `until`. */
+  readonly endedEarly: boolean
+  /** The stream failed mid-window: the alerts before the failure were still delivered to `onEvent`. */
+  readonly error: FalcoStreamFailed | undefined
+  /** Epoch ms at which collection ended. */
+  readonly endedAt: number
 }
 
 const statusName = (code: number): string => Grpc.status[code] ?? String(code)
@@ -116,19 +122,27 @@ export const collectOverGrpc = (options: GrpcCollectOptions): Effect.Effect<Grpc
       stream.write({})
     }).pipe(Effect.repeat(Schedule.spaced(options.pollIntervalMillis)))
     const remaining = Math.max(0, options.until - (yield* Clock.currentTimeMillis))
-    // Until the window closes, or the server ends the stream (Falco shutting down), or the cap.
-    const endedEarly = yield* Deferred.await(ended).pipe(
-      Effect.as(true),
-      Effect.raceFirst(poll.pipe(Effect.as(false))),
-      Effect.raceFirst(Effect.sleep(remaining).pipe(Effect.as(false)))
+    // Until the window closes, or the server ends the stream (Falco shutting down, an
+    // error), or the cap. A failure mid-window keeps what came before it.
+    const streamEnd = yield* Deferred.await(ended).pipe(
+      Effect.result,
+      Effect.map(Option.some),
+      Effect.raceFirst(poll.pipe(Effect.as(Option.none()))),
+      Effect.raceFirst(Effect.sleep(remaining).pipe(Effect.as(Option.none())))
     )
-    if (!endedEarly && !truncated) {
+    if (Option.isNone(streamEnd)) {
       // Half-close: Falco answers the last poll and ends the stream; whatever misses the
       // grace period stays queued in Falco for the next run.
       stream.end()
       yield* Deferred.await(ended).pipe(Effect.timeoutOption(options.drainGraceMillis), Effect.ignore)
-    } else {
-      yield* Deferred.await(ended)
     }
-    return { received, falcoVersion, truncated } satisfies GrpcCollection
+    const error = Option.isSome(streamEnd) && Result.isFailure(streamEnd.value) ? streamEnd.value.failure : undefined
+    return {
+      received,
+      falcoVersion,
+      truncated,
+      endedEarly: Option.isSome(streamEnd) && !truncated,
+      error,
+      endedAt: yield* Clock.currentTimeMillis
+    } satisfies GrpcCollection
   })

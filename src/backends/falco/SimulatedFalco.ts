@@ -26,8 +26,12 @@ export interface SimulatedFalcoOptions {
   readonly initialEvents?: ReadonlyArray<FalcoEvent>
   /** Realistic alerts generated per second while it runs (default 0: only what is enqueued). */
   readonly eventsPerSecond?: number
-  /** `hang`: streams open but never deliver nor end (a stuck Falco), for deadline tests. */
-  readonly behaviour?: "deliver" | "hang"
+  /**
+   * `hang`: streams open but never deliver nor end (a stuck Falco), for deadline tests;
+   * `fail`: the outputs stream delivers what is queued at the first poll, then ends with
+   * an INTERNAL error status (a Falco failing mid-window).
+   */
+  readonly behaviour?: "deliver" | "hang" | "fail"
   /** What the version service reports (default 0.43.1). */
   readonly version?: string
 }
@@ -105,7 +109,9 @@ export const makeSimulatedFalco = (
       sub: (call: Grpc.ServerDuplexStream<unknown, unknown>) => {
         track(call)
         call.on("data", () => {
-          if (!hang) drainTo(call)
+          if (options.behaviour === "fail") {
+            drainTo(call, () => call.emit("error", { code: Grpc.status.INTERNAL, details: "simulated Falco failure" }))
+          } else if (!hang) drainTo(call)
         })
         call.on("end", () => {
           if (!hang) call.end()

@@ -3,6 +3,7 @@ import { connect } from "node:tls"
 import { Effect } from "effect"
 import type { CertificateSet } from "./CertificateFiles.ts"
 import { FalcoEndpointUnreachable, FalcoTLSHandshakeFailed } from "./FalcoErrors.ts"
+import { describeTlsAlert } from "./TlsAlerts.ts"
 
 /**
  * One mTLS connection to the gRPC endpoint before the real call, because gRPC reports
@@ -33,17 +34,27 @@ interface ProbeTarget {
   readonly timeoutMillis: number
 }
 
+/** Node's codes for a server certificate we did not accept (OpenSSL's X509 verify results). */
+const serverCertificateCodes = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE", "UNABLE_TO_GET_ISSUER_CERT", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "DEPTH_ZERO_SELF_SIGNED_CERT", "SELF_SIGNED_CERT_IN_CHAIN", "CERT_HAS_EXPIRED", "CERT_NOT_YET_VALID",
+  "CERT_SIGNATURE_FAILURE", "CERT_REVOKED", "CERT_UNTRUSTED", "CERT_REJECTED", "INVALID_CA", "INVALID_PURPOSE",
+  "ERR_TLS_CERT_ALTNAME_INVALID"
+])
+
 const closedAfterHandshake =
   "the server closed the connection after the handshake, so it did not accept our client certificate (unknown CA or expired on its clock)"
 
 const describeRejection = (code: string | undefined, message: string, afterHandshake: boolean): string => {
-  if (code === "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED") return "the server requires a client certificate and did not get one"
-  if (code !== undefined && code.startsWith("ERR_SSL_") && code.includes("ALERT")) {
-    return `the server rejected our client certificate (${message.trim()})`
-  }
+  const alert = describeTlsAlert(code)
+  if (alert !== undefined) return alert
   if (afterHandshake && (code === "ECONNRESET" || code === "EPIPE")) return closedAfterHandshake
   if (afterHandshake) return `the connection failed after the handshake (${code ?? "no code"}: ${message.trim()})`
-  return `we rejected the server's certificate (${code ?? "no code"}: ${message.trim()})`
+  if (code === "ECONNRESET" || code === "EPIPE") {
+    return "the server closed the connection during the handshake without a TLS alert (it may not trust our client certificate)"
+  }
+  if (code !== undefined && serverCertificateCodes.has(code)) return `we rejected the server's certificate (${code}: ${message.trim()})`
+  return `the handshake failed (${code ?? "no code"}: ${message.trim()})`
 }
 
 export const probeTls = (target: ProbeTarget) =>
@@ -76,6 +87,13 @@ export const probeTls = (target: ProbeTarget) =>
     }, target.timeoutMillis)
     socket.once("secureConnect", () => {
       handshakeDone = true
+      // A server without ALPN completes the handshake without agreeing to HTTP/2.
+      if (socket.alpnProtocol !== "h2") {
+        settle(Effect.fail(new FalcoTLSHandshakeFailed({
+          message: `TLS handshake with ${where} failed: the server did not agree to HTTP/2 over ALPN (it chose ${socket.alpnProtocol || "no protocol"}): not a gRPC port`
+        })))
+        return
+      }
       socket.write(http2Preface)
     })
     socket.once("data", () => settle(Effect.void))

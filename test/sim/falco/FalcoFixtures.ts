@@ -2,7 +2,7 @@ import { request } from "node:https"
 import { createServer } from "node:net"
 import { Context, Effect, Layer } from "effect"
 import type { ComplianceScanRun } from "../../../src/api/ComplianceScanRun.ts"
-import { FalcoReceiver } from "../../../src/backends/falco/FalcoReceiver.ts"
+import { FalcoReceiver, type FalcoReceiverOptions, makeFalcoReceiver } from "../../../src/backends/falco/FalcoReceiver.ts"
 import { type FalcoScannerOptions, makeFalcoScanner } from "../../../src/backends/falco/FalcoScanner.ts"
 import { type CertificateFiles, generateTestCertificates, type TestCertificates } from "../../../src/backends/falco/TestCertificates.ts"
 import type { ScanRequest } from "../../../src/backends/Scanner.ts"
@@ -159,3 +159,29 @@ export const eventually = <E, R>(probe: Effect.Effect<boolean, E, R>, timeoutMil
     }
     return yield* probe
   })
+
+/** A receiver on a free port with the main PKI, its metrics, and a POST helper with the main client certificate. */
+export const startReceiver = (overrides: Partial<FalcoReceiverOptions> = {}) =>
+  Effect.gen(function*() {
+    const pki = yield* Pki
+    const metrics = yield* Metrics
+    const receiver = yield* makeFalcoReceiver({
+      bindAddress: "127.0.0.1:0",
+      certFile: pki.main.server.certFile,
+      keyFile: pki.main.server.keyFile,
+      clientCAFile: pki.main.ca.certFile,
+      bufferSize: 1_000,
+      ...overrides
+    })
+    const port = receiver.address!.port
+    const send = (body: unknown, options: { readonly localAddress?: string; readonly headers?: Record<string, string> } = {}) =>
+      post({
+        port,
+        ca: pki.main.ca.cert,
+        client: pki.main.client,
+        body: Buffer.isBuffer(body) ? body : typeof body === "string" ? body : JSON.stringify(body),
+        ...options
+      })
+    const metric = (sample: string) => Effect.map(metrics.render, (rendered) => metricValue(rendered.body, sample))
+    return { receiver, port, send, metric, layer: Layer.succeed(FalcoReceiver, receiver) }
+  }).pipe(Effect.provide(Metrics.layerTest))

@@ -37,7 +37,8 @@ layer(Pki.layer, { excludeTestServices: true })("Falco over gRPC with mutual TLS
         ["falco.drop-and-execute-new-binary-in-container", "fail", "critical"],
         ["falco.write-below-etc", "fail", "high"],
         // notice alerts are low, but one warning alert of the rule makes the check medium
-        ["falco.terminal-shell-in-container", "fail", "medium"]
+        ["falco.terminal-shell-in-container", "fail", "medium"],
+        ["falco.coverage", "pass", "info"]
       ])
       const shell = report.checks[2]!
       expect(shell.title).toBe("Terminal shell in container")
@@ -62,7 +63,11 @@ layer(Pki.layer, { excludeTestServices: true })("Falco over gRPC with mutual TLS
       const { scanner } = yield* scannerWith(grpcConfig(pki, falco.port))
       const report = yield* scanner.scan(scanRequest(falcoRun({ window: "200ms", minPriority: "error" })))
       expect(report.checks).toEqual([
-        expect.objectContaining({ checkID: "falco.no-events", outcome: "pass", severity: "info" })
+        expect.objectContaining({ checkID: "falco.no-events", outcome: "pass", severity: "info" }),
+        expect.objectContaining({ checkID: "falco.coverage", outcome: "pass", severity: "info" })
+      ])
+      expect(report.checks[1]!.subjects).toEqual([
+        expect.objectContaining({ kind: "FalcoSource", name: "grpc", outcome: "pass", message: expect.stringMatching(/^requested \S+ to \S+; seen /u) })
       ])
       expect(report.checks[0]!.detail).toContain("priority >= error")
       expect(report.checks[0]!.detail).toContain("Falco 0.43.1")
@@ -92,10 +97,11 @@ layer(Pki.layer, { excludeTestServices: true })("Falco over gRPC with mutual TLS
       const failureOf = (overrides: Record<string, string | undefined>) =>
         Effect.gen(function*() {
           const { scanner } = yield* scannerWith({ ...grpcConfig(pki, falco.port), ...overrides })
-          return yield* Effect.flip(scanner.scan(scanRequest(falcoRun({ window: "200ms" }))))
+          const report = yield* scanner.scan(scanRequest(falcoRun({ window: "200ms" })))
+          return report.failure!
         })
       const unset = yield* failureOf({ falcoCertFile: undefined })
-      expect(unset).toMatchObject({ _tag: "ScanFailed", reason: "FalcoCredentialsInvalid", message: "--falco-cert-file is not set" })
+      expect(unset).toEqual({ reason: "FalcoCredentialsInvalid", message: "--falco-cert-file is not set" })
       const missing = yield* failureOf({ falcoKeyFile: `${pki.main.dir}/no-such.key` })
       expect(missing.reason).toBe("FalcoCredentialsInvalid")
       expect(missing.message).toMatch(/cannot read --falco-key-file .*no-such\.key.*ENOENT/u)
@@ -116,12 +122,13 @@ layer(Pki.layer, { excludeTestServices: true })("Falco over gRPC with mutual TLS
         ...grpcConfig(pki, falco.port),
         falcoCertFile: pki.other.client.certFile,
         falcoKeyFile: pki.other.client.keyFile
-      }).pipe(Effect.flatMap(({ scanner }) => Effect.flip(scanner.scan(scanRequest(falcoRun({ window: "200ms" }))))))
+      }).pipe(Effect.flatMap(({ scanner }) => scanner.scan(scanRequest(falcoRun({ window: "200ms" })))), Effect.map((report) => report.failure!))
       expect(rejectedByServer.reason).toBe("FalcoTLSHandshakeFailed")
       expect(rejectedByServer.message).toMatch(/did not accept our client certificate|rejected our client certificate/u)
 
       const serverNotTrusted = yield* scannerWith({ ...grpcConfig(pki, falco.port), falcoCARootFile: pki.other.ca.certFile }).pipe(
-        Effect.flatMap(({ scanner }) => Effect.flip(scanner.scan(scanRequest(falcoRun({ window: "200ms" })))))
+        Effect.flatMap(({ scanner }) => scanner.scan(scanRequest(falcoRun({ window: "200ms" })))),
+        Effect.map((report) => report.failure!)
       )
       expect(serverNotTrusted.reason).toBe("FalcoTLSHandshakeFailed")
       expect(serverNotTrusted.message).toMatch(/we rejected the server's certificate/u)
@@ -191,7 +198,12 @@ layer(Pki.layer, { excludeTestServices: true })("Falco over gRPC with mutual TLS
       const report = yield* scanner.scan(scanRequest(falcoRun({ window: "1h" }), 700))
       const elapsed = Date.now() - started
       expect(elapsed).toBeLessThan(1_200)
-      expect(report.checks.map((check) => check.checkID)).toEqual(["falco.no-events"])
+      // Cut short by the deadline: "no events" proves nothing, and the Result says why.
+      expect(report.checks.map((check) => [check.checkID, check.outcome])).toEqual([
+        ["falco.no-events", "skip"],
+        ["falco.coverage-incomplete", "warn"]
+      ])
+      expect(report.checks[1]!.detail).toMatch(/^grpc: the run's deadline ended collection \S+ before the window's end$/u)
       expect(yield* eventually(Effect.map(falco.openStreams, (open) => open === 0))).toBe(true)
     }))
 
@@ -204,5 +216,18 @@ layer(Pki.layer, { excludeTestServices: true })("Falco over gRPC with mutual TLS
       expect(yield* eventually(Effect.map(falco.openStreams, (open) => open === 1))).toBe(true)
       yield* Fiber.interrupt(fiber)
       expect(yield* eventually(Effect.map(falco.openStreams, (open) => open === 0))).toBe(true)
+    }))
+
+  it.effect("alerts pulled over gRPC are cut to the same per-alert budget as the receiver's", () =>
+    Effect.gen(function*() {
+      const pki = yield* Pki
+      const big = at(1)
+      const falco = yield* startFalco({
+        events: [{ ...big, output: "o".repeat(1_000_000), outputFields: { ...big.outputFields, "k8s.pod.name": "p".repeat(10_000) } }]
+      })
+      const { scanner } = yield* scannerWith(grpcConfig(pki, falco.port))
+      const report = yield* scanner.scan(scanRequest(falcoRun({ window: "300ms" })))
+      const subject = report.checks[0]!.subjects![0]!
+      expect(subject.name).toMatch(/^p{256} … \[cut: 10000 characters, sha1 \S{12}\]$/u)
     }))
 })

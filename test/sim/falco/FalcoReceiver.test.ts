@@ -2,38 +2,12 @@ import { gzipSync } from "node:zlib"
 import { expect, layer } from "@effect/vitest"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import type { FalcoEvent } from "../../../src/backends/falco/FalcoEvent.ts"
-import { FalcoReceiver, type FalcoReceiverOptions, makeFalcoReceiver } from "../../../src/backends/falco/FalcoReceiver.ts"
+import { FalcoReceiver } from "../../../src/backends/falco/FalcoReceiver.ts"
 import { simulatedAlert, toHttpJson } from "../../../src/backends/falco/SimulatedAlerts.ts"
 import { makeSimulatedFalco } from "../../../src/backends/falco/SimulatedFalco.ts"
 import { Metrics } from "../../../src/services/Metrics.ts"
 import { OperatorConfig } from "../../../src/services/OperatorConfig.ts"
-import { falcoRun, grpcConfig, metricValue, Pki, post, scannerWith, scanRequest } from "./FalcoFixtures.ts"
-
-/** A receiver on a free port with the main PKI, its metrics, and a POST helper with the main client certificate. */
-const startReceiver = (overrides: Partial<FalcoReceiverOptions> = {}) =>
-  Effect.gen(function*() {
-    const pki = yield* Pki
-    const metrics = yield* Metrics
-    const receiver = yield* makeFalcoReceiver({
-      bindAddress: "127.0.0.1:0",
-      certFile: pki.main.server.certFile,
-      keyFile: pki.main.server.keyFile,
-      clientCAFile: pki.main.ca.certFile,
-      bufferSize: 1_000,
-      ...overrides
-    })
-    const port = receiver.address!.port
-    const send = (body: unknown, options: { readonly localAddress?: string; readonly headers?: Record<string, string> } = {}) =>
-      post({
-        port,
-        ca: pki.main.ca.cert,
-        client: pki.main.client,
-        body: Buffer.isBuffer(body) ? body : typeof body === "string" ? body : JSON.stringify(body),
-        ...options
-      })
-    const metric = (sample: string) => Effect.map(metrics.render, (rendered) => metricValue(rendered.body, sample))
-    return { receiver, port, send, metric, layer: Layer.succeed(FalcoReceiver, receiver) }
-  }).pipe(Effect.provide(Metrics.layerTest))
+import { eventually, falcoRun, grpcConfig, Pki, post, scannerWith, scanRequest, startReceiver } from "./FalcoFixtures.ts"
 
 const alertAt = (index: number, overrides: Partial<FalcoEvent> = {}): FalcoEvent => ({ ...simulatedAlert(index, Date.now()), ...overrides })
 
@@ -50,7 +24,12 @@ layer(Pki.layer, { excludeTestServices: true })("the HTTPS receiver for Falco 0.
       const started = Date.now()
       const report = yield* scanner.scan(scanRequest(falcoRun({ window: "1m" })))
       expect(Date.now() - started).toBeLessThan(500)
-      expect(report.checks.map((check) => [check.checkID, check.severity])).toEqual([["falco.write-below-etc", "high"]])
+      expect(report.checks.map((check) => [check.checkID, check.severity])).toEqual([
+        ["falco.write-below-etc", "high"],
+        // The receiver started less than the 1m window ago: it cannot vouch for the time before.
+        ["falco.coverage-incomplete", "low"]
+      ])
+      expect(report.checks[1]!.detail).toMatch(/^receiver: the receiver has taken alerts only since \S+ \(operator start, restart or leader change\), after the window began/u)
     }))
 
   it.effect("accepts Falcosidekick's webhook JSON, single, batched and gzip-compressed", () =>
@@ -141,7 +120,11 @@ layer(Pki.layer, { excludeTestServices: true })("the HTTPS receiver for Falco 0.
       expect(yield* metric("ugallu_compliance_scan_falco_receiver_buffered_events")).toBe(5)
       const { scanner } = yield* scannerWith({}, receiverLayer)
       const report = yield* scanner.scan(scanRequest(falcoRun({ window: "1m" })))
-      expect(report.checks.map((check) => check.title).sort()).toEqual(["Rule 3", "Rule 4", "Rule 5", "Rule 6", "Rule 7"])
+      expect(report.checks.filter((check) => check.outcome === "fail").map((check) => check.title).sort()).toEqual([
+        "Rule 3", "Rule 4", "Rule 5", "Rule 6", "Rule 7"
+      ])
+      const coverage = report.checks.find((check) => check.checkID === "falco.coverage-incomplete")
+      expect(coverage?.detail).toContain("3 dropped from the full buffer (alerts or bytes)")
     }))
 
   it.effect("forgets alerts older than its age bound, and a run only reads its window back", () =>
@@ -151,11 +134,11 @@ layer(Pki.layer, { excludeTestServices: true })("the HTTPS receiver for Falco 0.
       yield* Effect.sleep(150)
       const { scanner } = yield* scannerWith({}, receiverLayer)
       const narrow = yield* scanner.scan(scanRequest(falcoRun({ window: "100ms" })))
-      expect(narrow.checks.map((check) => check.checkID)).toEqual(["falco.no-events"])
+      expect(narrow.checks.map((check) => [check.checkID, check.outcome])).toEqual([["falco.no-events", "pass"], ["falco.coverage", "pass"]])
       const wide = yield* scanner.scan(scanRequest(falcoRun({ window: "10s" })))
-      expect(wide.checks.map((check) => check.checkID)).toEqual(["falco.terminal-shell-in-container"])
+      expect(wide.checks.map((check) => check.checkID)).toEqual(["falco.terminal-shell-in-container", "falco.coverage-incomplete"])
       yield* Effect.sleep(1_000)
-      expect((yield* receiver.eventsBetween(0, Date.now())).length).toBe(0)
+      expect((yield* receiver.read(0, Date.now())).events.length).toBe(0)
       expect(yield* metric("ugallu_compliance_scan_falco_receiver_events_dropped_total{reason=\"age\"}")).toBe(1)
     }))
 
@@ -209,7 +192,139 @@ layer(Pki.layer, { excludeTestServices: true })("the HTTPS receiver for Falco 0.
       expect(report.checks.map((check) => [check.checkID, check.subjectCounts?.fail, check.subjects?.[0]?.count])).toEqual([
         ["falco.drop-and-execute-new-binary-in-container", 1, 1],
         ["falco.write-below-etc", 1, 1],
-        ["falco.read-sensitive-file-untrusted", 1, 1]
+        ["falco.read-sensitive-file-untrusted", 1, 1],
+        ["falco.coverage-incomplete", 0, undefined]
       ])
+    }))
+
+  it.effect("sources are independent: a gRPC source failing on TLS keeps the receiver's findings, and the run fails with the gRPC reason", () =>
+    Effect.gen(function*() {
+      const pki = yield* Pki
+      const falco = yield* makeSimulatedFalco({
+        serverCert: pki.main.server.cert,
+        serverKey: pki.main.server.key,
+        clientCA: pki.main.ca.cert,
+        initialEvents: [alertAt(3)]
+      })
+      const { send, layer: receiverLayer } = yield* startReceiver()
+      expect((yield* send(toHttpJson(alertAt(1)))).status).toBe(200)
+      const variants = [
+        // Falco rejects our client certificate (another CA) ...
+        { falcoCertFile: pki.other.client.certFile, falcoKeyFile: pki.other.client.keyFile },
+        // ... we reject Falco's certificate ...
+        { falcoCARootFile: pki.other.ca.certFile },
+        // ... our credentials are broken.
+        { falcoKeyFile: `${pki.main.dir}/no-such.key` }
+      ]
+      const reasons: Array<string> = []
+      for (const overrides of variants) {
+        const { scanner } = yield* scannerWith({ ...grpcConfig(pki, falco.port), ...overrides }, receiverLayer)
+        const report = yield* scanner.scan(scanRequest(falcoRun({ window: "1m" })))
+        reasons.push(report.failure!.reason)
+        expect(report.checks.map((check) => [check.checkID, check.outcome])).toEqual([
+          ["falco.write-below-etc", "fail"],
+          ["falco.coverage-incomplete", "warn"]
+        ])
+        const grpcSource = report.checks[1]!.subjects!.find((subject) => subject.name === "grpc")!
+        expect(grpcSource.outcome).toBe("warn")
+        expect(grpcSource.message).toContain(`nothing collected from localhost:${falco.port}: ${report.failure!.message}`)
+      }
+      expect(reasons).toEqual(["FalcoTLSHandshakeFailed", "FalcoTLSHandshakeFailed", "FalcoCredentialsInvalid"])
+      // The gRPC alert was never delivered: it is still queued in Falco.
+      expect(yield* falco.queued).toBe(1)
+    }))
+
+  it.effect("a gRPC stream failing mid-window keeps what both sources delivered, names the failure, and fails the run", () =>
+    Effect.gen(function*() {
+      const pki = yield* Pki
+      const falco = yield* makeSimulatedFalco({
+        serverCert: pki.main.server.cert,
+        serverKey: pki.main.server.key,
+        clientCA: pki.main.ca.cert,
+        initialEvents: [alertAt(3)],
+        behaviour: "fail"
+      })
+      const { send, layer: receiverLayer } = yield* startReceiver()
+      expect((yield* send(toHttpJson(alertAt(1)))).status).toBe(200)
+      const { scanner } = yield* scannerWith(grpcConfig(pki, falco.port), receiverLayer)
+      const report = yield* scanner.scan(scanRequest(falcoRun({ window: "5s" })))
+      expect(report.failure?.reason).toBe("FalcoStreamFailed")
+      expect(report.failure?.message).toMatch(/INTERNAL: simulated Falco failure/u)
+      expect(report.checks.map((check) => [check.checkID, check.outcome])).toEqual([
+        ["falco.drop-and-execute-new-binary-in-container", "fail"],
+        ["falco.write-below-etc", "fail"],
+        ["falco.coverage-incomplete", "warn"]
+      ])
+      expect(report.checks[2]!.detail).toMatch(/grpc: the stream failed at \S+, before the window's end: .*simulated Falco failure/u)
+    }))
+
+  it.effect("after a restart the alerts posted before it are gone, and the scan says so instead of passing with no-events", () =>
+    Effect.gen(function*() {
+      const pki = yield* Pki
+      const config = {
+        falcoReceiverBindAddress: "127.0.0.1:0",
+        falcoReceiverCertFile: pki.main.server.certFile,
+        falcoReceiverKeyFile: pki.main.server.keyFile,
+        falcoReceiverClientCAFile: pki.main.ca.certFile
+      }
+      const operatorLayer = FalcoReceiver.layer.pipe(Layer.provide(Layer.mergeAll(OperatorConfig.layer(config), Metrics.layerTest)))
+      const before = yield* Scope.make()
+      const first = Context.get(yield* Layer.buildWithScope(operatorLayer, before), FalcoReceiver)
+      const body = JSON.stringify(toHttpJson(alertAt(1)))
+      expect((yield* post({ port: first.address!.port, ca: pki.main.ca.cert, client: pki.main.client, body })).status).toBe(200)
+      expect(yield* first.buffered).toBe(1)
+      yield* Scope.close(before, Exit.void) // the operator stops ...
+
+      const after = yield* Scope.make() // ... and starts again, with an empty buffer
+      const second = Layer.succeed(FalcoReceiver, Context.get(yield* Layer.buildWithScope(operatorLayer, after), FalcoReceiver))
+      const { scanner } = yield* scannerWith({}, second)
+      const report = yield* scanner.scan(scanRequest(falcoRun({ window: "1m" })))
+      yield* Scope.close(after, Exit.void)
+      expect(report.checks.map((check) => [check.checkID, check.outcome])).toEqual([
+        ["falco.no-events", "skip"],
+        ["falco.coverage-incomplete", "warn"]
+      ])
+      expect(report.checks[1]!.detail).toMatch(/the receiver has taken alerts only since \S+ \(operator start, restart or leader change\), after the window began/u)
+    }))
+
+  it.effect("requests refused over the rate limit inside the window make its coverage incomplete", () =>
+    Effect.gen(function*() {
+      const { send, layer: receiverLayer } = yield* startReceiver({ requestsPerSecond: 0.1, burst: 1 })
+      yield* Effect.sleep(300)
+      expect((yield* send(toHttpJson(alertAt(1)))).status).toBe(200)
+      expect((yield* send(toHttpJson(alertAt(2)))).status).toBe(429)
+      const { scanner } = yield* scannerWith({}, receiverLayer)
+      const report = yield* scanner.scan(scanRequest(falcoRun({ window: "200ms" })))
+      expect(report.checks.map((check) => [check.checkID, check.outcome])).toEqual([
+        ["falco.write-below-etc", "fail"],
+        ["falco.coverage-incomplete", "warn"]
+      ])
+      expect(report.checks[1]!.detail).toBe("receiver: in the window: 1 requests refused over the rate limit (429)")
+    }))
+
+  it.effect("a standby refuses alerts with 503; once it leads it takes them, and its coverage starts at the takeover", () =>
+    Effect.gen(function*() {
+      let leads = false
+      const { send, metric, receiver, layer: receiverLayer } = yield* startReceiver({
+        shouldServe: Effect.sync(() => leads),
+        servingCheckMillis: 20
+      })
+      const refused = yield* send(toHttpJson(alertAt(1)))
+      expect(refused.status).toBe(503)
+      expect(refused.headers["retry-after"]).toBe("2")
+      expect(yield* metric("ugallu_compliance_scan_falco_receiver_serving")).toBe(0)
+      expect(yield* receiver.buffered).toBe(0)
+
+      leads = true
+      expect(yield* eventually(Effect.map(metric("ugallu_compliance_scan_falco_receiver_serving"), (value) => value === 1))).toBe(true)
+      expect((yield* send(toHttpJson(alertAt(1)))).status).toBe(200)
+      const { scanner } = yield* scannerWith({}, receiverLayer)
+      const report = yield* scanner.scan(scanRequest(falcoRun({ window: "1m" })))
+      expect(report.checks.map((check) => check.checkID)).toEqual(["falco.write-below-etc", "falco.coverage-incomplete"])
+      expect(report.checks[1]!.detail).toMatch(/taken alerts only since \S+ \(operator start, restart or leader change\)/u)
+
+      leads = false
+      expect(yield* eventually(Effect.map(send(toHttpJson(alertAt(2))), (answer) => answer.status === 503))).toBe(true)
+      expect(yield* metric("ugallu_compliance_scan_falco_receiver_rejected_requests_total{reason=\"standby\"}")).toBeGreaterThanOrEqual(2)
     }))
 })

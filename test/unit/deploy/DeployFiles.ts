@@ -147,6 +147,7 @@ export const chartValueOfFlag: Readonly<Record<string, string>> = {
   "falco-receiver-key-file": "falco.receiver.keyFile",
   "falco-receiver-client-ca-file": "falco.receiver.clientCAFile",
   "falco-receiver-buffer-size": "falco.receiver.bufferSize",
+  "falco-receiver-buffer-bytes": "falco.receiver.bufferBytes",
   "metrics-bind-address": "metrics.bindAddress",
   "health-probe-bind-address": "healthProbeBindAddress",
   "leader-elect": "leaderElection.enabled",

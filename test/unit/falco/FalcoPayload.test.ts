@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Result } from "effect"
 import { EventRingBuffer } from "../../../src/backends/falco/EventRingBuffer.ts"
+import type { FalcoEvent } from "../../../src/backends/falco/FalcoEvent.ts"
 import { decodeAlerts } from "../../../src/backends/falco/FalcoPayload.ts"
 import { simulatedAlerts, toHttpJson } from "../../../src/backends/falco/SimulatedAlerts.ts"
 
@@ -62,22 +63,46 @@ describe("Falco http_output and Falcosidekick JSON", () => {
 
 describe("the receiver's ring buffer", () => {
   const events = simulatedAlerts(10, Date.UTC(2026, 0, 1))
+  const sized = (list: ReadonlyArray<FalcoEvent>, bytes = 100) => list.map((event) => ({ event, bytes }))
+  const recorder = () => {
+    const dropped: Array<number> = []
+    return { dropped, onDrop: (at: number) => void dropped.push(at) }
+  }
 
-  it("holds at most its capacity, dropping the oldest and saying how many", () => {
-    const buffer = new EventRingBuffer({ capacity: 4, maxAgeMillis: 60_000 })
-    expect(buffer.push(events.slice(0, 3), 1_000)).toBe(0)
-    expect(buffer.push(events.slice(3, 10), 2_000)).toBe(6)
+  it("holds at most its capacity, dropping the oldest and telling when each dropped one arrived", () => {
+    const buffer = new EventRingBuffer({ capacity: 4, maxBytes: 1_000_000, maxAgeMillis: 60_000 })
+    const { dropped, onDrop } = recorder()
+    buffer.push(sized(events.slice(0, 3)), 1_000, onDrop)
+    expect(dropped).toEqual([])
+    buffer.push(sized(events.slice(3, 10)), 2_000, onDrop)
+    expect(dropped).toEqual([1_000, 1_000, 1_000, 2_000, 2_000, 2_000])
     expect(buffer.size).toBe(4)
     expect(buffer.between(0, 10_000)).toEqual(events.slice(6, 10))
   })
 
+  it("holds at most its bytes, evicting the oldest by bytes", () => {
+    const buffer = new EventRingBuffer({ capacity: 100, maxBytes: 1_000, maxAgeMillis: 60_000 })
+    const { dropped, onDrop } = recorder()
+    buffer.push(sized(events.slice(0, 4), 300), 1_000, onDrop)
+    expect(buffer.size).toBe(3)
+    expect(buffer.bytes).toBe(900)
+    buffer.push(sized(events.slice(4, 5), 700), 2_000, onDrop)
+    expect(buffer.between(0, 10_000)).toEqual([events[3], events[4]])
+    expect(buffer.bytes).toBe(1_000)
+    expect(dropped).toEqual([1_000, 1_000, 1_000])
+    expect(buffer.oldestReceivedAt).toBe(1_000)
+  })
+
   it("drops alerts older than its age bound and reads a window by arrival time", () => {
-    const buffer = new EventRingBuffer({ capacity: 100, maxAgeMillis: 5_000 })
-    buffer.push(events.slice(0, 2), 1_000)
-    buffer.push(events.slice(2, 4), 3_000)
-    buffer.push(events.slice(4, 6), 7_000)
+    const buffer = new EventRingBuffer({ capacity: 100, maxBytes: 1_000_000, maxAgeMillis: 5_000 })
+    const { dropped, onDrop } = recorder()
+    buffer.push(sized(events.slice(0, 2)), 1_000, onDrop)
+    buffer.push(sized(events.slice(2, 4)), 3_000, onDrop)
+    buffer.push(sized(events.slice(4, 6)), 7_000, onDrop)
     expect(buffer.between(2_000, 7_000)).toEqual(events.slice(2, 6))
-    expect(buffer.expire(7_500)).toBe(2)
+    buffer.expire(7_500, onDrop)
+    expect(dropped).toEqual([1_000, 1_000])
     expect(buffer.between(0, 10_000)).toEqual(events.slice(2, 6))
+    expect(buffer.bytes).toBe(400)
   })
 })
