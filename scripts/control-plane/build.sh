@@ -82,6 +82,11 @@ NICE=(nice -n 10)
 
 ALL_BINS=(etcd kwok helm kube-bench kube-apiserver kube-controller-manager kube-scheduler kubectl promtool)
 
+# promtool's marker holds the module version, so changing PROMETHEUS_VERSION rebuilds only
+# promtool (all_present below reads it, hence defined here).
+PROMTOOL_MARKER="${DIR}/promtool.version"
+build_promtool_done() { [[ -x "${BIN}/promtool" && "$(cat "${PROMTOOL_MARKER}" 2>/dev/null)" == "${PROMETHEUS_VERSION}" ]]; }
+
 all_present() {
   local b
   for b in "${ALL_BINS[@]}"; do [[ -x "${BIN}/${b}" ]] || return 1; done
@@ -239,9 +244,6 @@ build_kube_bench() {
 
 # ---------------------------------------------------------------- promtool
 # Runs `promtool check rules` / `promtool test rules` on deploy/monitoring (cluster tier).
-# Its marker holds the module version, so changing PROMETHEUS_VERSION rebuilds only this.
-PROMTOOL_MARKER="${DIR}/promtool.version"
-build_promtool_done() { [[ -x "${BIN}/promtool" && "$(cat "${PROMTOOL_MARKER}" 2>/dev/null)" == "${PROMETHEUS_VERSION}" ]]; }
 build_promtool() {
   local release="${PROMETHEUS_VERSION#v0.}" major minor patch
   # v0.316.0 -> 3.16.0 for promtool --version.
