@@ -510,6 +510,10 @@ describe("Helm chart", () => {
         expect(await createWithTimeout(namespace, "30m")).toBeUndefined()
         expect(await createWithTimeout(namespace, "1800s")).toBeUndefined()
         expect((await createWithTimeout(namespace, "2h"))?.status).toBe(422)
+        // Beyond CEL's duration range: the policy's own message, not a "type conversion error".
+        const absurd = await createWithTimeout(namespace, "9999999999h")
+        expect(absurd?.status).toBe(422)
+        expect(absurd?.message).toContain("spec.timeout 9999999999h is above the maximum of 30m")
       } finally {
         await apply(deployBinding, { dryRun: false, fieldManager: "deploy-test" })
       }
