@@ -8,8 +8,12 @@
 #
 #   docker build -t ghcr.io/ugallu/compliance-scan:0.1.0 .
 
-# Same Node version as the `node` devDependency the tests run on.
-ARG NODE_IMAGE=docker.io/library/node:24.9.0-bookworm-slim
+# Same Node version as the `node` devDependency the tests run on, pinned by digest (the
+# tag alone can be re-pointed). The digest is the one public projects pin for this tag
+# (garden-io/garden's base image, among others); it could not be read from Docker Hub on
+# the machine this was written on (no registry access). Check it before a release:
+#   docker buildx imagetools inspect docker.io/library/node:24.9.0-bookworm-slim
+ARG NODE_IMAGE=docker.io/library/node:24.9.0-bookworm-slim@sha256:3e69116c924bfcba6c6979aff60d966c37aef56d488ce091c69d442ebec9f103
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /build

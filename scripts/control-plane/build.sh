@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds a real Kubernetes control plane (etcd, kube-apiserver,
-# kube-controller-manager, kube-scheduler) plus kwok, helm and kube-bench from
-# Go modules, and caches it in a versioned folder.
+# kube-controller-manager, kube-scheduler) plus kubectl, kwok, helm, kube-bench
+# and promtool from Go modules, and caches it in a versioned folder.
 #
 # Usage:
 #   scripts/control-plane/build.sh              build what is missing
@@ -11,7 +11,8 @@
 # callers can do:  dir="$(scripts/control-plane/build.sh | tail -n 1)"
 #
 # Layout of the cache dir:
-#   bin/{etcd,kube-apiserver,kube-controller-manager,kube-scheduler,kwok,helm,kube-bench}
+#   bin/{etcd,kube-apiserver,kube-controller-manager,kube-scheduler,kubectl,kwok,helm,kube-bench,promtool}
+#   promtool.version  the Prometheus module version bin/promtool was built from
 #   kwok-stages/      kwok's stock stage YAMLs (kustomize/stage/ of the kwok module)
 #   kube-bench-cfg/   kube-bench's cfg/ folder
 #   manifest.txt      written only when every step succeeded
@@ -27,6 +28,10 @@ ETCD_VERSION="v3.6.16"
 KWOK_VERSION="v0.8.0"
 HELM_VERSION="v3.21.4"
 KUBE_BENCH_VERSION="v0.15.6"
+# Prometheus v3.16.0 (its Go module is versioned v0.<major><minor>.<patch>). Not in the
+# cache dir's name: a cache built before promtool was added gains it in place (its own
+# step and version marker) instead of rebuilding Kubernetes.
+PROMETHEUS_VERSION="v0.316.0"
 # Fixed build date stamped into the Kubernetes binaries (reproducible builds).
 BUILD_DATE="2026-01-01T00:00:00Z"
 
@@ -47,7 +52,7 @@ die() { printf '[control-plane] ERROR: %s\n' "$*" >&2; exit 1; }
 
 case "${1:-}" in
   --print-dir) echo "${DIR}"; exit 0 ;;
-  -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   "") ;;
   *) die "unknown argument: $1 (use --print-dir or no argument)" ;;
 esac
@@ -75,12 +80,18 @@ export GO111MODULE=on
 # Lower priority for the compilers so the machine stays responsive.
 NICE=(nice -n 10)
 
-ALL_BINS=(etcd kwok helm kube-bench kube-apiserver kube-controller-manager kube-scheduler)
+ALL_BINS=(etcd kwok helm kube-bench kube-apiserver kube-controller-manager kube-scheduler kubectl promtool)
+
+# promtool's marker holds the module version, so changing PROMETHEUS_VERSION rebuilds only
+# promtool (all_present below reads it, hence defined here).
+PROMTOOL_MARKER="${DIR}/promtool.version"
+build_promtool_done() { [[ -x "${BIN}/promtool" && "$(cat "${PROMTOOL_MARKER}" 2>/dev/null)" == "${PROMETHEUS_VERSION}" ]]; }
 
 all_present() {
   local b
   for b in "${ALL_BINS[@]}"; do [[ -x "${BIN}/${b}" ]] || return 1; done
   [[ -d "${DIR}/kwok-stages" && -d "${DIR}/kube-bench-cfg" ]] || return 1
+  build_promtool_done
 }
 
 if [[ -f "${MANIFEST}" ]] && all_present; then
@@ -231,19 +242,32 @@ build_kube_bench() {
   mv "${DIR}/kube-bench-cfg.tmp" "${DIR}/kube-bench-cfg"
 }
 
+# ---------------------------------------------------------------- promtool
+# Runs `promtool check rules` / `promtool test rules` on deploy/monitoring (cluster tier).
+build_promtool() {
+  local release="${PROMETHEUS_VERSION#v0.}" major minor patch
+  # v0.316.0 -> 3.16.0 for promtool --version.
+  major="${release:0:1}"; minor="$(echo "${release:1}" | cut -d. -f1)"; patch="$(echo "${release}" | cut -d. -f2)"
+  rm -f "${PROMTOOL_MARKER}"
+  go_install github.com/prometheus/prometheus/cmd/promtool "${PROMETHEUS_VERSION}" promtool \
+    "-s -w -X github.com/prometheus/common/version.Version=${major}.$((10#${minor})).${patch}"
+  echo "${PROMETHEUS_VERSION}" > "${PROMTOOL_MARKER}"
+}
+
 # ---------------------------------------------------------------- kubernetes
 K8S_BINS=(kube-apiserver kube-controller-manager kube-scheduler)
 build_kubernetes_done() {
   local b
   for b in "${K8S_BINS[@]}"; do [[ -x "${BIN}/${b}" ]] || return 1; done
 }
-build_kubernetes() {
-  local w="${WORK}/kubernetes" info gomod commit staging godebug b t0=${SECONDS}
-  rm -rf "${w}"; mkdir -p "${w}"
 
-  # k8s.io/kubernetes' own go.mod replaces its staging modules with ./staging/...
-  # paths, so it cannot be built with `go install @version`. A wrapper module
-  # requires it and points each staging module at its published v0.x version.
+# Creates in the current dir a wrapper module that requires k8s.io/kubernetes and points
+# each staging module at its published v0.x version (k8s.io/kubernetes' own go.mod
+# replaces them with ./staging/... paths, so it cannot be built with `go install
+# @version`), and sets K8S_LDFLAGS (the version stamps). Callers then `go get -tool` and
+# `go build` the commands they need.
+kubernetes_wrapper_module() {
+  local name="$1" info gomod commit staging godebug
   info="$("${GO}" mod download -json "k8s.io/kubernetes@${K8S_VERSION}")" \
     || die "go mod download k8s.io/kubernetes@${K8S_VERSION} failed"
   gomod="$(printf '%s\n' "${info}" | json_field GoMod)"
@@ -260,35 +284,42 @@ build_kubernetes() {
     inblock { print; if ($0 ~ /^\)/) inblock = 0; next }
     /^godebug[[:space:]]/ { print }' "${gomod}")"
 
+  "${GO}" mod init "compliance-scan.local/control-plane/${name}" 2>/dev/null
+  if [[ -n "${godebug}" ]]; then printf '\n%s\n' "${godebug}" >> go.mod; fi
+  "${GO}" mod edit -require="k8s.io/kubernetes@${K8S_VERSION}"
+  local args=() m
+  for m in ${staging}; do args+=("-replace=${m}=${m}@${K8S_STAGING_VERSION}"); done
+  "${GO}" mod edit "${args[@]}"
+  "${GO}" mod edit -fmt
+  log "${name}: $(echo "${staging}" | wc -l) staging modules replaced with ${K8S_STAGING_VERSION}; godebug: ${godebug:-none}"
+
+  local p
+  K8S_LDFLAGS="-s -w"
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    K8S_LDFLAGS+=" -X ${p}.gitVersion=${K8S_VERSION}"
+    K8S_LDFLAGS+=" -X ${p}.gitMajor=${K8S_MAJOR}"
+    K8S_LDFLAGS+=" -X ${p}.gitMinor=${K8S_MINOR}"
+    K8S_LDFLAGS+=" -X ${p}.gitTreeState=clean"
+    K8S_LDFLAGS+=" -X ${p}.buildDate=${BUILD_DATE}"
+    if [[ -n "${commit}" ]]; then K8S_LDFLAGS+=" -X ${p}.gitCommit=${commit}"; fi
+  done
+}
+
+build_kubernetes() {
+  local w="${WORK}/kubernetes" b t0=${SECONDS}
+  rm -rf "${w}"; mkdir -p "${w}"
   (
     cd "${w}"
-    "${GO}" mod init compliance-scan.local/control-plane/kubernetes 2>/dev/null
-    if [[ -n "${godebug}" ]]; then printf '\n%s\n' "${godebug}" >> go.mod; fi
-    "${GO}" mod edit -require="k8s.io/kubernetes@${K8S_VERSION}"
-    local args=() m
-    for m in ${staging}; do args+=("-replace=${m}=${m}@${K8S_STAGING_VERSION}"); done
-    "${GO}" mod edit "${args[@]}"
-    "${GO}" mod edit -fmt
-    log "kubernetes: $(echo "${staging}" | wc -l) staging modules replaced with ${K8S_STAGING_VERSION}; godebug: ${godebug:-none}"
-
+    kubernetes_wrapper_module kubernetes
     "${GO}" get -tool \
       "k8s.io/kubernetes/cmd/kube-apiserver@${K8S_VERSION}" \
       "k8s.io/kubernetes/cmd/kube-controller-manager@${K8S_VERSION}" \
       "k8s.io/kubernetes/cmd/kube-scheduler@${K8S_VERSION}"
 
     log "kubernetes: modules resolved in $((SECONDS - t0)) s; compiling (the long part) ..."
-    local ld="-s -w" p
-    for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-      ld+=" -X ${p}.gitVersion=${K8S_VERSION}"
-      ld+=" -X ${p}.gitMajor=${K8S_MAJOR}"
-      ld+=" -X ${p}.gitMinor=${K8S_MINOR}"
-      ld+=" -X ${p}.gitTreeState=clean"
-      ld+=" -X ${p}.buildDate=${BUILD_DATE}"
-      if [[ -n "${commit}" ]]; then ld+=" -X ${p}.gitCommit=${commit}"; fi
-    done
     mkdir -p "${w}/out"
     # One go build for the three, so their shared packages compile once.
-    "${NICE[@]}" "${GO}" build -ldflags="${ld}" -o "${w}/out/" \
+    "${NICE[@]}" "${GO}" build -ldflags="${K8S_LDFLAGS}" -o "${w}/out/" \
       k8s.io/kubernetes/cmd/kube-apiserver \
       k8s.io/kubernetes/cmd/kube-controller-manager \
       k8s.io/kubernetes/cmd/kube-scheduler
@@ -300,17 +331,40 @@ build_kubernetes() {
   for b in "${K8S_BINS[@]}"; do mv -f "${w}/out/${b}" "${BIN}/${b}"; done
 }
 
+# ---------------------------------------------------------------- kubectl
+# For the tests that run what users paste (docs/operations.md, the chart's NOTES.txt) and
+# `kubectl apply -k` then `--server-side`. Its own step, after the Kubernetes one (whose
+# packages it mostly shares), so a cache built before kubectl was added gains it in place.
+build_kubectl_done() { [[ -x "${BIN}/kubectl" ]]; }
+build_kubectl() {
+  local w="${WORK}/kubectl"
+  rm -rf "${w}"; mkdir -p "${w}"
+  (
+    cd "${w}"
+    kubernetes_wrapper_module kubectl
+    "${GO}" get -tool "k8s.io/kubernetes/cmd/kubectl@${K8S_VERSION}"
+    "${NICE[@]}" "${GO}" build -ldflags="${K8S_LDFLAGS}" -o "${w}/kubectl" k8s.io/kubernetes/cmd/kubectl
+  )
+  [[ -x "${w}/kubectl" ]] || die "go build produced no kubectl"
+  mv -f "${w}/kubectl" "${BIN}/kubectl"
+}
+
 # ---------------------------------------------------------------- run
 # Cheapest first, so the small tools are ready early; the big Kubernetes build last.
 run_step etcd build_etcd
 run_step kwok build_kwok
 run_step helm build_helm
 run_step kube-bench build_kube_bench
+run_step promtool build_promtool
 run_step kubernetes build_kubernetes
+run_step kubectl build_kubectl
 
 CURRENT_STEP="verify"
 "${BIN}/kube-apiserver" --version 2>&1 | grep -q "Kubernetes ${K8S_VERSION}\$" \
   || die "kube-apiserver --version does not report ${K8S_VERSION}: $("${BIN}/kube-apiserver" --version 2>&1 || true)"
+"${BIN}/promtool" --version >/dev/null 2>&1 || die "promtool --version failed"
+"${BIN}/kubectl" version --client 2>&1 | grep -q "Client Version: ${K8S_VERSION}\$" \
+  || die "kubectl version --client does not report ${K8S_VERSION}: $("${BIN}/kubectl" version --client 2>&1 || true)"
 "${BIN}/etcd" --version >/dev/null 2>&1 || die "etcd --version failed"
 
 TOTAL=$(( $(date +%s) - TOTAL_START ))
@@ -322,6 +376,7 @@ CURRENT_STEP="manifest"
   echo "kwok=${KWOK_VERSION}"
   echo "helm=${HELM_VERSION}"
   echo "kube-bench=${KUBE_BENCH_VERSION}"
+  echo "prometheus=${PROMETHEUS_VERSION}"
   echo "go=$("${GO}" env GOVERSION)"
   echo "built=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "timings=${TIMINGS[*]} total=${TOTAL}s"

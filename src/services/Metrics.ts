@@ -1,5 +1,7 @@
 import { Context, Effect, Layer } from "effect"
 import * as Prometheus from "prom-client"
+import { severities } from "../api/Severity.ts"
+import { failureReasonsOf, knownBenchmarks, runOutcomes, scannerNames } from "./KnownLabelValues.ts"
 
 /**
  * The operator's Prometheus metrics, on a registry of its own (no module-level state, so
@@ -30,7 +32,7 @@ export class Metrics extends Context.Service<
       const registry = new Prometheus.Registry()
       if (options.processMetrics) Prometheus.collectDefaultMetrics({ register: registry })
       const registers = [registry]
-      return Metrics.of({
+      return initialiseKnownSeries(Metrics.of({
         registry,
         runsTotal: new Prometheus.Counter({
           name: "ugallu_compliance_scan_runs_total",
@@ -81,10 +83,29 @@ export class Metrics extends Context.Service<
           registers
         }),
         render: Effect.promise(async () => ({ contentType: registry.contentType, body: await registry.metrics() }))
-      })
+      }))
     })
 
   /** Fresh metrics without process collectors: tests and simulated operators. */
   static readonly layerTest = Layer.effect(Metrics, Metrics.make({ processMetrics: false }))
   static readonly layer = Layer.effect(Metrics, Metrics.make({ processMetrics: true }))
+}
+
+/**
+ * A series at 0 for every known label value, from start-up: prom-client creates a labelled
+ * series on its first increment, at 1, and `increase()` cannot see that first event (the
+ * alerts of deploy/monitoring would miss the first failure or finding after each restart).
+ */
+const initialiseKnownSeries = (metrics: Metrics["Service"]): Metrics["Service"] => {
+  for (const backend of scannerNames) {
+    for (const outcome of runOutcomes) metrics.runsTotal.inc({ backend, outcome }, 0)
+    for (const reason of failureReasonsOf(backend)) metrics.backendErrorsTotal.inc({ backend, reason }, 0)
+    metrics.activeRuns.set({ backend }, 0)
+    metrics.durationSeconds.zero({ backend })
+  }
+  for (const benchmark of knownBenchmarks) {
+    for (const severity of severities) metrics.findingsTotal.inc({ benchmark, severity }, 0)
+  }
+  metrics.isLeader.set(0)
+  return metrics
 }

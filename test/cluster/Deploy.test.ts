@@ -1,11 +1,15 @@
+import { Effect } from "effect"
 import { execFile } from "node:child_process"
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
 import { parse } from "yaml"
 import { envName } from "../../src/cli/OperatorFlags.ts"
+import { Metrics } from "../../src/services/Metrics.ts"
 import {
   chartDir,
   chartValueOfFlag,
@@ -225,7 +229,12 @@ const fullRelease = { name: "cs-full", namespace: "cs-full" }
 
 /** Every value set, none to its default: each must show in the rendered objects. */
 const everyValue = {
-  image: { repository: "registry.example.com/security/compliance-scan", tag: "9.9.9-test", pullPolicy: "Always" },
+  image: {
+    repository: "registry.example.com/security/compliance-scan",
+    tag: "9.9.9-test",
+    digest: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    pullPolicy: "Always"
+  },
   imagePullSecrets: [{ name: "registry-credentials" }],
   nameOverride: "scanner",
   fullnameOverride: "cs-full-operator",
@@ -266,7 +275,14 @@ const everyValue = {
   kubeconfig: "/etc/remote-cluster/kubeconfig",
   logLevel: "debug",
   logFormat: "text",
-  replicaCount: 1,
+  replicaCount: 2,
+  podDisruptionBudget: { enabled: true, minAvailable: 1 },
+  topologySpreadConstraints: [{ maxSkew: 1, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "ScheduleAnyway" }],
+  extraArgs: ["--max-concurrent-runs=4"],
+  livenessProbe: { httpGet: { path: "/healthz", port: "probes" }, initialDelaySeconds: 15, periodSeconds: 30, failureThreshold: 5 },
+  readinessProbe: { httpGet: { path: "/readyz", port: "probes" }, periodSeconds: 5 },
+  terminationGracePeriodSeconds: 45,
+  helmTest: { enabled: true },
   resources: { requests: { cpu: "50m", memory: "96Mi" }, limits: { cpu: "500m", memory: "256Mi" } },
   podSecurityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: "RuntimeDefault" } },
   securityContext: {
@@ -301,9 +317,17 @@ const everyValue = {
   grafanaDashboard: { enabled: true, labels: { grafana_dashboard: "1", "example.com/folder": "security" }, annotations: { "grafana-folder": "Security" } }
 }
 
+/**
+ * The cluster tier's Kubernetes version. `helm template` and `helm lint` render for a default
+ * version that a helm built from source leaves at v1.20 (release builds stamp theirs), which
+ * the chart's kubeVersion refuses: like a GitOps tool, they are told the target cluster's.
+ */
+const kubeVersion = /^kubernetes=(\S+)$/mu.exec(readFileSync(join(cluster.cacheDir, "manifest.txt"), "utf8"))![1]!
+
 const helmCommand = async (args: ReadonlyArray<string>) => {
+  const offline = (args[0] === "template" || args[0] === "lint") && !args.includes("--kube-version")
   try {
-    const { stdout, stderr } = await run(helm, [...args], { cwd: repoRoot, maxBuffer: 64 * 1024 * 1024 })
+    const { stdout, stderr } = await run(helm, [...args, ...(offline ? ["--kube-version", kubeVersion] : [])], { cwd: repoRoot, maxBuffer: 64 * 1024 * 1024 })
     return { code: 0, stdout, stderr }
   } catch (error) {
     const failed = error as { code?: number; stdout?: string; stderr?: string }
@@ -314,8 +338,9 @@ const helmCommand = async (args: ReadonlyArray<string>) => {
 const valuesFile = join(scratch, "every-value.yaml")
 writeFileSync(valuesFile, JSON.stringify(everyValue, null, 2))
 
+/** `helm template` without the `helm test` hooks (what `helm install` applies before `helm test`). */
 const template = async (release: { name: string; namespace: string }, values?: string): Promise<Array<Manifest>> => {
-  const result = await helmCommand(["template", release.name, chartDir, "--namespace", release.namespace, ...(values ? ["--values", values] : [])])
+  const result = await helmCommand(["template", release.name, chartDir, "--namespace", release.namespace, "--skip-tests", ...(values ? ["--values", values] : [])])
   expect(result.code, result.stderr).toBe(0)
   return parseManifests(result.stdout)
 }
@@ -360,11 +385,53 @@ const createWithTimeout = async (namespace: string, timeout: string): Promise<Ku
 
 describe("Helm chart", () => {
   it("passes helm lint --strict, with default values and with every value set", async () => {
+    // valuesFile: replicas 2 (with a PodDisruptionBudget), an image digest, the test hook.
     for (const extra of [[], ["--values", valuesFile]]) {
       const result = await helmCommand(["lint", "--strict", chartDir, ...extra])
       expect(result.code, result.stdout + result.stderr).toBe(0)
       expect(result.stdout).toContain("1 chart(s) linted, 0 chart(s) failed")
     }
+  })
+
+  it("refuses a cluster older than its kubeVersion with a clear message", async () => {
+    const result = await helmCommand(["template", "old", chartDir, "--kube-version", "1.29.9"])
+    expect(result.code).not.toBe(0)
+    expect(result.stderr).toContain("chart requires kubeVersion: >=1.30.0-0 which is incompatible with Kubernetes v1.29.9")
+    expect((await helmCommand(["template", "current", chartDir, "--kube-version", "1.30.0"])).code).toBe(0)
+  })
+
+  it("refuses a ServiceMonitor without the metrics Service, and an image digest that is not one", async () => {
+    const monitorWithoutMetrics = await helmCommand(["template", "bad", chartDir, "--set", "serviceMonitor.enabled=true", "--set", "metrics.bindAddress=0"])
+    expect(monitorWithoutMetrics.code).not.toBe(0)
+    expect(monitorWithoutMetrics.stderr).toContain("serviceMonitor.enabled needs the metrics Service")
+    const badDigest = await helmCommand(["template", "bad", chartDir, "--set", "image.digest=latest"])
+    expect(badDigest.code).not.toBe(0)
+    expect(badDigest.stderr).toContain("/image/digest")
+  })
+
+  it("renders a `helm test` hook: a Job in the operator's image that reads /metrics through the metrics Service", async () => {
+    const result = await helmCommand(["template", defaultRelease.name, chartDir, "--namespace", defaultRelease.namespace, "--show-only", "templates/tests/metrics-test.yaml"])
+    expect(result.code, result.stderr).toBe(0)
+    const [job] = parseManifests(result.stdout)
+    expect(job!.kind).toBe("Job")
+    expect(job!.metadata.annotations).toMatchObject({ "helm.sh/hook": "test" })
+    const container = job!.spec.template.spec.containers[0]
+    expect(container.image).toBe("ghcr.io/ugallu/compliance-scan:0.1.0")
+    expect(container.env).toEqual([{ name: "METRICS_URL", value: "http://cs-default-compliance-scan-metrics.cs-default.svc:8080/metrics" }])
+    // Its script, run as the container runs it, against the operator's real /metrics text and against another service.
+    const operatorMetrics = await Effect.runPromise(Effect.flatMap(Metrics.make({ processMetrics: false }), (metrics) => metrics.render))
+    for (const [body, expected] of [[operatorMetrics.body, 0], ["<html>not the operator</html>", 1]] as const) {
+      const server = createServer((_, response) => response.end(body))
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`
+      const outcome = await run(process.execPath, container.command.slice(1), { env: { METRICS_URL: url } }).then(() => 0, (error: { code?: number }) => error.code)
+      server.close()
+      expect(outcome, body.slice(0, 40)).toBe(expected)
+    }
+    expect(container.command.slice(0, 2)).toEqual(["node", "--input-type=module"])
+    // The Pod passes the release namespace's restricted level.
+    const accepted = await createPodDryRun({ apiVersion: "v1", kind: "Pod", metadata: { name: "helm-test", namespace: "ugallu-system" }, spec: job!.spec.template.spec })
+    expect(accepted, accepted.message).toMatchObject({ status: 201 })
   })
 
   it("refuses values its schema does not know or allow", async () => {
@@ -395,6 +462,8 @@ describe("Helm chart", () => {
         "Deployment", "Namespace", "Role", "RoleBinding", "Service", "ServiceAccount", "ValidatingAdmissionPolicy",
         "ValidatingAdmissionPolicyBinding"
       ])
+      // One replica: no PodDisruptionBudget (it would block every drain).
+      expect(objects.some((object) => object.kind === "PodDisruptionBudget")).toBe(false)
     })
 
     it("applies to the API server (dry run, then for real) into the release namespace, as `helm install` would", async () => {
@@ -441,6 +510,10 @@ describe("Helm chart", () => {
         expect(await createWithTimeout(namespace, "30m")).toBeUndefined()
         expect(await createWithTimeout(namespace, "1800s")).toBeUndefined()
         expect((await createWithTimeout(namespace, "2h"))?.status).toBe(422)
+        // Beyond CEL's duration range: the policy's own message, not a "type conversion error".
+        const absurd = await createWithTimeout(namespace, "9999999999h")
+        expect(absurd?.status).toBe(422)
+        expect(absurd?.message).toContain("spec.timeout 9999999999h is above the maximum of 30m")
       } finally {
         await apply(deployBinding, { dryRun: false, fieldManager: "deploy-test" })
       }
@@ -468,7 +541,7 @@ describe("Helm chart", () => {
     it("the operator accepts every one of those values (it gets as far as the kubeconfig)", async () => {
       const env = containerEnvironment(deployment, { name: "operator-0", namespace: fullRelease.namespace })
       const kubeconfig = join(scratch, "remote-kubeconfig")
-      const result = await runCli(["run"], {
+      const result = await runCli(deployment.spec.template.spec.containers[0].args, {
         env: { ...env, KUBECONFIG: kubeconfig, METRICS_BIND_ADDRESS: "127.0.0.1:0", HEALTH_PROBE_BIND_ADDRESS: "127.0.0.1:0", NODE_OPTIONS: "" }
       })
       expect(result.stderr.trim()).toBe(`compliance-scan: kubeconfig ${kubeconfig}: ENOENT: no such file or directory, open '${kubeconfig}'`)
@@ -477,7 +550,17 @@ describe("Helm chart", () => {
     it("puts the image, scheduling, resources, ports, Secrets and extras where they belong", () => {
       const spec = deployment.spec.template.spec
       const container = spec.containers[0]
-      expect(container.image).toBe("registry.example.com/security/compliance-scan:9.9.9-test")
+      expect(container.image).toBe(`registry.example.com/security/compliance-scan@${everyValue.image.digest}`)
+      expect(container.args).toEqual(["run", "--max-concurrent-runs=4"])
+      expect(container.livenessProbe).toEqual(everyValue.livenessProbe)
+      expect(container.readinessProbe).toEqual(everyValue.readinessProbe)
+      expect(spec.terminationGracePeriodSeconds).toBe(45)
+      expect(deployment.spec.replicas).toBe(2)
+      const operatorPods = { ...deployment.spec.selector.matchLabels }
+      expect(operatorPods["app.kubernetes.io/component"]).toBe("operator")
+      expect(spec.topologySpreadConstraints).toEqual([{ ...everyValue.topologySpreadConstraints[0], labelSelector: { matchLabels: operatorPods } }])
+      const budget = findManifest(objects, "PodDisruptionBudget")
+      expect(budget.spec).toEqual({ minAvailable: 1, selector: { matchLabels: operatorPods } })
       expect(container.imagePullPolicy).toBe("Always")
       expect(spec.imagePullSecrets).toEqual(everyValue.imagePullSecrets)
       expect(spec.nodeSelector).toEqual(everyValue.nodeSelector)

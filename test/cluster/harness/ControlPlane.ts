@@ -15,8 +15,8 @@ import { type ManagedProcess, startProcess } from "./ManagedProcess.ts"
 
 /**
  * A real Kubernetes control plane on 127.0.0.1, envtest style: etcd, kube-apiserver (token
- * authentication, RBAC), kube-controller-manager (Job, garbage collector, namespace,
- * TTL-after-finished, service account and root CA controllers), kube-scheduler, and kwok
+ * authentication, RBAC), kube-controller-manager (Job, Deployment, ReplicaSet, garbage
+ * collector, namespace, TTL-after-finished, service account and root CA controllers), kube-scheduler, and kwok
  * playing the kubelets of fake nodes (one master node with the control-plane NoSchedule
  * taint, and workers). Two kwok processes, one per pool, so the master's Pods and the
  * workers' Pods can serve different logs. Everything lives in a temp folder that `stop`
@@ -199,6 +199,9 @@ export const startControlPlane = async (options: ControlPlaneOptions): Promise<C
       `--cert-dir=${join(dir, "kube-controller-manager")}`,
       [
         "--controllers=job-controller",
+        // Deployments roll out (pasted `kubectl rollout status`, `helm install --wait`).
+        "deployment-controller",
+        "replicaset-controller",
         "garbage-collector-controller",
         "namespace-controller",
         "ttl-after-finished-controller",

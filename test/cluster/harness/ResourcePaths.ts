@@ -22,6 +22,7 @@ const kinds: Record<string, { readonly plural: string; readonly namespaced: bool
   SecurityEvent: { plural: "securityevents", namespaced: false },
   Service: { plural: "services", namespaced: true },
   Deployment: { plural: "deployments", namespaced: true },
+  PodDisruptionBudget: { plural: "poddisruptionbudgets", namespaced: true },
   ServiceMonitor: { plural: "servicemonitors", namespaced: true },
   PrometheusRule: { plural: "prometheusrules", namespaced: true },
   PriorityClass: { plural: "priorityclasses", namespaced: false }

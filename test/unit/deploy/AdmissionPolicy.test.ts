@@ -12,8 +12,20 @@ const policy = findManifest(objects, "ValidatingAdmissionPolicy")
 const binding = findManifest(objects, "ValidatingAdmissionPolicyBinding")
 const [validation] = policy.spec.validations
 
-const admits = (spec: Record<string, unknown>) => evaluate(validation.expression, { object: { spec } }) === true
-const denial = (timeout: string) => evaluate(validation.messageExpression, { object: { spec: { timeout } } })
+/** The policy's variables, each evaluated as the API server does: lazily, an error only if read. */
+const context = (spec: Record<string, unknown>) => {
+  const variables: Record<string, unknown> = {}
+  for (const variable of policy.spec.variables as ReadonlyArray<{ name: string; expression: string }>) {
+    try {
+      variables[variable.name] = evaluate(variable.expression, { object: { spec }, variables })
+    } catch {
+      // Not readable for this object (no spec.timeout): the validation must not read it.
+    }
+  }
+  return { object: { spec }, variables }
+}
+const admits = (spec: Record<string, unknown>) => evaluate(validation.expression, context(spec)) === true
+const denial = (timeout: string) => evaluate(validation.messageExpression, context({ timeout }))
 
 describe("the timeout ValidatingAdmissionPolicy of deploy/", () => {
   it("admits timeouts up to 30m, in any spelling the CRD accepts", () => {
@@ -25,7 +37,23 @@ describe("the timeout ValidatingAdmissionPolicy of deploy/", () => {
     expect(denial("31m")).toBe(
       "spec.timeout 31m is above the maximum of 30m: use a timeout of 30m or less (split a long scan into several runs)"
     )
-    expect(validation.message).toBe("spec.timeout must be at most 30m")
+    expect(validation.message).toBe("spec.timeout is above the maximum this cluster allows")
+  })
+
+  it("rejects durations beyond CEL's range (over 290 years) with the same message, not a conversion error", () => {
+    for (const timeout of ["9999999999h", "2562048h", "999999999m", "99999999999s", "99999999999ms", "1m9999999999h"]) {
+      expect(admits({ timeout }), timeout).toBe(false)
+    }
+    expect(denial("9999999999h")).toBe(
+      "spec.timeout 9999999999h is above the maximum of 30m: use a timeout of 30m or less (split a long scan into several runs)"
+    )
+    // Long spellings that CEL can hold are still judged by their value.
+    for (const timeout of ["1000000ms", "0.25h", "1799999ms"]) expect(admits({ timeout }), timeout).toBe(true)
+  })
+
+  it("the cap is one variable: the check and the message read it", () => {
+    expect(policy.spec.variables[0]).toEqual({ name: "maxTimeout", expression: "'30m'" })
+    expect(JSON.stringify(policy).match(/30m/gu)).toHaveLength(1)
   })
 
   it("admits a run without a timeout (the CRD defaults it to 10m before admission anyway)", () => {
@@ -37,7 +65,7 @@ describe("the timeout ValidatingAdmissionPolicy of deploy/", () => {
   it("applies to every created ComplianceScanRun and denies, failing closed", () => {
     expect(policy.spec.failurePolicy).toBe("Fail")
     expect(policy.spec.matchConstraints.resourceRules).toEqual([
-      { apiGroups: ["security.ugallu.io"], apiVersions: ["*"], operations: ["CREATE"], resources: ["compliancescanruns"] }
+      { apiGroups: ["security.ugallu.io"], apiVersions: ["*"], operations: ["CREATE"], resources: ["compliancescanruns"], scope: "*" }
     ])
     expect(binding.spec).toEqual({ policyName: policy.metadata.name, validationActions: ["Deny"] })
   })

@@ -24,10 +24,10 @@ const packageJson = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf
 const dockerignore = readFileSync(join(repoRoot, ".dockerignore"), "utf8").split("\n").filter((line) => line !== "" && !line.startsWith("#"))
 
 describe("Dockerfile", () => {
-  it("builds in two stages on the Node version the project runs on", () => {
+  it("builds in two stages on the Node version the project runs on, its base image pinned by digest", () => {
     expect(stages.length).toBe(2)
     const image = /ARG NODE_IMAGE=(\S+)/u.exec(dockerfile)?.[1]
-    expect(image).toBe(`docker.io/library/node:${packageJson.devDependencies.node}-bookworm-slim`)
+    expect(image).toMatch(new RegExp(`^docker\\.io/library/node:${packageJson.devDependencies.node}-bookworm-slim@sha256:[0-9a-f]{64}$`, "u"))
     expect(stages.map((stage) => stage[0]!.args.split(" ")[0])).toEqual(["${NODE_IMAGE}", "${NODE_IMAGE}"])
   })
 

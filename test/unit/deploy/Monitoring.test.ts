@@ -70,7 +70,11 @@ describe("monitoring: every metric the dashboard and the alerts read exists", ()
       "ugallu_compliance_scan_backend_errors_total",
       "ugallu_compliance_scan_security_events_total",
       "ugallu_compliance_scan_api_requests_total",
-      "ugallu_compliance_scan_leader"
+      "ugallu_compliance_scan_leader",
+      "ugallu_compliance_scan_falco_receiver_events_total",
+      "ugallu_compliance_scan_falco_receiver_rejected_requests_total",
+      "ugallu_compliance_scan_falco_receiver_events_dropped_total",
+      "ugallu_compliance_scan_falco_receiver_buffered_events"
     ]) expect(charted.has(name), name).toBe(true)
     expect(dashboard.uid).toBe("ugallu-compliance-scan")
   })

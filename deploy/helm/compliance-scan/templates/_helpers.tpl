@@ -42,3 +42,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "compliance-scan.port" -}}
 {{- if ne (toString .) "0" }}{{ regexFind "[0-9]+$" (toString .) }}{{ end }}
 {{- end }}
+
+{{/* The operator's image: repository@digest when a digest is set, else repository:tag. */}}
+{{- define "compliance-scan.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
