@@ -257,6 +257,7 @@ const everyValue = {
       keyFile: "/etc/falco-receiver/server.key",
       clientCAFile: "/etc/falco-receiver/clients-ca.crt",
       bufferSize: 20000,
+      bufferBytes: 67108864,
       service: { enabled: true, type: "ClusterIP", port: 443, annotations: { "example.com/receiver": "yes" } }
     }
   },
