@@ -15,6 +15,7 @@ import {
   grants,
   kustomizeResources,
   type Manifest,
+  networkPoliciesRule,
   nodesRule,
   parseManifests,
   repoRoot,
@@ -381,7 +382,7 @@ describe("Helm chart", () => {
     })
 
     it("renders deploy/'s objects: the same RBAC grants, CRDs equal to crds/, the same operator configuration", async () => {
-      expect(rbacGrants(objects)).toEqual(grants([...contractRules(), nodesRule]))
+      expect(rbacGrants(objects)).toEqual(grants([...contractRules(), nodesRule, networkPoliciesRule]))
       const crds = objects.filter((object) => object.kind === "CustomResourceDefinition").map(withoutKeepAnnotation)
       expect(crds.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))).toEqual(crdsOfRepository())
       const pod = { name: "operator-0", namespace: defaultRelease.namespace }

@@ -108,7 +108,7 @@ export class CelScanner extends Context.Service<
           Effect.mapError(toScanFailed),
           Effect.provide(kube)
         )
-        const targets = celTargets(engine.fromJson, inventory.pods, inventory.namespaces)
+        const targets = celTargets(engine.fromJson, inventory)
         const clock = yield* Clock.Clock
         const now = () => clock.currentTimeMillisUnsafe()
         const meter = new CostMeter(options.costLimits, Math.min(request.deadline, now() + options.maxEvaluationMillis), now)

@@ -1,10 +1,12 @@
 import type { KubeObject } from "../../services/kube/KubeObject.ts"
 import type { CelActivation } from "./CelEngine.ts"
+import type { CelInventory } from "./CelInventory.ts"
 import type { CelResource } from "./CompiledRule.ts"
 
 /**
  * One object the rules are evaluated against, converted once (every rule shares it):
- * `object` and `namespaceObject` as CEL values, plus the labels the selectors match on.
+ * `object`, `namespaceObject` and `networkPolicies` as CEL values, plus the labels the
+ * selectors match on.
  */
 export interface CelTarget {
   readonly resource: CelResource
@@ -20,14 +22,25 @@ export interface CelTarget {
   readonly activation: CelActivation
 }
 
-export const celTargets = (
-  fromJson: (json: unknown) => unknown,
-  pods: ReadonlyArray<KubeObject>,
-  namespaces: ReadonlyArray<KubeObject>
-): Array<CelTarget> => {
+/** The NetworkPolicies of each namespace as one CEL list (converted once per namespace). */
+const policiesByNamespace = (fromJson: (json: unknown) => unknown, policies: ReadonlyArray<KubeObject>) => {
+  const grouped = new Map<string, Array<KubeObject>>()
+  for (const policy of policies) {
+    const namespace = policy.metadata.namespace ?? ""
+    grouped.set(namespace, [...(grouped.get(namespace) ?? []), policy])
+  }
+  return new Map([...grouped].map(([namespace, list]) => [namespace, fromJson(list)]))
+}
+
+export const celTargets = (fromJson: (json: unknown) => unknown, inventory: CelInventory): Array<CelTarget> => {
   const targets: Array<CelTarget> = []
+  const policies = inventory.networkPolicies === undefined ? undefined : policiesByNamespace(fromJson, inventory.networkPolicies)
+  const noPolicies = fromJson([])
+  // Absent (not an empty list) when no rule reads them, so nothing pays for the conversion.
+  const policiesOf = (namespace: string | undefined) =>
+    policies === undefined ? {} : { networkPolicies: policies.get(namespace ?? "") ?? noPolicies }
   const namespaceValues = new Map<string, { readonly value: unknown; readonly labels: Readonly<Record<string, string>> | undefined }>()
-  for (const namespace of namespaces) {
+  for (const namespace of inventory.namespaces) {
     const value = fromJson(namespace)
     const labels = namespace.metadata.labels
     namespaceValues.set(namespace.metadata.name, { value, labels })
@@ -38,10 +51,10 @@ export const celTargets = (
       namespace: undefined,
       labels,
       namespaceLabels: labels,
-      activation: { object: value, namespaceObject: null }
+      activation: { object: value, namespaceObject: null, ...policiesOf(namespace.metadata.name) }
     })
   }
-  for (const pod of pods) {
+  for (const pod of inventory.pods) {
     const namespace = pod.metadata.namespace === undefined ? undefined : namespaceValues.get(pod.metadata.namespace)
     targets.push({
       resource: "pods",
@@ -50,7 +63,7 @@ export const celTargets = (
       namespace: pod.metadata.namespace,
       labels: pod.metadata.labels,
       namespaceLabels: namespace?.labels,
-      activation: { object: fromJson(pod), namespaceObject: namespace?.value ?? null }
+      activation: { object: fromJson(pod), namespaceObject: namespace?.value ?? null, ...policiesOf(pod.metadata.namespace) }
     })
   }
   return targets

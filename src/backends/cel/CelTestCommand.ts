@@ -22,7 +22,7 @@ import { defaultPacksDirectory, loadRulePacks } from "./RulePacks.ts"
  * Rules: a YAML or JSON list of rules, one rule, `{rules: [...], profile?}`, or a whole
  * ComplianceScanRun manifest (its spec.cel.rules and spec.profile). Objects: YAML
  * (multi-document) or JSON files; `List` kinds are flattened; Pods and Namespaces are
- * checked, other kinds are skipped with a note on stderr. A rule that does not compile, a
+ * checked, NetworkPolicies are what `networkPolicies` reads, other kinds are skipped with a note on stderr. A rule that does not compile, a
  * file that cannot be read or parsed, or a bound exceeded: message on stderr, non-zero exit.
  */
 
@@ -146,6 +146,7 @@ export const runCelTest = (options: CelTestOptions): Effect.Effect<CelTestResult
 
     const pods: Array<KubeObject> = []
     const namespaces: Array<KubeObject> = []
+    const networkPolicies: Array<KubeObject> = []
     const warnings: Array<string> = []
     for (const file of options.objectFiles) {
       for (const [index, object] of objectsOf(yield* readDocuments(file)).entries()) {
@@ -156,8 +157,10 @@ export const runCelTest = (options: CelTestOptions): Effect.Effect<CelTestResult
           pods.push({ ...object, metadata: { ...object.metadata, namespace: object.metadata.namespace ?? "default" } })
         } else if (object.kind === "Namespace") {
           namespaces.push(object)
+        } else if (object.kind === "NetworkPolicy") {
+          networkPolicies.push({ ...object, metadata: { ...object.metadata, namespace: object.metadata.namespace ?? "default" } })
         } else {
-          warnings.push(`${file}: ${String(object.kind)} ${object.metadata.name} skipped (rules check Pods and Namespaces)`)
+          warnings.push(`${file}: ${String(object.kind)} ${object.metadata.name} skipped (rules check Pods and Namespaces, and read NetworkPolicies)`)
         }
       }
     }
@@ -165,7 +168,11 @@ export const runCelTest = (options: CelTestOptions): Effect.Effect<CelTestResult
     const clock = yield* Clock.Clock
     const now = () => clock.currentTimeMillisUnsafe()
     const meter = new CostMeter(defaultCostLimits, now() + (options.maxEvaluationMillis ?? 60_000), now)
-    const outcome = evaluateRulesNow(cache.engine, rules, celTargets(cache.engine.fromJson, pods, namespaces), meter, defaultEvaluationOptions)
+    const outcome = evaluateRulesNow(cache.engine, rules, celTargets(cache.engine.fromJson, {
+      pods,
+      namespaces,
+      networkPolicies: rules.some((rule) => rule.readsNetworkPolicies) ? networkPolicies : undefined
+    }), meter, defaultEvaluationOptions)
     if (outcome._tag === "Exceeded") return yield* new CelTestFailed({ message: `${outcome.error.reason}: ${outcome.error.message}` })
     const summary = countOutcomes(outcome.checks.map((check) => check.outcome))
     const report = { summary, checks: outcome.checks }
@@ -183,7 +190,7 @@ export const celTestCommand = Command.make(
     ),
     objects: Flag.String("objects").pipe(
       Flag.withMetavar("FILE"),
-      Flag.withDescription("YAML (multi-document) or JSON manifests of Pods and Namespaces; repeatable"),
+      Flag.withDescription("YAML (multi-document) or JSON manifests of Pods, Namespaces and NetworkPolicies; repeatable"),
       Flag.atLeast(1)
     ),
     moreObjects: Argument.String("files").pipe(
@@ -191,7 +198,7 @@ export const celTestCommand = Command.make(
       Argument.variadic()
     ),
     profile: Flag.String("profile").pipe(
-      Flag.withDescription("Built-in rule pack to add: pod-security-baseline or pod-security-restricted"),
+      Flag.withDescription("Built-in rule pack to add: default, pod-security-baseline or pod-security-restricted"),
       Flag.optional
     ),
     output: Flag.Literals("output", ["yaml", "json"]).pipe(

@@ -1,11 +1,11 @@
 import type { Check, Subject } from "../../api/Check.ts"
 import { emptyCounts, type Outcome } from "../../api/Outcome.ts"
-import { matchesRequirements } from "../../services/kube/LabelSelector.ts"
 import type { CelEngine } from "./CelEngine.ts"
 import { CelBoundExceeded } from "./CelErrors.ts"
 import type { CelTarget } from "./CelTarget.ts"
 import type { CompiledRule } from "./CompiledRule.ts"
 import type { CostExhaustion, CostMeter } from "./CostMeter.ts"
+import { matchesSelector } from "./RuleSelector.ts"
 
 /**
  * Evaluates compiled rules against targets and builds one check per rule. Shared by the
@@ -30,8 +30,8 @@ export type RulesOutcome =
 
 const matches = (rule: CompiledRule, target: CelTarget): boolean =>
   rule.resources.has(target.resource) &&
-  matchesRequirements(rule.labelRequirements, target.labels) &&
-  (rule.namespaceRequirements === undefined || matchesRequirements(rule.namespaceRequirements, target.namespaceLabels))
+  matchesSelector(rule.labelRequirements, target.labels) &&
+  matchesSelector(rule.namespaceRequirements, target.namespaceLabels)
 
 const oneLine = (text: string, limit = 300): string => {
   const flat = text.replace(/\s+/g, " ").trim()

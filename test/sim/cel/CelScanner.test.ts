@@ -194,7 +194,7 @@ describe("cel scanner on the simulated cluster", () => {
     Effect.gen(function*() {
       expect(yield* failure(run({ profile: "pod-security-strict" }))).toMatchObject({
         reason: "UnknownProfile",
-        message: 'unknown CEL profile "pod-security-strict"; known profiles: pod-security-baseline, pod-security-restricted'
+        message: 'unknown CEL profile "pod-security-strict"; known profiles: default, pod-security-baseline, pod-security-restricted'
       })
       expect((yield* failure(run())).reason).toBe("NoRules")
       expect((yield* failure(run({ cel: { rules: [] } }))).reason).toBe("NoRules")

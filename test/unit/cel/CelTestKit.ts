@@ -54,7 +54,9 @@ export const check = (
   if (!Array.isArray(compiled)) throw compiled
   const pods = objects.filter((object) => object.kind === "Pod")
   const namespaces = objects.filter((object) => object.kind === "Namespace")
-  return evaluateRulesNow(cache.engine, compiled, celTargets(cache.engine.fromJson, pods, namespaces), meter(options.costLimits, options.millis))
+  const networkPolicies = objects.filter((object) => object.kind === "NetworkPolicy")
+  const targets = celTargets(cache.engine.fromJson, { pods, namespaces, networkPolicies })
+  return evaluateRulesNow(cache.engine, compiled, targets, meter(options.costLimits, options.millis))
 }
 
 export const checksOf = (outcome: RulesOutcome): ReadonlyArray<Check> => {
