@@ -3,6 +3,8 @@ import { Argument, CliError, Command, Flag } from "effect/cli"
 import { parseAllDocuments, stringify as toYaml } from "yaml"
 import type { Check } from "../../api/Check.ts"
 import { CelRule } from "../../api/ComplianceScanRun.ts"
+import { customResourceDefinitions, toOpenApi } from "../../api/CrdGenerator.ts"
+import { version } from "../../api/ObjectMeta.ts"
 import { countOutcomes, type OutcomeCounts } from "../../api/Outcome.ts"
 import type { KubeObject } from "../../services/kube/KubeObject.ts"
 import { makeCelJsEngine } from "./CelJsEngine.ts"
@@ -14,6 +16,7 @@ import { CostMeter, defaultCostLimits } from "./CostMeter.ts"
 import { ProgramCache } from "./ProgramCache.ts"
 import { defaultEvaluationOptions, evaluateRulesNow } from "./RuleEvaluation.ts"
 import { defaultPacksDirectory, loadRulePacks } from "./RulePacks.ts"
+import { strictDecodingError, unknownFields } from "./StrictFields.ts"
 
 /**
  * `cel test --rules FILE --objects FILE...`: evaluates rules against manifests offline and
@@ -89,25 +92,37 @@ interface RulesSource {
   readonly profile: string | undefined
 }
 
+const ruleSchema = toOpenApi(CelRule.ast)
+const runSchema = (): Record<string, unknown> => {
+  const definition = customResourceDefinitions().find((crd) => (crd.spec as { names: { kind: string } }).names.kind === "ComplianceScanRun")!
+  return (definition.spec as { versions: ReadonlyArray<{ schema: { openAPIV3Schema: Record<string, unknown> } }> }).versions[0]!.schema.openAPIV3Schema
+}
+
+/** Unknown fields refused as the API server's strict field validation would refuse them. */
+const strictly = (file: string, source: RulesSource, schema: Record<string, unknown>, document: unknown, prefix = ""): RulesSource | CelTestFailed => {
+  const unknown = unknownFields(schema, document)
+  return unknown.length === 0 ? source : new CelTestFailed({ message: `invalid rules in ${file}: ${prefix}${strictDecodingError(unknown)}` })
+}
+
 const rulesSourceOf = (file: string, documents: ReadonlyArray<unknown>): RulesSource | CelTestFailed => {
   if (documents.length !== 1) {
     return new CelTestFailed({ message: `${file} must hold one document (a list of rules or a ComplianceScanRun), found ${documents.length}` })
   }
   const document = documents[0]
-  if (Array.isArray(document)) return { rules: document, profile: undefined }
+  if (Array.isArray(document)) return strictly(file, { rules: document, profile: undefined }, { type: "array", items: ruleSchema }, document)
   if (isRecord(document)) {
     if (document.kind === "ComplianceScanRun") {
       const spec = isRecord(document.spec) ? document.spec : {}
       const cel = isRecord(spec.cel) ? spec.cel : {}
-      return {
-        rules: Array.isArray(cel.rules) ? cel.rules : [],
-        profile: typeof spec.profile === "string" ? spec.profile : undefined
-      }
+      const source = { rules: Array.isArray(cel.rules) ? cel.rules : [], profile: typeof spec.profile === "string" ? spec.profile : undefined }
+      return strictly(file, source, runSchema(), document, `ComplianceScanRun in version "${version}" cannot be handled as a ComplianceScanRun: `)
     }
     if (Array.isArray(document.rules)) {
-      return { rules: document.rules, profile: typeof document.profile === "string" ? document.profile : undefined }
+      const source = { rules: document.rules, profile: typeof document.profile === "string" ? document.profile : undefined }
+      const schema = { type: "object", properties: { rules: { type: "array", items: ruleSchema }, profile: { type: "string" } } }
+      return strictly(file, source, schema, document)
     }
-    if (typeof document.expression === "string") return { rules: [document], profile: undefined }
+    if (typeof document.expression === "string") return strictly(file, { rules: [document], profile: undefined }, ruleSchema, document)
   }
   return new CelTestFailed({ message: `${file} is neither a list of CEL rules nor a ComplianceScanRun` })
 }

@@ -52,7 +52,7 @@ const requirementsOf = (rule: CelRule, which: "labelSelector" | "namespaceSelect
   const compiled = compileSelector(rule.match?.[which])
   if (compiled._tag === "Selector") return compiled.requirements
   const problems = compiled.problems.map((problem) => `match.${which}.${problem.path}: ${problem.message}`).join("; ")
-  return new CelCompileError({ ruleId: rule.id, field: "match", message: `rule "${rule.id}": invalid match.${which}: ${problems}` })
+  return new CelCompileError({ ruleId: rule.id, field: "match", message: `rule "${rule.id}": invalid selector: ${problems}` })
 }
 
 /** The identifier anywhere in the text: may over-approximate (a string literal), never misses a use. */

@@ -29,7 +29,8 @@ export type CompiledSelector =
 
 const nameFormat = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/u
 const dnsSubdomainFormat = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/u
-const nameRule = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
+const nameChars = "consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
+const nameRule = `must ${nameChars}`
 
 /** apimachinery's IsLabelKey: an optional DNS-1123 subdomain prefix and '/', then a name of at most 63 characters. */
 export const labelKeyProblems = (key: string): ReadonlyArray<string> => {
@@ -55,7 +56,7 @@ export const labelKeyProblems = (key: string): ReadonlyArray<string> => {
 export const labelValueProblems = (value: string): ReadonlyArray<string> => {
   const problems: Array<string> = []
   if (value.length > 63) problems.push("must be no more than 63 bytes")
-  if (value !== "" && !nameFormat.test(value)) problems.push(`a valid label must be an empty string or ${nameRule}`)
+  if (value !== "" && !nameFormat.test(value)) problems.push(`a valid label must be an empty string or ${nameChars}`)
   return problems
 }
 
