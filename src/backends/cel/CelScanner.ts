@@ -114,7 +114,8 @@ export class CelScanner extends Context.Service<
         const meter = new CostMeter(options.costLimits, Math.min(request.deadline, now() + options.maxEvaluationMillis), now)
         const steps = evaluateRules(engine, rules, targets, meter, {
           maxSubjects: options.maxSubjectsPerCheck,
-          yieldEvery: options.yieldEvery
+          yieldEvery: options.yieldEvery,
+          unlisted: inventory.unlisted
         })
         let step = steps.next()
         while (step.done !== true) {
@@ -127,8 +128,8 @@ export class CelScanner extends Context.Service<
         yield* Effect.logDebug("CEL scan evaluated").pipe(
           Effect.annotateLogs({
             rules: rules.length,
-            pods: inventory.pods.length,
-            namespaces: inventory.namespaces.length,
+            objects: targets.length,
+            unlisted: inventory.unlisted.size,
             evaluations: outcome.evaluations,
             costUnits: meter.used
           })

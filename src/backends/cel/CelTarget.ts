@@ -1,7 +1,7 @@
 import type { KubeObject } from "../../services/kube/KubeObject.ts"
 import type { CelActivation } from "./CelEngine.ts"
 import type { CelInventory } from "./CelInventory.ts"
-import type { CelResource } from "./CompiledRule.ts"
+import { metadataOnlyKinds, namespaceKind } from "./CelKinds.ts"
 
 /**
  * One object the rules are evaluated against, converted once (every rule shares it):
@@ -9,16 +9,20 @@ import type { CelResource } from "./CompiledRule.ts"
  * selectors match on.
  */
 export interface CelTarget {
-  readonly resource: CelResource
-  readonly kind: "Pod" | "Namespace"
+  /** The kind's key (`deployments.apps`, `pods`), as `CompiledRule.resources` holds it. */
+  readonly resource: string
+  readonly kind: string
   readonly name: string
   readonly namespace: string | undefined
   readonly labels: Readonly<Record<string, string>> | undefined
   /**
    * What a namespaceSelector matches: the labels of the object's Namespace, or of the
-   * Namespace itself when the object is one (as admission policies do).
+   * Namespace itself when the object is one (as admission policies do). Undefined for
+   * other cluster-scoped objects, which every namespaceSelector matches (as admission
+   * policies do).
    */
   readonly namespaceLabels: Readonly<Record<string, string>> | undefined
+  readonly clusterScoped: boolean
   readonly activation: CelActivation
 }
 
@@ -30,6 +34,13 @@ const policiesByNamespace = (fromJson: (json: unknown) => unknown, policies: Rea
     grouped.set(namespace, [...(grouped.get(namespace) ?? []), policy])
   }
   return new Map([...grouped].map(([namespace, list]) => [namespace, fromJson(list)]))
+}
+
+/** Secrets (and any metadata-only kind) reach rules without their data. */
+const visible = (resource: string, object: KubeObject): KubeObject => {
+  if (!metadataOnlyKinds.has(resource)) return object
+  const { apiVersion, kind, metadata, type } = object as KubeObject & { readonly type?: unknown }
+  return { apiVersion, kind, metadata, ...(type === undefined ? {} : { type }) } as KubeObject
 }
 
 export const celTargets = (fromJson: (json: unknown) => unknown, inventory: CelInventory): Array<CelTarget> => {
@@ -45,26 +56,31 @@ export const celTargets = (fromJson: (json: unknown) => unknown, inventory: CelI
     const labels = namespace.metadata.labels
     namespaceValues.set(namespace.metadata.name, { value, labels })
     targets.push({
-      resource: "namespaces",
+      resource: namespaceKind.key,
       kind: "Namespace",
       name: namespace.metadata.name,
       namespace: undefined,
       labels,
       namespaceLabels: labels,
+      clusterScoped: true,
       activation: { object: value, namespaceObject: null, ...policiesOf(namespace.metadata.name) }
     })
   }
-  for (const pod of inventory.pods) {
-    const namespace = pod.metadata.namespace === undefined ? undefined : namespaceValues.get(pod.metadata.namespace)
-    targets.push({
-      resource: "pods",
-      kind: "Pod",
-      name: pod.metadata.name,
-      namespace: pod.metadata.namespace,
-      labels: pod.metadata.labels,
-      namespaceLabels: namespace?.labels,
-      activation: { object: fromJson(pod), namespaceObject: namespace?.value ?? null, ...policiesOf(pod.metadata.namespace) }
-    })
+  for (const { kind, items } of inventory.objects) {
+    for (const object of items) {
+      const namespaceName = object.metadata.namespace
+      const namespace = namespaceName === undefined || namespaceName === "" ? undefined : namespaceValues.get(namespaceName)
+      targets.push({
+        resource: kind.key,
+        kind: object.kind ?? kind.kind,
+        name: object.metadata.name,
+        namespace: namespaceName === "" ? undefined : namespaceName,
+        labels: object.metadata.labels,
+        namespaceLabels: namespace?.labels,
+        clusterScoped: namespaceName === undefined || namespaceName === "",
+        activation: { object: fromJson(visible(kind.key, object)), namespaceObject: namespace?.value ?? null, ...policiesOf(namespaceName) }
+      })
+    }
   }
   return targets
 }

@@ -10,6 +10,7 @@ import type { KubeObject } from "../../services/kube/KubeObject.ts"
 import { makeCelJsEngine } from "./CelJsEngine.ts"
 import { CelCompileError, CelRuleSetInvalid } from "./CelErrors.ts"
 import { resolveRuleSet } from "./CelRuleSet.ts"
+import { inventoryOfObjects } from "./CelInventory.ts"
 import { celTargets } from "./CelTarget.ts"
 import { compileRules } from "./CompiledRule.ts"
 import { CostMeter, defaultCostLimits } from "./CostMeter.ts"
@@ -24,8 +25,8 @@ import { strictDecodingError, unknownFields } from "./StrictFields.ts"
  *
  * Rules: a YAML or JSON list of rules, one rule, `{rules: [...], profile?}`, or a whole
  * ComplianceScanRun manifest (its spec.cel.rules and spec.profile). Objects: YAML
- * (multi-document) or JSON files; `List` kinds are flattened; Pods and Namespaces are
- * checked, NetworkPolicies are what `networkPolicies` reads, other kinds are skipped with a note on stderr. A rule that does not compile, a
+ * (multi-document) or JSON files; `List` kinds are flattened; objects of the kinds the
+ * rules match are checked, NetworkPolicies are what `networkPolicies` reads, others are skipped with a note on stderr. A rule that does not compile, a
  * file that cannot be read or parsed, or a bound exceeded: message on stderr, non-zero exit.
  */
 
@@ -159,35 +160,25 @@ export const runCelTest = (options: CelTestOptions): Effect.Effect<CelTestResult
     const rules = compileRules(compile, ruleSet)
     if (rules instanceof CelCompileError) return yield* new CelTestFailed({ message: `CELCompileError: ${rules.message}` })
 
-    const pods: Array<KubeObject> = []
-    const namespaces: Array<KubeObject> = []
-    const networkPolicies: Array<KubeObject> = []
+    const objects: Array<KubeObject> = []
+    const fileOf = new Map<KubeObject, string>()
     const warnings: Array<string> = []
     for (const file of options.objectFiles) {
       for (const [index, object] of objectsOf(yield* readDocuments(file)).entries()) {
-        if (!isRecord(object) || !hasName(object)) {
-          warnings.push(`${file}: object ${index + 1} has no metadata.name; skipped`)
-        } else if (object.kind === "Pod") {
-          // Manifests usually leave the namespace to kubectl, which uses "default".
-          pods.push({ ...object, metadata: { ...object.metadata, namespace: object.metadata.namespace ?? "default" } })
-        } else if (object.kind === "Namespace") {
-          namespaces.push(object)
-        } else if (object.kind === "NetworkPolicy") {
-          networkPolicies.push({ ...object, metadata: { ...object.metadata, namespace: object.metadata.namespace ?? "default" } })
-        } else {
-          warnings.push(`${file}: ${String(object.kind)} ${object.metadata.name} skipped (rules check Pods and Namespaces, and read NetworkPolicies)`)
+        if (!isRecord(object) || !hasName(object)) warnings.push(`${file}: object ${index + 1} has no metadata.name; skipped`)
+        else {
+          objects.push(object)
+          fileOf.set(object, file)
         }
       }
     }
+    const { inventory, unmatched } = inventoryOfObjects(rules, objects)
+    for (const object of unmatched) warnings.push(`${fileOf.get(object)}: ${String(object.kind)} ${object.metadata.name} skipped (no rule matches its kind)`)
 
     const clock = yield* Clock.Clock
     const now = () => clock.currentTimeMillisUnsafe()
     const meter = new CostMeter(defaultCostLimits, now() + (options.maxEvaluationMillis ?? 60_000), now)
-    const outcome = evaluateRulesNow(cache.engine, rules, celTargets(cache.engine.fromJson, {
-      pods,
-      namespaces,
-      networkPolicies: rules.some((rule) => rule.readsNetworkPolicies) ? networkPolicies : undefined
-    }), meter, defaultEvaluationOptions)
+    const outcome = evaluateRulesNow(cache.engine, rules, celTargets(cache.engine.fromJson, inventory), meter, defaultEvaluationOptions)
     if (outcome._tag === "Exceeded") return yield* new CelTestFailed({ message: `${outcome.error.reason}: ${outcome.error.message}` })
     const summary = countOutcomes(outcome.checks.map((check) => check.outcome))
     const report = { summary, checks: outcome.checks }
@@ -205,7 +196,7 @@ export const celTestCommand = Command.make(
     ),
     objects: Flag.String("objects").pipe(
       Flag.withMetavar("FILE"),
-      Flag.withDescription("YAML (multi-document) or JSON manifests of Pods, Namespaces and NetworkPolicies; repeatable"),
+      Flag.withDescription("YAML (multi-document) or JSON manifests of the objects to check; repeatable"),
       Flag.atLeast(1)
     ),
     moreObjects: Argument.String("files").pipe(

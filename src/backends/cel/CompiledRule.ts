@@ -1,14 +1,17 @@
 import type { CelRule } from "../../api/ComplianceScanRun.ts"
 import type { CelCompileResult, CelProgram, CelResultType } from "./CelEngine.ts"
 import { CelCompileError } from "./CelErrors.ts"
+import { type CelKind, kindsOfRule } from "./CelKinds.ts"
 import { compileSelector, type SelectorRequirement, selectorQuery } from "./RuleSelector.ts"
 
-/** A rule ready to evaluate: programs compiled, selectors parsed, defaults applied. */
-export type CelResource = "pods" | "namespaces"
+
+/** A rule ready to evaluate: programs compiled, selectors parsed, kinds resolved. */
 
 export interface CompiledRule {
   readonly rule: CelRule
-  readonly resources: ReadonlySet<CelResource>
+  /** The kinds it matches, and their keys (`deployments.apps`). */
+  readonly kinds: ReadonlyArray<CelKind>
+  readonly resources: ReadonlySet<string>
   readonly expression: CelProgram
   readonly message: CelProgram | undefined
   /**
@@ -23,9 +26,6 @@ export interface CompiledRule {
   /** Whether an expression reads `networkPolicies` (so the run lists them). */
   readonly readsNetworkPolicies: boolean
 }
-
-/** Rules without `match.resources` check Pods, the common case. */
-export const defaultResources: ReadonlyArray<CelResource> = ["pods"]
 
 export type Compile = (expression: string, resultType: CelResultType) => CelCompileResult
 
@@ -67,10 +67,12 @@ export const compileRule = (compile: Compile, rule: CelRule): CompiledRule | Cel
   if (labelRequirements instanceof CelCompileError) return labelRequirements
   const namespaceRequirements = requirementsOf(rule, "namespaceSelector")
   if (namespaceRequirements instanceof CelCompileError) return namespaceRequirements
-  const resources = rule.match?.resources
+  const kinds = kindsOfRule(rule)
+  if (typeof kinds === "string") return new CelCompileError({ ruleId: rule.id, field: "match", message: `rule "${rule.id}": invalid match: ${kinds}` })
   return {
     rule,
-    resources: new Set(resources !== undefined && resources.length > 0 ? resources : defaultResources),
+    kinds,
+    resources: new Set(kinds.map((known) => known.key)),
     expression,
     message,
     labelSelector: selectorQuery(labelRequirements),

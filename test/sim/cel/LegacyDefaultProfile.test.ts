@@ -3,7 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import type { ComplianceScanResult } from "../../../src/api/ComplianceScanResult.ts"
 import type { ComplianceScanRun } from "../../../src/api/ComplianceScanRun.ts"
-import { NetworkPolicy } from "../../../src/backends/cel/CelInventory.ts"
+import { networkPolicyKind } from "../../../src/backends/cel/CelKinds.ts"
 import { makeCelScanner } from "../../../src/backends/cel/CelScanner.ts"
 import { KubeClient } from "../../../src/services/kube/KubeClient.ts"
 import type { KubeObject } from "../../../src/services/kube/KubeObject.ts"
@@ -32,7 +32,7 @@ const world: ReadonlyArray<KubeObject> = [
   { apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", metadata: { name: "default-deny", namespace: "shop" }, spec: { podSelector: {} } }
 ]
 
-const cluster = SimulatedCluster.layer({ objects: world, resources: [NetworkPolicy] })
+const cluster = SimulatedCluster.layer({ objects: world, resources: [networkPolicyKind] })
 
 describe("the earlier implementation's default-profile run", () => {
   it.live("reaches Succeeded with its three check ids, per-object subjects and the soc2 report", () =>

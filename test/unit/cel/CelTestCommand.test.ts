@@ -55,7 +55,7 @@ describe("cel test", () => {
     Effect.gen(function*() {
       const result = yield* test({})
       expect(result.summary).toEqual({ pass: 1, fail: 1, warn: 0, skip: 0, error: 0 })
-      expect(result.warnings).toEqual([`${moreJson}: ConfigMap settings skipped (rules check Pods and Namespaces, and read NetworkPolicies)`])
+      expect(result.warnings).toEqual([`${moreJson}: ConfigMap settings skipped (no rule matches its kind)`])
       const printed = parseYaml(result.output)
       expect(printed.summary).toEqual(result.summary)
       expect(printed.checks).toEqual([
