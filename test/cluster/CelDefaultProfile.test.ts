@@ -7,7 +7,6 @@ import { connectAdmin, createNamespace, deleteNamespace, type OperatorIdentity, 
 import { eventually } from "./harness/Eventually.ts"
 import type { Json, KubeHttp } from "./harness/KubeHttp.ts"
 import type { OperatorProcess } from "./harness/OperatorProcess.ts"
-import { resourcePath } from "./harness/ResourcePaths.ts"
 import { podsPath, resultPath, runPath, waitForRun } from "./harness/Scans.ts"
 import { startTestOperator, withOperatorLogs } from "./harness/TestOperator.ts"
 
@@ -36,7 +35,7 @@ beforeAll(async () => {
   identity = await prepareCluster(cluster, admin)
   isolated = await createNamespace(admin, "cel-default-isolated")
   open = await createNamespace(admin, "cel-default-open")
-  await admin.create(resourcePath("networking.k8s.io/v1", "NetworkPolicy", isolated), {
+  await admin.create(`/apis/networking.k8s.io/v1/namespaces/${isolated}/networkpolicies`, {
     apiVersion: "networking.k8s.io/v1",
     kind: "NetworkPolicy",
     metadata: { name: "default-deny" },
