@@ -16,7 +16,7 @@ import { defaultPacksDirectory, loadRulePacks } from "./RulePacks.ts"
 
 /**
  * The `cel` backend: user rules (`spec.cel.rules`) and built-in packs (`spec.profile`)
- * evaluated against the cluster's Pods and Namespaces. One check per rule; a rule that does
+ * evaluated against the cluster's objects of the kinds the rules name. One check per rule; a rule that does
  * not compile fails the run (CELCompileError), an object a rule cannot evaluate becomes an
  * `error` subject, and a rule that exceeds the cost or time bounds fails the run
  * (CELCostExceeded / CELTimeout). Nothing is created in the cluster, so there is nothing to
