@@ -204,7 +204,7 @@ export const celTestCommand = Command.make(
       Argument.variadic()
     ),
     profile: Flag.String("profile").pipe(
-      Flag.withDescription("Built-in rule pack to add: default, pod-security-baseline, pod-security-restricted, rbac or network"),
+      Flag.withDescription("Built-in rule pack to add: default, pod-security-baseline, pod-security-restricted, workload-hardening, rbac or network"),
       Flag.optional
     ),
     output: Flag.Literals("output", ["yaml", "json"]).pipe(

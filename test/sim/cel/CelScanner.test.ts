@@ -194,7 +194,7 @@ describe("cel scanner on the simulated cluster", () => {
     Effect.gen(function*() {
       expect(yield* failure(run({ profile: "pod-security-strict" }))).toMatchObject({
         reason: "UnknownProfile",
-        message: 'unknown CEL profile "pod-security-strict"; known profiles: default, network, pod-security-baseline, pod-security-restricted, rbac'
+        message: 'unknown CEL profile "pod-security-strict"; known profiles: default, network, pod-security-baseline, pod-security-restricted, rbac, workload-hardening'
       })
       expect((yield* failure(run())).reason).toBe("NoRules")
       expect((yield* failure(run({ cel: { rules: [] } }))).reason).toBe("NoRules")
@@ -202,7 +202,7 @@ describe("cel scanner on the simulated cluster", () => {
         reason: "DuplicateRuleID",
         message: 'two rules have the id "a"'
       })
-      expect((yield* CelScanner).profiles).toEqual(["default", "network", "pod-security-baseline", "pod-security-restricted", "rbac"])
+      expect((yield* CelScanner).profiles).toEqual(["default", "network", "pod-security-baseline", "pod-security-restricted", "rbac", "workload-hardening"])
     }).pipe(Effect.provide(cluster())))
 
   it.effect("fails with CELCostExceeded or CELTimeout naming the rule", () =>
