@@ -1,32 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import type { KubeObject } from "../../../src/services/kube/KubeObject.ts"
 import { check, checksOf, packs } from "./CelTestKit.ts"
-import { firstContainer, restrictedPod, violating } from "./PodFixtures.ts"
+import { samplePods as pods, workloadOf } from "./PodFixtures.ts"
 
 /** workload-hardening: each restricted rule on a workload's pod template gives the verdict it gives on the Pod itself. */
-
-const pods: ReadonlyArray<KubeObject> = [
-  restrictedPod("compliant"),
-  violating("privileged", (pod) => (firstContainer(pod).securityContext.privileged = true)),
-  violating("host-path", (pod) => pod.spec.volumes.push({ name: "h", hostPath: { path: "/" } })),
-  violating("root", (pod) => {
-    delete pod.spec.securityContext
-    pod.spec.initContainers[0].securityContext.runAsUser = 0
-  }),
-  violating("apparmor", (pod) => (pod.metadata.annotations = { "container.apparmor.security.beta.kubernetes.io/app": "unconfined" })),
-  violating("host-network", (pod) => {
-    pod.spec.hostNetwork = true
-    firstContainer(pod).securityContext.capabilities = { add: ["SYS_ADMIN"] }
-  }),
-  violating("windows", (pod) => (pod.spec.os = { name: "windows" }))
-]
-
-const workloadOf = (kind: "Deployment" | "StatefulSet" | "DaemonSet", pod: KubeObject): KubeObject => ({
-  apiVersion: "apps/v1",
-  kind,
-  metadata: { name: pod.metadata.name, namespace: "default" },
-  spec: { selector: { matchLabels: { app: pod.metadata.name } }, template: { metadata: { labels: pod.metadata.labels, ...(pod.metadata.annotations === undefined ? {} : { annotations: pod.metadata.annotations }) }, spec: pod.spec } }
-})
 
 const failing = (checks: ReadonlyArray<{ readonly checkID: string; readonly subjects?: ReadonlyArray<{ readonly name: string; readonly outcome: string }> }>, prefix: string) =>
   Object.fromEntries(checks.map((found) => [found.checkID.replace(prefix, ""), (found.subjects ?? []).map((subject) => `${subject.name} ${subject.outcome}`).sort()]))
