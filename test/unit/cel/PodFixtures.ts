@@ -46,7 +46,8 @@ export const firstContainer = (pod: Json): Json => pod.spec.containers[0]
 /** A compliant pod and pods breaking several Pod Security controls each. */
 export const samplePods: ReadonlyArray<KubeObject> = [
   restrictedPod("compliant"),
-  violating("privileged", (pod) => (firstContainer(pod).securityContext.privileged = true)),
+  // The API server refuses privileged with allowPrivilegeEscalation false.
+  violating("privileged", (pod) => Object.assign(firstContainer(pod).securityContext, { privileged: true, allowPrivilegeEscalation: true })),
   violating("host-path", (pod) => pod.spec.volumes.push({ name: "h", hostPath: { path: "/" } })),
   violating("root", (pod) => {
     delete pod.spec.securityContext
