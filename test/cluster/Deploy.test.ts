@@ -293,7 +293,7 @@ const everyValue = {
   extraVolumes: [{ name: "remote-kubeconfig", secret: { secretName: "remote-kubeconfig", optional: true } }],
   extraVolumeMounts: [{ name: "remote-kubeconfig", mountPath: "/etc/remote-cluster", readOnly: true }],
   serviceAccount: { create: true, name: "cs-full-sa", annotations: { "example.com/identity": "scanner" } },
-  rbac: { create: true },
+  rbac: { create: true, celReadRules: [{ apiGroups: ["apps"], resources: ["deployments", "statefulsets", "daemonsets"], verbs: ["get", "list"] }] },
   crds: { install: true, keep: false },
   installSecurityEventCRD: false,
   admissionPolicy: { enabled: true, maxTimeout: "20m" },
@@ -455,6 +455,11 @@ describe("Helm chart", () => {
     beforeAll(async () => {
       objects = await template(fullRelease, valuesFile)
       deployment = findManifest(objects, "Deployment")
+    })
+
+    it("adds rbac.celReadRules to the ClusterRole, nothing else", () => {
+      const added = grants(everyValue.rbac.celReadRules)
+      expect(rbacGrants(objects)).toEqual([...grants([...contractRules(), nodesRule, networkPoliciesRule]), ...added].sort())
     })
 
     it("sets every flag's variable from its value", async () => {
