@@ -67,7 +67,8 @@ export const LabelSelector = Schema.Struct({
 })
 export type LabelSelector = typeof LabelSelector.Type
 
-export const celResources = ["pods", "namespaces"] as const
+/** What rules match when `match.resources` is absent. */
+export const celDefaultResources = ["pods"] as const
 
 export const CelRule = Schema.Struct({
   id: Schema.String.check(Schema.isMinLength(1)),
@@ -75,7 +76,11 @@ export const CelRule = Schema.Struct({
   severity: Severity,
   match: Schema.optionalKey(
     Schema.Struct({
-      resources: Schema.optionalKey(Schema.Array(Schema.Literals(celResources))),
+      // Like a ValidatingAdmissionPolicy's resourceRules: plural names, their API groups
+      // (inferred for built-in kinds) and versions (needed for custom resources only).
+      apiGroups: Schema.optionalKey(Schema.Array(Schema.String)),
+      apiVersions: Schema.optionalKey(Schema.Array(Schema.String)),
+      resources: Schema.optionalKey(Schema.Array(Schema.String.check(Schema.isMinLength(1)))),
       namespaceSelector: Schema.optionalKey(LabelSelector),
       labelSelector: Schema.optionalKey(LabelSelector)
     })

@@ -19,6 +19,7 @@ import {
   grants,
   kustomizeResources,
   type Manifest,
+  networkPoliciesRule,
   nodesRule,
   parseManifests,
   repoRoot,
@@ -309,7 +310,7 @@ const everyValue = {
   extraVolumes: [{ name: "remote-kubeconfig", secret: { secretName: "remote-kubeconfig", optional: true } }],
   extraVolumeMounts: [{ name: "remote-kubeconfig", mountPath: "/etc/remote-cluster", readOnly: true }],
   serviceAccount: { create: true, name: "cs-full-sa", annotations: { "example.com/identity": "scanner" } },
-  rbac: { create: true },
+  rbac: { create: true, celReadRules: [{ apiGroups: ["apps"], resources: ["deployments", "statefulsets", "daemonsets"], verbs: ["get", "list"] }] },
   crds: { install: true, keep: false },
   installSecurityEventCRD: false,
   admissionPolicy: { enabled: true, maxTimeout: "20m" },
@@ -449,7 +450,7 @@ describe("Helm chart", () => {
     })
 
     it("renders deploy/'s objects: the same RBAC grants, CRDs equal to crds/, the same operator configuration", async () => {
-      expect(rbacGrants(objects)).toEqual(grants([...contractRules(), nodesRule]))
+      expect(rbacGrants(objects)).toEqual(grants([...contractRules(), nodesRule, networkPoliciesRule]))
       const crds = objects.filter((object) => object.kind === "CustomResourceDefinition").map(withoutKeepAnnotation)
       expect(crds.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))).toEqual(crdsOfRepository())
       const pod = { name: "operator-0", namespace: defaultRelease.namespace }
@@ -528,6 +529,11 @@ describe("Helm chart", () => {
     beforeAll(async () => {
       objects = await template(fullRelease, valuesFile)
       deployment = findManifest(objects, "Deployment")
+    })
+
+    it("adds rbac.celReadRules to the ClusterRole, nothing else", () => {
+      const added = grants(everyValue.rbac.celReadRules)
+      expect(rbacGrants(objects)).toEqual([...grants([...contractRules(), nodesRule, networkPoliciesRule]), ...added].sort())
     })
 
     it("sets every flag's variable from its value", async () => {

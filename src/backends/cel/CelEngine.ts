@@ -5,8 +5,9 @@ import type { CostExhaustion, CostMeter } from "./CostMeter.ts"
  * (@marcbachmann/cel-js today, see CelJsEngine) can be swapped without touching the
  * scanner, the rule packs or the `cel test` command.
  *
- * Every expression sees the same environment: `object` (the resource, a map) and
- * `namespaceObject` (its Namespace, or null), with the Kubernetes CEL libraries.
+ * Every expression sees the same environment: `object` (the resource, a map),
+ * `namespaceObject` (its Namespace, or null) and `networkPolicies` (the NetworkPolicies of
+ * its namespace), with the Kubernetes CEL libraries.
  */
 
 /** Where in an expression a problem is: 0-based offset, 1-based line and column. */
@@ -46,6 +47,8 @@ export type CelEvaluation =
 export interface CelActivation {
   readonly object: unknown
   readonly namespaceObject: unknown
+  /** The NetworkPolicies of the object's namespace (a CEL list); absent when no rule uses them. */
+  readonly networkPolicies?: unknown
 }
 
 export interface CelEngine {

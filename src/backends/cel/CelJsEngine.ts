@@ -118,6 +118,7 @@ export const makeCelJsEngine = (limits: CelEngineLimits = defaultCelEngineLimits
   const base = new Environment({ enableOptionalTypes: true, homogeneousAggregateLiterals: false })
     .registerVariable("object", "map", { description: "The resource being checked." })
     .registerVariable("namespaceObject", "dyn", { description: "The resource's Namespace, or null." })
+    .registerVariable("networkPolicies", "list", { description: "The NetworkPolicies of the resource's namespace." })
   registerKubernetesLibrary(base, { charge: (units) => currentMeter?.charge(units), patterns })
 
   const asWritten = base.clone({

@@ -16,7 +16,7 @@ import { defaultPacksDirectory, loadRulePacks } from "./RulePacks.ts"
 
 /**
  * The `cel` backend: user rules (`spec.cel.rules`) and built-in packs (`spec.profile`)
- * evaluated against the cluster's Pods and Namespaces. One check per rule; a rule that does
+ * evaluated against the cluster's objects of the kinds the rules name. One check per rule; a rule that does
  * not compile fails the run (CELCompileError), an object a rule cannot evaluate becomes an
  * `error` subject, and a rule that exceeds the cost or time bounds fails the run
  * (CELCostExceeded / CELTimeout). Nothing is created in the cluster, so there is nothing to
@@ -108,13 +108,14 @@ export class CelScanner extends Context.Service<
           Effect.mapError(toScanFailed),
           Effect.provide(kube)
         )
-        const targets = celTargets(engine.fromJson, inventory.pods, inventory.namespaces)
+        const targets = celTargets(engine.fromJson, inventory)
         const clock = yield* Clock.Clock
         const now = () => clock.currentTimeMillisUnsafe()
         const meter = new CostMeter(options.costLimits, Math.min(request.deadline, now() + options.maxEvaluationMillis), now)
         const steps = evaluateRules(engine, rules, targets, meter, {
           maxSubjects: options.maxSubjectsPerCheck,
-          yieldEvery: options.yieldEvery
+          yieldEvery: options.yieldEvery,
+          unlisted: inventory.unlisted
         })
         let step = steps.next()
         while (step.done !== true) {
@@ -127,8 +128,8 @@ export class CelScanner extends Context.Service<
         yield* Effect.logDebug("CEL scan evaluated").pipe(
           Effect.annotateLogs({
             rules: rules.length,
-            pods: inventory.pods.length,
-            namespaces: inventory.namespaces.length,
+            objects: targets.length,
+            unlisted: inventory.unlisted.size,
             evaluations: outcome.evaluations,
             costUnits: meter.used
           })

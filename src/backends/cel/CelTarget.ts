@@ -1,57 +1,86 @@
 import type { KubeObject } from "../../services/kube/KubeObject.ts"
 import type { CelActivation } from "./CelEngine.ts"
-import type { CelResource } from "./CompiledRule.ts"
+import type { CelInventory } from "./CelInventory.ts"
+import { metadataOnlyKinds, namespaceKind } from "./CelKinds.ts"
 
 /**
  * One object the rules are evaluated against, converted once (every rule shares it):
- * `object` and `namespaceObject` as CEL values, plus the labels the selectors match on.
+ * `object`, `namespaceObject` and `networkPolicies` as CEL values, plus the labels the
+ * selectors match on.
  */
 export interface CelTarget {
-  readonly resource: CelResource
-  readonly kind: "Pod" | "Namespace"
+  /** The kind's key (`deployments.apps`, `pods`), as `CompiledRule.resources` holds it. */
+  readonly resource: string
+  readonly kind: string
   readonly name: string
   readonly namespace: string | undefined
   readonly labels: Readonly<Record<string, string>> | undefined
   /**
    * What a namespaceSelector matches: the labels of the object's Namespace, or of the
-   * Namespace itself when the object is one (as admission policies do).
+   * Namespace itself when the object is one (as admission policies do). Undefined for
+   * other cluster-scoped objects, which every namespaceSelector matches (as admission
+   * policies do).
    */
   readonly namespaceLabels: Readonly<Record<string, string>> | undefined
+  readonly clusterScoped: boolean
   readonly activation: CelActivation
 }
 
-export const celTargets = (
-  fromJson: (json: unknown) => unknown,
-  pods: ReadonlyArray<KubeObject>,
-  namespaces: ReadonlyArray<KubeObject>
-): Array<CelTarget> => {
+/** The NetworkPolicies of each namespace as one CEL list (converted once per namespace). */
+const policiesByNamespace = (fromJson: (json: unknown) => unknown, policies: ReadonlyArray<KubeObject>) => {
+  const grouped = new Map<string, Array<KubeObject>>()
+  for (const policy of policies) {
+    const namespace = policy.metadata.namespace ?? ""
+    grouped.set(namespace, [...(grouped.get(namespace) ?? []), policy])
+  }
+  return new Map([...grouped].map(([namespace, list]) => [namespace, fromJson(list)]))
+}
+
+/** Secrets (and any metadata-only kind) reach rules without their data. */
+const visible = (resource: string, object: KubeObject): KubeObject => {
+  if (!metadataOnlyKinds.has(resource)) return object
+  const { apiVersion, kind, metadata, type } = object as KubeObject & { readonly type?: unknown }
+  return { apiVersion, kind, metadata, ...(type === undefined ? {} : { type }) } as KubeObject
+}
+
+export const celTargets = (fromJson: (json: unknown) => unknown, inventory: CelInventory): Array<CelTarget> => {
   const targets: Array<CelTarget> = []
+  const policies = inventory.networkPolicies === undefined ? undefined : policiesByNamespace(fromJson, inventory.networkPolicies)
+  const noPolicies = fromJson([])
+  // Absent (not an empty list) when no rule reads them, so nothing pays for the conversion.
+  const policiesOf = (namespace: string | undefined) =>
+    policies === undefined ? {} : { networkPolicies: policies.get(namespace ?? "") ?? noPolicies }
   const namespaceValues = new Map<string, { readonly value: unknown; readonly labels: Readonly<Record<string, string>> | undefined }>()
-  for (const namespace of namespaces) {
+  for (const namespace of inventory.namespaces) {
     const value = fromJson(namespace)
     const labels = namespace.metadata.labels
     namespaceValues.set(namespace.metadata.name, { value, labels })
     targets.push({
-      resource: "namespaces",
+      resource: namespaceKind.key,
       kind: "Namespace",
       name: namespace.metadata.name,
       namespace: undefined,
       labels,
       namespaceLabels: labels,
-      activation: { object: value, namespaceObject: null }
+      clusterScoped: true,
+      activation: { object: value, namespaceObject: null, ...policiesOf(namespace.metadata.name) }
     })
   }
-  for (const pod of pods) {
-    const namespace = pod.metadata.namespace === undefined ? undefined : namespaceValues.get(pod.metadata.namespace)
-    targets.push({
-      resource: "pods",
-      kind: "Pod",
-      name: pod.metadata.name,
-      namespace: pod.metadata.namespace,
-      labels: pod.metadata.labels,
-      namespaceLabels: namespace?.labels,
-      activation: { object: fromJson(pod), namespaceObject: namespace?.value ?? null }
-    })
+  for (const { kind, items } of inventory.objects) {
+    for (const object of items) {
+      const namespaceName = object.metadata.namespace
+      const namespace = namespaceName === undefined || namespaceName === "" ? undefined : namespaceValues.get(namespaceName)
+      targets.push({
+        resource: kind.key,
+        kind: object.kind ?? kind.kind,
+        name: object.metadata.name,
+        namespace: namespaceName === "" ? undefined : namespaceName,
+        labels: object.metadata.labels,
+        namespaceLabels: namespace?.labels,
+        clusterScoped: namespaceName === undefined || namespaceName === "",
+        activation: { object: fromJson(visible(kind.key, object)), namespaceObject: namespace?.value ?? null, ...policiesOf(namespaceName) }
+      })
+    }
   }
   return targets
 }

@@ -3,17 +3,21 @@ import { Argument, CliError, Command, Flag } from "effect/cli"
 import { parseAllDocuments, stringify as toYaml } from "yaml"
 import type { Check } from "../../api/Check.ts"
 import { CelRule } from "../../api/ComplianceScanRun.ts"
+import { customResourceDefinitions, toOpenApi } from "../../api/CrdGenerator.ts"
+import { version } from "../../api/ObjectMeta.ts"
 import { countOutcomes, type OutcomeCounts } from "../../api/Outcome.ts"
 import type { KubeObject } from "../../services/kube/KubeObject.ts"
 import { makeCelJsEngine } from "./CelJsEngine.ts"
 import { CelCompileError, CelRuleSetInvalid } from "./CelErrors.ts"
 import { resolveRuleSet } from "./CelRuleSet.ts"
+import { inventoryOfObjects } from "./CelInventory.ts"
 import { celTargets } from "./CelTarget.ts"
 import { compileRules } from "./CompiledRule.ts"
 import { CostMeter, defaultCostLimits } from "./CostMeter.ts"
 import { ProgramCache } from "./ProgramCache.ts"
 import { defaultEvaluationOptions, evaluateRulesNow } from "./RuleEvaluation.ts"
 import { defaultPacksDirectory, loadRulePacks } from "./RulePacks.ts"
+import { strictDecodingError, unknownFields } from "./StrictFields.ts"
 
 /**
  * `cel test --rules FILE --objects FILE...`: evaluates rules against manifests offline and
@@ -21,8 +25,8 @@ import { defaultPacksDirectory, loadRulePacks } from "./RulePacks.ts"
  *
  * Rules: a YAML or JSON list of rules, one rule, `{rules: [...], profile?}`, or a whole
  * ComplianceScanRun manifest (its spec.cel.rules and spec.profile). Objects: YAML
- * (multi-document) or JSON files; `List` kinds are flattened; Pods and Namespaces are
- * checked, other kinds are skipped with a note on stderr. A rule that does not compile, a
+ * (multi-document) or JSON files; `List` kinds are flattened; objects of the kinds the
+ * rules match are checked, NetworkPolicies are what `networkPolicies` reads, others are skipped with a note on stderr. A rule that does not compile, a
  * file that cannot be read or parsed, or a bound exceeded: message on stderr, non-zero exit.
  */
 
@@ -89,25 +93,37 @@ interface RulesSource {
   readonly profile: string | undefined
 }
 
+const ruleSchema = toOpenApi(CelRule.ast)
+const runSchema = (): Record<string, unknown> => {
+  const definition = customResourceDefinitions().find((crd) => (crd.spec as { names: { kind: string } }).names.kind === "ComplianceScanRun")!
+  return (definition.spec as { versions: ReadonlyArray<{ schema: { openAPIV3Schema: Record<string, unknown> } }> }).versions[0]!.schema.openAPIV3Schema
+}
+
+/** Unknown fields refused as the API server's strict field validation would refuse them. */
+const strictly = (file: string, source: RulesSource, schema: Record<string, unknown>, document: unknown, prefix = ""): RulesSource | CelTestFailed => {
+  const unknown = unknownFields(schema, document)
+  return unknown.length === 0 ? source : new CelTestFailed({ message: `invalid rules in ${file}: ${prefix}${strictDecodingError(unknown)}` })
+}
+
 const rulesSourceOf = (file: string, documents: ReadonlyArray<unknown>): RulesSource | CelTestFailed => {
   if (documents.length !== 1) {
     return new CelTestFailed({ message: `${file} must hold one document (a list of rules or a ComplianceScanRun), found ${documents.length}` })
   }
   const document = documents[0]
-  if (Array.isArray(document)) return { rules: document, profile: undefined }
+  if (Array.isArray(document)) return strictly(file, { rules: document, profile: undefined }, { type: "array", items: ruleSchema }, document)
   if (isRecord(document)) {
     if (document.kind === "ComplianceScanRun") {
       const spec = isRecord(document.spec) ? document.spec : {}
       const cel = isRecord(spec.cel) ? spec.cel : {}
-      return {
-        rules: Array.isArray(cel.rules) ? cel.rules : [],
-        profile: typeof spec.profile === "string" ? spec.profile : undefined
-      }
+      const source = { rules: Array.isArray(cel.rules) ? cel.rules : [], profile: typeof spec.profile === "string" ? spec.profile : undefined }
+      return strictly(file, source, runSchema(), document, `ComplianceScanRun in version "${version}" cannot be handled as a ComplianceScanRun: `)
     }
     if (Array.isArray(document.rules)) {
-      return { rules: document.rules, profile: typeof document.profile === "string" ? document.profile : undefined }
+      const source = { rules: document.rules, profile: typeof document.profile === "string" ? document.profile : undefined }
+      const schema = { type: "object", properties: { rules: { type: "array", items: ruleSchema }, profile: { type: "string" } } }
+      return strictly(file, source, schema, document)
     }
-    if (typeof document.expression === "string") return { rules: [document], profile: undefined }
+    if (typeof document.expression === "string") return strictly(file, { rules: [document], profile: undefined }, ruleSchema, document)
   }
   return new CelTestFailed({ message: `${file} is neither a list of CEL rules nor a ComplianceScanRun` })
 }
@@ -144,28 +160,25 @@ export const runCelTest = (options: CelTestOptions): Effect.Effect<CelTestResult
     const rules = compileRules(compile, ruleSet)
     if (rules instanceof CelCompileError) return yield* new CelTestFailed({ message: `CELCompileError: ${rules.message}` })
 
-    const pods: Array<KubeObject> = []
-    const namespaces: Array<KubeObject> = []
+    const objects: Array<KubeObject> = []
+    const fileOf = new Map<KubeObject, string>()
     const warnings: Array<string> = []
     for (const file of options.objectFiles) {
       for (const [index, object] of objectsOf(yield* readDocuments(file)).entries()) {
-        if (!isRecord(object) || !hasName(object)) {
-          warnings.push(`${file}: object ${index + 1} has no metadata.name; skipped`)
-        } else if (object.kind === "Pod") {
-          // Manifests usually leave the namespace to kubectl, which uses "default".
-          pods.push({ ...object, metadata: { ...object.metadata, namespace: object.metadata.namespace ?? "default" } })
-        } else if (object.kind === "Namespace") {
-          namespaces.push(object)
-        } else {
-          warnings.push(`${file}: ${String(object.kind)} ${object.metadata.name} skipped (rules check Pods and Namespaces)`)
+        if (!isRecord(object) || !hasName(object)) warnings.push(`${file}: object ${index + 1} has no metadata.name; skipped`)
+        else {
+          objects.push(object)
+          fileOf.set(object, file)
         }
       }
     }
+    const { inventory, unmatched } = inventoryOfObjects(rules, objects)
+    for (const object of unmatched) warnings.push(`${fileOf.get(object)}: ${String(object.kind)} ${object.metadata.name} skipped (no rule matches its kind)`)
 
     const clock = yield* Clock.Clock
     const now = () => clock.currentTimeMillisUnsafe()
     const meter = new CostMeter(defaultCostLimits, now() + (options.maxEvaluationMillis ?? 60_000), now)
-    const outcome = evaluateRulesNow(cache.engine, rules, celTargets(cache.engine.fromJson, pods, namespaces), meter, defaultEvaluationOptions)
+    const outcome = evaluateRulesNow(cache.engine, rules, celTargets(cache.engine.fromJson, inventory), meter, defaultEvaluationOptions)
     if (outcome._tag === "Exceeded") return yield* new CelTestFailed({ message: `${outcome.error.reason}: ${outcome.error.message}` })
     const summary = countOutcomes(outcome.checks.map((check) => check.outcome))
     const report = { summary, checks: outcome.checks }
@@ -183,7 +196,7 @@ export const celTestCommand = Command.make(
     ),
     objects: Flag.String("objects").pipe(
       Flag.withMetavar("FILE"),
-      Flag.withDescription("YAML (multi-document) or JSON manifests of Pods and Namespaces; repeatable"),
+      Flag.withDescription("YAML (multi-document) or JSON manifests of the objects to check; repeatable"),
       Flag.atLeast(1)
     ),
     moreObjects: Argument.String("files").pipe(
@@ -191,7 +204,7 @@ export const celTestCommand = Command.make(
       Argument.variadic()
     ),
     profile: Flag.String("profile").pipe(
-      Flag.withDescription("Built-in rule pack to add: pod-security-baseline or pod-security-restricted"),
+      Flag.withDescription("Built-in rule pack to add: default, pod-security-baseline, pod-security-restricted, workload-hardening, rbac or network"),
       Flag.optional
     ),
     output: Flag.Literals("output", ["yaml", "json"]).pipe(

@@ -1,27 +1,31 @@
 import type { CelRule } from "../../api/ComplianceScanRun.ts"
-import { parseSelector, SelectorSyntaxError, selectorToString } from "../../services/kube/LabelSelector.ts"
 import type { CelCompileResult, CelProgram, CelResultType } from "./CelEngine.ts"
 import { CelCompileError } from "./CelErrors.ts"
+import { type CelKind, kindsOfRule } from "./CelKinds.ts"
+import { compileSelector, type SelectorRequirement, selectorQuery } from "./RuleSelector.ts"
 
-/** A rule ready to evaluate: programs compiled, selectors parsed, defaults applied. */
-export type CelResource = "pods" | "namespaces"
 
-type Requirements = ReturnType<typeof parseSelector>
+/** A rule ready to evaluate: programs compiled, selectors parsed, kinds resolved. */
 
 export interface CompiledRule {
   readonly rule: CelRule
-  readonly resources: ReadonlySet<CelResource>
+  /** The kinds it matches, and their keys (`deployments.apps`). */
+  readonly kinds: ReadonlyArray<CelKind>
+  readonly resources: ReadonlySet<string>
   readonly expression: CelProgram
   readonly message: CelProgram | undefined
-  /** The labelSelector in list-request syntax ("" selects everything). */
-  readonly labelSelector: string
-  readonly labelRequirements: Requirements
-  /** Undefined when the rule has no namespaceSelector (every namespace matches). */
-  readonly namespaceRequirements: Requirements | undefined
+  /**
+   * The labelSelector in list-request syntax for the API server to pre-filter with ("" selects
+   * everything), or undefined when that syntax cannot say it exactly. Objects are matched
+   * against `labelRequirements` whatever the server did.
+   */
+  readonly labelSelector: string | undefined
+  readonly labelRequirements: ReadonlyArray<SelectorRequirement>
+  /** Empty when the rule has no namespaceSelector (every namespace matches). */
+  readonly namespaceRequirements: ReadonlyArray<SelectorRequirement>
+  /** Whether an expression reads `networkPolicies` (so the run lists them). */
+  readonly readsNetworkPolicies: boolean
 }
-
-/** Rules without `match.resources` check Pods, the common case. */
-export const defaultResources: ReadonlyArray<CelResource> = ["pods"]
 
 export type Compile = (expression: string, resultType: CelResultType) => CelCompileResult
 
@@ -44,36 +48,37 @@ const compileField = (
   })
 }
 
-const requirementsOf = (rule: CelRule, which: "labelSelector" | "namespaceSelector", text: string): Requirements | CelCompileError => {
-  try {
-    return parseSelector(text)
-  } catch (error) {
-    if (!(error instanceof SelectorSyntaxError)) throw error
-    return new CelCompileError({ ruleId: rule.id, field: "match", message: `rule "${rule.id}": invalid match.${which}: ${error.message}` })
-  }
+const requirementsOf = (rule: CelRule, which: "labelSelector" | "namespaceSelector"): ReadonlyArray<SelectorRequirement> | CelCompileError => {
+  const compiled = compileSelector(rule.match?.[which])
+  if (compiled._tag === "Selector") return compiled.requirements
+  const problems = compiled.problems.map((problem) => `match.${which}.${problem.path}: ${problem.message}`).join("; ")
+  return new CelCompileError({ ruleId: rule.id, field: "match", message: `rule "${rule.id}": invalid selector: ${problems}` })
 }
+
+/** The identifier anywhere in the text: may over-approximate (a string literal), never misses a use. */
+const mentions = (rule: CelRule, identifier: RegExp) => identifier.test(rule.expression) || identifier.test(rule.messageExpression ?? "")
 
 export const compileRule = (compile: Compile, rule: CelRule): CompiledRule | CelCompileError => {
   const expression = compileField(compile, rule, "expression", rule.expression, "bool")
   if (expression instanceof CelCompileError) return expression
   const message = rule.messageExpression === undefined ? undefined : compileField(compile, rule, "messageExpression", rule.messageExpression, "string")
   if (message instanceof CelCompileError) return message
-  const labelSelector = selectorToString(rule.match?.labelSelector)
-  const labelRequirements = requirementsOf(rule, "labelSelector", labelSelector)
+  const labelRequirements = requirementsOf(rule, "labelSelector")
   if (labelRequirements instanceof CelCompileError) return labelRequirements
-  const namespaceSelector = rule.match?.namespaceSelector
-  const namespaceRequirements =
-    namespaceSelector === undefined ? undefined : requirementsOf(rule, "namespaceSelector", selectorToString(namespaceSelector))
+  const namespaceRequirements = requirementsOf(rule, "namespaceSelector")
   if (namespaceRequirements instanceof CelCompileError) return namespaceRequirements
-  const resources = rule.match?.resources
+  const kinds = kindsOfRule(rule)
+  if (typeof kinds === "string") return new CelCompileError({ ruleId: rule.id, field: "match", message: `rule "${rule.id}": invalid match: ${kinds}` })
   return {
     rule,
-    resources: new Set(resources !== undefined && resources.length > 0 ? resources : defaultResources),
+    kinds,
+    resources: new Set(kinds.map((known) => known.key)),
     expression,
     message,
-    labelSelector,
+    labelSelector: selectorQuery(labelRequirements),
     labelRequirements,
-    namespaceRequirements
+    namespaceRequirements,
+    readsNetworkPolicies: mentions(rule, /\bnetworkPolicies\b/u)
   }
 }
 

@@ -1,11 +1,12 @@
 import type { Check, Subject } from "../../api/Check.ts"
 import { emptyCounts, type Outcome } from "../../api/Outcome.ts"
-import { matchesRequirements } from "../../services/kube/LabelSelector.ts"
 import type { CelEngine } from "./CelEngine.ts"
 import { CelBoundExceeded } from "./CelErrors.ts"
 import type { CelTarget } from "./CelTarget.ts"
 import type { CompiledRule } from "./CompiledRule.ts"
 import type { CostExhaustion, CostMeter } from "./CostMeter.ts"
+import { networkPolicyKind } from "./CelKinds.ts"
+import { matchesSelector } from "./RuleSelector.ts"
 
 /**
  * Evaluates compiled rules against targets and builds one check per rule. Shared by the
@@ -20,6 +21,8 @@ export const maxSubjectsPerCheck = 100
 export interface EvaluationOptions {
   readonly maxSubjects: number
   readonly yieldEvery: number
+  /** Kinds that could not be listed, by key: the rules on them end in `error` with this reason. */
+  readonly unlisted?: ReadonlyMap<string, string>
 }
 
 export const defaultEvaluationOptions: EvaluationOptions = { maxSubjects: maxSubjectsPerCheck, yieldEvery: 2_000 }
@@ -30,8 +33,22 @@ export type RulesOutcome =
 
 const matches = (rule: CompiledRule, target: CelTarget): boolean =>
   rule.resources.has(target.resource) &&
-  matchesRequirements(rule.labelRequirements, target.labels) &&
-  (rule.namespaceRequirements === undefined || matchesRequirements(rule.namespaceRequirements, target.namespaceLabels))
+  matchesSelector(rule.labelRequirements, target.labels) &&
+  // Cluster-scoped objects other than Namespaces pass every namespaceSelector, as in admission.
+  ((target.clusterScoped && target.kind !== "Namespace") || matchesSelector(rule.namespaceRequirements, target.namespaceLabels))
+
+/** Why a rule cannot be evaluated: the kinds it needs that could not be listed. */
+const blockedBy = (rule: CompiledRule, unlisted: ReadonlyMap<string, string>): string | undefined => {
+  const needed = [...rule.resources, ...(rule.readsNetworkPolicies ? [networkPolicyKind.key] : [])]
+  const reasons = [...new Set(needed.flatMap((key) => unlisted.get(key) ?? []))]
+  return reasons.length === 0 ? undefined : reasons.join("; ")
+}
+
+const blockedCheck = (rule: CompiledRule, reason: string): Check => ({
+  ...checkOf(rule, emptyCounts(), []),
+  outcome: "error",
+  detail: reason
+})
 
 const oneLine = (text: string, limit = 300): string => {
   const flat = text.replace(/\s+/g, " ").trim()
@@ -117,6 +134,8 @@ export function* evaluateRules(
   meter: CostMeter,
   options: EvaluationOptions = defaultEvaluationOptions
 ): Generator<void, RulesOutcome> {
+  const unlisted = options.unlisted ?? new Map<string, string>()
+  const blocked = rules.map((rule) => blockedBy(rule, unlisted))
   const tallies = rules.map(() => ({ counts: emptyCounts(), subjects: [] as Array<Subject> }))
   let evaluations = 0
   // Object by object (every rule on one object, then the next): the object stays warm in
@@ -124,7 +143,7 @@ export function* evaluateRules(
   for (const target of targets) {
     for (let index = 0; index < rules.length; index++) {
       const rule = rules[index]!
-      if (!matches(rule, target)) continue
+      if (blocked[index] !== undefined || !matches(rule, target)) continue
       if (++evaluations % options.yieldEvery === 0) {
         if (!meter.checkClock()) return { _tag: "Exceeded", error: exceeded(rule, "wall-clock", meter), evaluations }
         yield
@@ -144,7 +163,10 @@ export function* evaluateRules(
       }
     }
   }
-  const checks = rules.map((rule, index) => checkOf(rule, tallies[index]!.counts, tallies[index]!.subjects))
+  const checks = rules.map((rule, index) => {
+    const reason = blocked[index]
+    return reason === undefined ? checkOf(rule, tallies[index]!.counts, tallies[index]!.subjects) : blockedCheck(rule, reason)
+  })
   return { _tag: "Checked", checks, evaluations }
 }
 

@@ -19,7 +19,9 @@ const RulePackFile = Schema.Struct({
   name: Schema.String,
   description: Schema.optionalKey(Schema.String),
   include: Schema.optionalKey(Schema.Array(Schema.String)),
-  rules: Schema.Array(CelRule)
+  /** Every Pod rule of another pack, applied to the pod templates of these workload kinds. */
+  podTemplatesOf: Schema.optionalKey(Schema.Struct({ pack: Schema.String, resources: Schema.Array(Schema.String) })),
+  rules: Schema.optionalKey(Schema.Array(CelRule))
 })
 type RulePackFile = typeof RulePackFile.Type
 
@@ -57,6 +59,27 @@ const readPackFile = (directory: string, file: string) =>
     return decoded
   })
 
+/**
+ * A Pod rule rewritten for the pod template of a workload (`spec.template`): the Pod's
+ * spec and annotations are the template's, messages name the workload, ids start with
+ * `workload-` instead of `pss-`.
+ */
+export const podTemplateRule = (rule: CelRule, resources: ReadonlyArray<string>): CelRule => {
+  const onTemplate = (expression: string) =>
+    expression
+      .replaceAll("object.spec", "object.spec.template.spec")
+      .replaceAll("object.metadata.annotations", "object.spec.template.metadata.annotations")
+      .replaceAll("pod ' + object.metadata.name", "pod template of ' + object.kind + ' ' + object.metadata.name")
+  return {
+    ...rule,
+    id: rule.id.replace(/^pss-/u, "workload-"),
+    title: `${rule.title ?? rule.id} (pod templates)`,
+    match: { ...rule.match, apiGroups: ["apps"], resources },
+    expression: onTemplate(rule.expression),
+    ...(rule.messageExpression === undefined ? {} : { messageExpression: onTemplate(rule.messageExpression) })
+  }
+}
+
 const expand = (files: ReadonlyMap<string, RulePackFile>, name: string, trail: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<CelRule>, RulePackInvalid> =>
   Effect.gen(function*() {
     if (trail.includes(name)) return yield* new RulePackInvalid({ pack: trail[0]!, message: `include cycle: ${[...trail, name].join(" -> ")}` })
@@ -64,7 +87,12 @@ const expand = (files: ReadonlyMap<string, RulePackFile>, name: string, trail: R
     if (file === undefined) return yield* new RulePackInvalid({ pack: trail.at(-1) ?? name, message: `includes unknown pack "${name}"` })
     const rules: Array<CelRule> = []
     for (const included of file.include ?? []) rules.push(...(yield* expand(files, included, [...trail, name])))
-    rules.push(...file.rules)
+    if (file.podTemplatesOf !== undefined) {
+      const { pack, resources } = file.podTemplatesOf
+      const podRules = (yield* expand(files, pack, [...trail, name])).filter((rule) => rule.match?.resources?.includes("pods") ?? true)
+      rules.push(...podRules.map((rule) => podTemplateRule(rule, resources)))
+    }
+    rules.push(...(file.rules ?? []))
     const seen = new Set<string>()
     for (const rule of rules) {
       if (seen.has(rule.id)) return yield* new RulePackInvalid({ pack: name, message: `rule id "${rule.id}" appears twice` })

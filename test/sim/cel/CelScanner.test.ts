@@ -194,7 +194,7 @@ describe("cel scanner on the simulated cluster", () => {
     Effect.gen(function*() {
       expect(yield* failure(run({ profile: "pod-security-strict" }))).toMatchObject({
         reason: "UnknownProfile",
-        message: 'unknown CEL profile "pod-security-strict"; known profiles: pod-security-baseline, pod-security-restricted'
+        message: 'unknown CEL profile "pod-security-strict"; known profiles: default, network, pod-security-baseline, pod-security-restricted, rbac, workload-hardening'
       })
       expect((yield* failure(run())).reason).toBe("NoRules")
       expect((yield* failure(run({ cel: { rules: [] } }))).reason).toBe("NoRules")
@@ -202,7 +202,7 @@ describe("cel scanner on the simulated cluster", () => {
         reason: "DuplicateRuleID",
         message: 'two rules have the id "a"'
       })
-      expect((yield* CelScanner).profiles).toEqual(["pod-security-baseline", "pod-security-restricted"])
+      expect((yield* CelScanner).profiles).toEqual(["default", "network", "pod-security-baseline", "pod-security-restricted", "rbac", "workload-hardening"])
     }).pipe(Effect.provide(cluster())))
 
   it.effect("fails with CELCostExceeded or CELTimeout naming the rule", () =>
@@ -220,17 +220,17 @@ describe("cel scanner on the simulated cluster", () => {
       })
     }).pipe(Effect.provide(cluster(world, { costLimits: { perEvaluation: 10_000, perRun: 1_000_000 } }))))
 
-  it.live("retries Transient list errors; other API errors fail the run with KubernetesAPIError", () =>
+  it.live("retries Transient list errors; Namespaces that cannot be listed fail the run with KubernetesAPIError", () =>
     Effect.gen(function*() {
       const control = yield* SimulatedCluster
       yield* control.failNext("list", new Transient({ message: "etcd leader changed" }))
       const report = yield* scan(run({ cel: { rules: [rule("any", "true")] } }))
       expect(byId(report.checks, "any").subjectCounts?.pass).toBe(3)
-      yield* control.failNext("list", new Forbidden({ message: 'pods is forbidden: User "system:serviceaccount:ugallu-system:operator" cannot list resource "pods"' }))
-      yield* control.failNext("list", new Forbidden({ message: "forbidden" }))
+      // Namespaces are listed first; a kind other than Namespaces that is refused is only its rules' error (EveryKind.test.ts).
+      yield* control.failNext("list", new Forbidden({ message: 'namespaces is forbidden: User "system:serviceaccount:ugallu-system:operator" cannot list resource "namespaces"' }))
       const error = yield* failure(run({ cel: { rules: [rule("any", "true")] } }))
       expect(error.reason).toBe("KubernetesAPIError")
-      expect(error.message).toMatch(/^cannot list (pods|namespaces): Forbidden: /)
+      expect(error.message).toMatch(/^cannot list namespaces: Forbidden: namespaces is forbidden/)
     }).pipe(Effect.provide(cluster())))
 
   it.effect("keeps compiled programs across runs and counts evaluations in the metrics", () =>

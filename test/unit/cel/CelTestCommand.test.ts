@@ -55,7 +55,7 @@ describe("cel test", () => {
     Effect.gen(function*() {
       const result = yield* test({})
       expect(result.summary).toEqual({ pass: 1, fail: 1, warn: 0, skip: 0, error: 0 })
-      expect(result.warnings).toEqual([`${moreJson}: ConfigMap settings skipped (rules check Pods and Namespaces)`])
+      expect(result.warnings).toEqual([`${moreJson}: ConfigMap settings skipped (no rule matches its kind)`])
       const printed = parseYaml(result.output)
       expect(printed.summary).toEqual(result.summary)
       expect(printed.checks).toEqual([
@@ -111,6 +111,39 @@ describe("cel test", () => {
       expect((yield* Effect.flip(test({ rulesFile: file("shape.yaml", "just: text\n") }))).message).toMatch(/is neither a list of CEL rules nor a ComplianceScanRun/)
       expect((yield* Effect.flip(test({ rulesFile: file("invalid.yaml", "- id: x\n  severity: urgent\n  expression: 'true'\n") }))).message).toMatch(/^invalid rules in/)
       expect((yield* Effect.flip(test({ rulesFile: undefined, profile: "nope" }))).message).toMatch(/^UnknownProfile: unknown CEL profile "nope"/)
+    }))
+
+  it.effect("refuses unknown rule fields with the API server's strict field validation message, whatever the file's shape", () =>
+    Effect.gen(function*() {
+      const typo = { id: "x", severity: "high", match: { namespaceSelectr: { matchLabels: { team: "a" } } }, expression: "true" }
+      const failure = (name: string, document: unknown) => Effect.flip(test({ rulesFile: file(name, toYaml(document)) })).pipe(Effect.map((error) => error.message))
+      const run = { apiVersion: "security.ugallu.io/v1alpha1", kind: "ComplianceScanRun", metadata: { name: "r" }, spec: { backend: "cel", profle: "default", cel: { rules: [typo] } } }
+      expect(yield* failure("typo-run.yaml", run)).toBe(
+        `invalid rules in ${join(directory, "typo-run.yaml")}: ComplianceScanRun in version "v1alpha1" cannot be handled as a ComplianceScanRun: ` +
+          'strict decoding error: unknown field "spec.cel.rules[0].match.namespaceSelectr", unknown field "spec.profle"'
+      )
+      expect(yield* failure("typo-list.yaml", [typo])).toBe(`invalid rules in ${join(directory, "typo-list.yaml")}: strict decoding error: unknown field "[0].match.namespaceSelectr"`)
+      expect(yield* failure("typo-rules.yaml", { rules: [typo] })).toBe(`invalid rules in ${join(directory, "typo-rules.yaml")}: strict decoding error: unknown field "rules[0].match.namespaceSelectr"`)
+      expect(yield* failure("typo-rule.yaml", { ...typo, match: { labelSelector: { matchLabel: {} } } })).toBe(
+        `invalid rules in ${join(directory, "typo-rule.yaml")}: strict decoding error: unknown field "match.labelSelector.matchLabel"`
+      )
+      // Map keys (matchLabels) are data, not fields.
+      expect((yield* test({ rulesFile: file("labels-ok.yaml", toYaml([{ ...typo, match: { labelSelector: { matchLabels: { anything: "x" } } } }])) })).checks).toHaveLength(1)
+    }))
+
+  it.effect("refuses an invalid selector as a CELCompileError naming the rule and the field", () =>
+    Effect.gen(function*() {
+      const rules = (selector: unknown) => file("selector.yaml", toYaml([{ id: "sel", severity: "high", match: { namespaceSelector: selector }, expression: "true" }]))
+      const message = (selector: unknown) => Effect.flip(test({ rulesFile: rules(selector) })).pipe(Effect.map((error) => error.message))
+      expect(yield* message({ matchExpressions: [{ key: "owner", operator: "In" }] })).toBe(
+        'CELCompileError: rule "sel": invalid selector: match.namespaceSelector.matchExpressions[0].values: must be non-empty when operator is In'
+      )
+      expect(yield* message({ matchExpressions: [{ key: "owner", operator: "Exists", values: ["a"] }] })).toBe(
+        'CELCompileError: rule "sel": invalid selector: match.namespaceSelector.matchExpressions[0].values: must be empty when operator is Exists'
+      )
+      expect(yield* message({ matchLabels: { tier: "a,b" } })).toMatch(
+        /^CELCompileError: rule "sel": invalid selector: match.namespaceSelector.matchLabels\["tier"\]: invalid label value "a,b": a valid label must be an empty string or consist of/
+      )
     }))
 
   it.effect("runs as `cel test` with flags, printing checks on stdout and problems on stderr", () =>

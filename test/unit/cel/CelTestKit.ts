@@ -4,6 +4,7 @@ import type { CelRule } from "../../../src/api/ComplianceScanRun.ts"
 import type { KubeObject } from "../../../src/services/kube/KubeObject.ts"
 import type { CelResultType } from "../../../src/backends/cel/CelEngine.ts"
 import { type CelEngineLimits, defaultCelEngineLimits, makeCelJsEngine } from "../../../src/backends/cel/CelJsEngine.ts"
+import { inventoryOfObjects } from "../../../src/backends/cel/CelInventory.ts"
 import { celTargets } from "../../../src/backends/cel/CelTarget.ts"
 import { compileRules } from "../../../src/backends/cel/CompiledRule.ts"
 import { type CostLimits, CostMeter, defaultCostLimits } from "../../../src/backends/cel/CostMeter.ts"
@@ -52,9 +53,8 @@ export const check = (
   const cache = new ProgramCache(options.engineLimits === undefined ? engine : makeCelJsEngine(options.engineLimits ?? defaultCelEngineLimits), 100)
   const compiled = compileRules((expression, resultType) => cache.compile(expression, resultType), rules)
   if (!Array.isArray(compiled)) throw compiled
-  const pods = objects.filter((object) => object.kind === "Pod")
-  const namespaces = objects.filter((object) => object.kind === "Namespace")
-  return evaluateRulesNow(cache.engine, compiled, celTargets(cache.engine.fromJson, pods, namespaces), meter(options.costLimits, options.millis))
+  const targets = celTargets(cache.engine.fromJson, inventoryOfObjects(compiled, objects).inventory)
+  return evaluateRulesNow(cache.engine, compiled, targets, meter(options.costLimits, options.millis))
 }
 
 export const checksOf = (outcome: RulesOutcome): ReadonlyArray<Check> => {

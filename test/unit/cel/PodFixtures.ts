@@ -42,3 +42,29 @@ export const violating = (name: string, mutate: (pod: Json) => void): KubeObject
 }
 
 export const firstContainer = (pod: Json): Json => pod.spec.containers[0]
+
+/** A compliant pod and pods breaking several Pod Security controls each. */
+export const samplePods: ReadonlyArray<KubeObject> = [
+  restrictedPod("compliant"),
+  // The API server refuses privileged with allowPrivilegeEscalation false.
+  violating("privileged", (pod) => Object.assign(firstContainer(pod).securityContext, { privileged: true, allowPrivilegeEscalation: true })),
+  violating("host-path", (pod) => pod.spec.volumes.push({ name: "h", hostPath: { path: "/" } })),
+  violating("root", (pod) => {
+    delete pod.spec.securityContext
+    pod.spec.initContainers[0].securityContext.runAsUser = 0
+  }),
+  violating("apparmor", (pod) => (pod.metadata.annotations = { "container.apparmor.security.beta.kubernetes.io/app": "unconfined" })),
+  violating("host-network", (pod) => {
+    pod.spec.hostNetwork = true
+    firstContainer(pod).securityContext.capabilities = { add: ["SYS_ADMIN"] }
+  }),
+  violating("windows", (pod) => (pod.spec.os = { name: "windows" }))
+]
+
+/** A workload whose pod template is the pod. */
+export const workloadOf = (kind: "Deployment" | "StatefulSet" | "DaemonSet", pod: KubeObject): KubeObject => ({
+  apiVersion: "apps/v1",
+  kind,
+  metadata: { name: pod.metadata.name, namespace: "default" },
+  spec: { selector: { matchLabels: { app: pod.metadata.name } }, template: { metadata: { labels: pod.metadata.labels, ...(pod.metadata.annotations === undefined ? {} : { annotations: pod.metadata.annotations }) }, spec: pod.spec } }
+})

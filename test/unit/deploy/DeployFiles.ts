@@ -74,6 +74,9 @@ export const contractRules = (): Array<PolicyRule> => {
 /** What api.md adds in prose: listing Nodes for targetNodeSelector. */
 export const nodesRule: PolicyRule = { apiGroups: [""], resources: ["nodes"], verbs: ["get", "list"] }
 
+/** What api.md adds in prose: listing NetworkPolicies for the CEL `networkPolicies` variable. */
+export const networkPoliciesRule: PolicyRule = { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: ["get", "list"] }
+
 const nodeBinary = join(repoRoot, "node_modules", ".bin", "node")
 
 /** Runs the operator's CLI on the project's Node 24, from the given entry point (src/main.ts by default). */

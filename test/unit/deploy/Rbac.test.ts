@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { containerEnvironment, contractRules, findManifest, grants, kustomizeResources, nodesRule } from "./DeployFiles.ts"
+import { containerEnvironment, contractRules, findManifest, grants, kustomizeResources, networkPoliciesRule, nodesRule } from "./DeployFiles.ts"
 
 const objects = kustomizeResources()
 const deployment = findManifest(objects, "Deployment", "compliance-scan")
@@ -9,8 +9,8 @@ const role = findManifest(objects, "Role")
 const env = containerEnvironment(deployment, { name: "compliance-scan-0", namespace: deployment.metadata.namespace! })
 
 describe("deploy/ RBAC", () => {
-  it("grants exactly the rules of the API contract plus nodes get/list, nothing wider", () => {
-    expect(grants([...clusterRole.rules, ...role.rules])).toEqual(grants([...contractRules(), nodesRule]))
+  it("grants exactly the rules of the API contract plus nodes and networkpolicies get/list, nothing wider", () => {
+    expect(grants([...clusterRole.rules, ...role.rules])).toEqual(grants([...contractRules(), nodesRule, networkPoliciesRule]))
     for (const rule of [...clusterRole.rules, ...role.rules]) {
       expect([...rule.apiGroups, ...rule.resources, ...rule.verbs]).not.toContain("*")
     }
