@@ -4,8 +4,9 @@ import { hostname } from "node:os"
 import { randomUUID } from "node:crypto"
 import { parseDurationMillis } from "../api/Duration.ts"
 import { scannersLayer } from "../backends/ScannersLayer.ts"
-import { OperatorLayer, runOperator } from "../Operator.ts"
+import { operatorLayer, runOperator } from "../Operator.ts"
 import { HttpEndpoints } from "../services/HttpEndpoints.ts"
+import { leaseTimingsProblem } from "../services/LeaderElection.ts"
 import { LiveKubeClient } from "../services/kube/LiveKubeClient.ts"
 import { Metrics } from "../services/Metrics.ts"
 import { defaultOperatorConfig, OperatorConfig, type OperatorConfigShape } from "../services/OperatorConfig.ts"
@@ -59,14 +60,15 @@ export const runCommand = Command.make("run", operatorFlags, (flags) =>
       catch: (error) => new Error(String((error as Error).message))
     })
     if (config.maxConcurrentRuns < 1) return yield* Effect.fail(new Error("--max-concurrent-runs must be at least 1"))
+    const leaseProblem = config.leaderElect ? leaseTimingsProblem(config) : undefined
+    if (leaseProblem !== undefined) return yield* Effect.fail(new Error(leaseProblem))
     const ready = yield* Ref.make(false)
     const platform = Layer.mergeAll(
       Metrics.layer,
       OperatorConfig.layer(config)
     )
     const kube = LiveKubeClient.layer(flags.kubeconfig === undefined ? {} : { kubeconfig: flags.kubeconfig })
-    const services = OperatorLayer.pipe(
-      Layer.provideMerge(scannersLayer),
+    const services = operatorLayer(scannersLayer).pipe(
       Layer.provideMerge(kube),
       Layer.provideMerge(HttpEndpoints.layer(Ref.get(ready))),
       Layer.provideMerge(platform)

@@ -19,7 +19,13 @@ export class Gone extends Schema.TaggedError<Gone>()("Gone", fields) {}
 /** Network errors, timeouts, 429 and 5xx: worth retrying with back-off. */
 export class Transient extends Schema.TaggedError<Transient>()("Transient", fields) {}
 
-export type KubeError = NotFound | Conflict | AlreadyExists | Invalid | Forbidden | Gone | Transient
+/**
+ * Refused before it was sent: this process no longer holds the leader Lease, so it must not
+ * write (fencing; the new leader may already be acting on the same objects).
+ */
+export class NotLeader extends Schema.TaggedError<NotLeader>()("NotLeader", fields) {}
+
+export type KubeError = NotFound | Conflict | AlreadyExists | Invalid | Forbidden | Gone | Transient | NotLeader
 
 export const isTransient = (error: KubeError): boolean => error._tag === "Transient"
 
