@@ -27,9 +27,22 @@ export const specDefaults = {
 
 export const kubeBenchTargets = ["master", "node", "controlplane", "etcd", "policies", "managedservices"] as const
 
+/**
+ * Bounds of what a run may carry, so an oversized run is refused at admission (422) rather
+ * than by etcd, and its Result can always be made to fit (docs/api.md, "Limits").
+ */
+export const specLimits = {
+  controlMappings: 200,
+  frameworksPerMapping: 20,
+  checkIDLength: 256,
+  celRules: 100,
+  celExpressionLength: 8_192,
+  celMessageExpressionLength: 2_048
+} as const
+
 export const ControlMapping = Schema.Struct({
-  checkID: Schema.String,
-  frameworks: Schema.Array(FrameworkRef)
+  checkID: Schema.String.check(Schema.isMaxLength(specLimits.checkIDLength)),
+  frameworks: Schema.Array(FrameworkRef).check(Schema.isMaxLength(specLimits.frameworksPerMapping))
 })
 export type ControlMapping = typeof ControlMapping.Type
 
@@ -80,15 +93,15 @@ export const CelRule = Schema.Struct({
       labelSelector: Schema.optionalKey(LabelSelector)
     })
   ),
-  expression: Schema.String.check(Schema.isMinLength(1)),
-  messageExpression: Schema.optionalKey(Schema.String),
+  expression: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(specLimits.celExpressionLength)),
+  messageExpression: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(specLimits.celMessageExpressionLength))),
   remediation: Schema.optionalKey(Schema.String),
-  frameworks: Schema.optionalKey(Schema.Array(FrameworkRef))
+  frameworks: Schema.optionalKey(Schema.Array(FrameworkRef).check(Schema.isMaxLength(specLimits.frameworksPerMapping)))
 })
 export type CelRule = typeof CelRule.Type
 
 export const CelSpec = Schema.Struct({
-  rules: Schema.optionalKey(Schema.Array(CelRule))
+  rules: Schema.optionalKey(Schema.Array(CelRule).check(Schema.isMaxLength(specLimits.celRules)))
 })
 
 export const ComplianceScanRunSpec = Schema.Struct({
@@ -98,7 +111,7 @@ export const ComplianceScanRunSpec = Schema.Struct({
   alertOn: Schema.optionalKey(Severity.annotate(crd({ default: specDefaults.alertOn }))),
   timeout: Schema.optionalKey(DurationString.annotate(crd({ default: specDefaults.timeout }))),
   targetNodeSelector: Schema.optionalKey(Schema.Record(Schema.String, Schema.String)),
-  controlMappings: Schema.optionalKey(Schema.Array(ControlMapping)),
+  controlMappings: Schema.optionalKey(Schema.Array(ControlMapping).check(Schema.isMaxLength(specLimits.controlMappings))),
   kubeBench: Schema.optionalKey(KubeBenchSpec),
   falco: Schema.optionalKey(FalcoSpec),
   cel: Schema.optionalKey(CelSpec)

@@ -56,6 +56,13 @@ describe("Reconciler: phase machine", () => {
       expect(run.status?.startTime).toBeDefined()
       expect(run.status?.completionTime).toBeDefined()
       expect(run.status?.conditions?.[0]).toMatchObject({ type: "Succeeded", status: "True" })
+      // Every step it went through, as `kubectl get csrun -o yaml` shows them.
+      expect(run.status?.conditions?.map((condition) => [condition.type, condition.status])).toEqual([
+        ["Succeeded", "True"],
+        ["Scanned", "True"],
+        ["ResultWritten", "True"],
+        ["EventsEmitted", "True"]
+      ])
 
       const [result, ...others] = yield* listResults
       expect(others).toHaveLength(0)
