@@ -107,7 +107,11 @@ const succeededCondition = (
  */
 export class RunReconciler extends Context.Service<
   RunReconciler,
-  { readonly reconcile: (key: RunKey) => Effect.Effect<void, KubeError> }
+  {
+    readonly reconcile: (key: RunKey) => Effect.Effect<void, KubeError>
+    /** Ends a run that cannot be driven (repeated defects) Failed/InternalError with `message`. */
+    readonly failInternal: (key: RunKey, message: string) => Effect.Effect<void, KubeError>
+  }
 >()("compliance-scan/reconciler/RunReconciler") {
   static readonly layer = Layer.effect(
     RunReconciler,
@@ -458,7 +462,33 @@ export class RunReconciler extends Context.Service<
           Effect.annotateLogs({ run: runKeyString(key) })
         )
 
-      return RunReconciler.of({ reconcile })
+      const failInternal = (key: RunKey, message: string) =>
+        Effect.gen(function*() {
+          const raw = yield* retryTransient(kube.get(Resources.ComplianceScanRun, key.namespace, key.name))
+          const decoded = yield* Effect.result(decodeRun(raw))
+          if (decoded._tag === "Failure") return yield* rejectInvalid(raw, decoded.failure.message)
+          const run = decoded.success
+          if (isTerminal(run.status?.phase)) return
+          const now = yield* isoNow
+          const failure: RunFailure = { reason: "InternalError", message }
+          const written: Written = {
+            summary: run.status?.summary ?? emptyCounts(),
+            worstSeverity: run.status?.worstSeverity,
+            nodes: run.status?.nodes,
+            failure,
+            resultName: run.status?.resultRef?.name,
+            conditions: withConditions(run.status?.conditions, [
+              stepCondition("Scanned", "False", "InternalError", message, now, run)
+            ])
+          }
+          // Best effort beyond the terminal write: the deadline is now.
+          yield* finish(run, written, yield* Clock.currentTimeMillis)
+        }).pipe(
+          Effect.catchTag("NotFound", () => Effect.void),
+          Effect.annotateLogs({ run: runKeyString(key) })
+        )
+
+      return RunReconciler.of({ reconcile, failInternal })
     })
   )
 }
