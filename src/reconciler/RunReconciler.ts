@@ -277,6 +277,9 @@ export class RunReconciler extends Context.Service<
             return { reason: what === "Result" ? "ResultInvalid" : "EventRejected", message: `The API server refused the ${what}: ${error.message}` }
           case "Forbidden":
             return { reason: "Forbidden", message: `The operator may not write the ${what}: ${error.message}` }
+          case "AlreadyExists":
+            // Every name of the event is squatted (see SecurityEvents).
+            return { reason: "EventRejected", message: error.message }
           case "Transient":
             return {
               reason: "Timeout",
