@@ -5,6 +5,7 @@ import { randomUUID } from "node:crypto"
 import { parseDurationMillis } from "../api/Duration.ts"
 import { scannersLayer } from "../backends/ScannersLayer.ts"
 import { operatorLayer, runOperator } from "../Operator.ts"
+import { ApiHealth } from "../services/ApiHealth.ts"
 import { HttpEndpoints } from "../services/HttpEndpoints.ts"
 import { leaseTimingsProblem } from "../services/LeaderElection.ts"
 import { LiveKubeClient } from "../services/kube/LiveKubeClient.ts"
@@ -68,9 +69,15 @@ export const runCommand = Command.make("run", operatorFlags, (flags) =>
       OperatorConfig.layer(config)
     )
     const kube = LiveKubeClient.layer(flags.kubeconfig === undefined ? {} : { kubeconfig: flags.kubeconfig })
+    // Ready once started and while the API server answers the operator (docs/operations.md).
+    const readiness = Effect.gen(function*() {
+      const apiHealth = yield* ApiHealth
+      return (yield* Ref.get(ready)) && (yield* apiHealth.reachable)
+    })
     const services = operatorLayer(scannersLayer).pipe(
+      Layer.provideMerge(HttpEndpoints.layer(readiness)),
+      Layer.provideMerge(ApiHealth.layer),
       Layer.provideMerge(kube),
-      Layer.provideMerge(HttpEndpoints.layer(Ref.get(ready))),
       Layer.provideMerge(platform)
     )
     return yield* Effect.gen(function*() {
