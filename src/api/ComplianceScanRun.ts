@@ -1,7 +1,7 @@
 import { Schema } from "effect"
 import { FrameworkRef } from "./Check.ts"
 import { crd } from "./CrdAnnotations.ts"
-import { DurationString } from "./Duration.ts"
+import { DurationString, parseDurationMillis } from "./Duration.ts"
 import { apiVersion, Condition, ObjectMeta } from "./ObjectMeta.ts"
 import { OutcomeCounts } from "./Outcome.ts"
 import { Severity } from "./Severity.ts"
@@ -104,12 +104,28 @@ export const CelSpec = Schema.Struct({
   rules: Schema.optionalKey(Schema.Array(CelRule).check(Schema.isMaxLength(specLimits.celRules)))
 })
 
+/** Shorter runs would always time out (a kube-bench Pod alone takes seconds to start). */
+export const minimumTimeout = "10s"
+
+const RunTimeout = DurationString.check(
+  Schema.makeFilter((text: string) =>
+    (parseDurationMillis(text) ?? 0) >= parseDurationMillis(minimumTimeout)! ||
+    `spec.timeout must be at least ${minimumTimeout}`
+  )
+).annotate(crd({
+  default: specDefaults.timeout,
+  "x-kubernetes-validations": [{
+    rule: `duration(self) >= duration('${minimumTimeout}')`,
+    message: `spec.timeout must be at least ${minimumTimeout}`
+  }]
+}))
+
 export const ComplianceScanRunSpec = Schema.Struct({
   backend: BackendName,
   benchmark: Schema.optionalKey(Schema.String),
   profile: Schema.optionalKey(Schema.String),
   alertOn: Schema.optionalKey(Severity.annotate(crd({ default: specDefaults.alertOn }))),
-  timeout: Schema.optionalKey(DurationString.annotate(crd({ default: specDefaults.timeout }))),
+  timeout: Schema.optionalKey(RunTimeout),
   targetNodeSelector: Schema.optionalKey(Schema.Record(Schema.String, Schema.String)),
   controlMappings: Schema.optionalKey(Schema.Array(ControlMapping).check(Schema.isMaxLength(specLimits.controlMappings))),
   kubeBench: Schema.optionalKey(KubeBenchSpec),

@@ -40,6 +40,7 @@ export class Controller extends Context.Service<
           const runsWithWork = new Map<string, boolean>()
           const active = yield* FiberMap.make<string>()
           const permits = yield* Semaphore.make(config.maxConcurrentRuns)
+          const scope = yield* Effect.scope
 
           const enqueue = (key: RunKey) =>
             Effect.sync(() => {
@@ -119,7 +120,10 @@ export class Controller extends Context.Service<
               if (event.type === "DELETED") {
                 runsWithWork.delete(id)
                 // A deleted run stops scanning at once; its scanner's cleanup deletes its Jobs.
-                return FiberMap.remove(active, id)
+                // Then it is reported (in the background: the watch must not wait on the API).
+                return FiberMap.remove(active, id).pipe(
+                  Effect.andThen(Effect.forkIn(reconciler.deleted(event.object), scope))
+                )
               }
               const hasWork = needsWork(event.object)
               runsWithWork.set(id, hasWork)

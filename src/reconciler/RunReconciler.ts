@@ -109,6 +109,11 @@ export class RunReconciler extends Context.Service<
   RunReconciler,
   {
     readonly reconcile: (key: RunKey) => Effect.Effect<void, KubeError>
+    /**
+     * A run deleted before it finished (its last known state): emits ComplianceScanFailed
+     * with reason Deleted, once (the event's name is deterministic), best effort.
+     */
+    readonly deleted: (object: KubeObject) => Effect.Effect<void>
     /** Ends a run that cannot be driven (repeated defects) Failed/InternalError with `message`. */
     readonly failInternal: (key: RunKey, message: string) => Effect.Effect<void, KubeError>
   }
@@ -491,7 +496,27 @@ export class RunReconciler extends Context.Service<
           Effect.annotateLogs({ run: runKeyString(key) })
         )
 
-      return RunReconciler.of({ reconcile, failInternal })
+      const deleted = (object: KubeObject) =>
+        Effect.gen(function*() {
+          const decoded = yield* Effect.result(decodeRun(object))
+          if (decoded._tag === "Failure") return
+          const run = decoded.success
+          // Never started (nothing was announced) or already finished: nothing to say.
+          if (run.status?.phase !== "Running") return
+          yield* securityEvents.emit({
+            run,
+            type: "ComplianceScanFailed",
+            class: "Anomaly",
+            severity: "high",
+            signals: signalsOf(run, { reason: "Deleted", message: "The run was deleted before it finished." })
+          }).pipe(retryTransient)
+          metrics.backendErrorsTotal.inc({ backend: scannerNameOf(run.spec.backend), reason: "Deleted" })
+        }).pipe(
+          Effect.catch((error) => Effect.logWarning("could not report the deleted run", { error: error._tag, message: error.message })),
+          Effect.annotateLogs({ run: `${object.metadata.namespace}/${object.metadata.name}` })
+        )
+
+      return RunReconciler.of({ reconcile, deleted, failInternal })
     })
   )
 }
