@@ -4,25 +4,8 @@ import { KubeClient } from "../../src/services/kube/KubeClient.ts"
 import { Resources } from "../../src/services/kube/Resources.ts"
 import { securityEventName } from "../../src/services/SecurityEvents.ts"
 import { listSecurityEvents, runManifest, startOperator, testCluster, testNamespace, waitForPhase } from "../support/TestOperator.ts"
+import { squatter } from "../support/ForeignEvents.ts"
 import { failingCheck, failingScanner, instantScanner } from "../support/TestScanners.ts"
-
-/** What someone allowed to create SecurityEvents could write first under a run's event name. */
-const squatter = (name: string, runUID: string) => ({
-  apiVersion: "security.ugallu.io/v1alpha1",
-  kind: "SecurityEvent",
-  metadata: { name },
-  spec: {
-    class: "Compliance",
-    type: "ComplianceScanStarted",
-    severity: "info",
-    clusterIdentity: { clusterName: "", clusterID: "" },
-    source: { apiVersion: "v1", kind: "User", name: "mallory", version: "", instance: "" },
-    subject: { apiVersion: "v1", kind: "Pod", name: "decoy", namespace: testNamespace, uid: runUID },
-    detectedAt: "2026-01-01T00:00:00Z",
-    signals: {},
-    correlationID: runUID
-  }
-})
 
 describe("Unforgeable SecurityEvents", () => {
   it.live("foreign objects under a run's event names do not suppress its events: they go under the next name, counted", () =>

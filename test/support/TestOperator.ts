@@ -39,15 +39,20 @@ export interface TestOperator {
 export const startOperator = (options: {
   readonly kube: KubeClient["Service"]
   /** Built on the operator's own (fenced) KubeClient when given as a function. */
-  readonly scanners: ReadonlyArray<Scanner> | ((kube: KubeClient["Service"]) => ReadonlyArray<Scanner>)
+  readonly scanners:
+    | ReadonlyArray<Scanner>
+    | ((kube: KubeClient["Service"]) => ReadonlyArray<Scanner>)
+    | Layer.Layer<Scanners, never, KubeClient | Metrics | OperatorConfig>
   readonly config?: Partial<OperatorConfigShape>
 }): Effect.Effect<TestOperator, never, Scope.Scope> =>
   Effect.gen(function*() {
     const metrics = yield* Metrics.make({ processMetrics: false })
     const { scanners } = options
-    const scannersLayer = typeof scanners === "function"
+    const scannersLayer: Layer.Layer<Scanners, never, KubeClient | Metrics | OperatorConfig> = Array.isArray(scanners)
+      ? Layer.succeed(Scanners, scannersOf(scanners as ReadonlyArray<Scanner>))
+      : typeof scanners === "function"
       ? Layer.effect(Scanners, Effect.gen(function*() { return scannersOf(scanners(yield* KubeClient)) }))
-      : Layer.succeed(Scanners, scannersOf(scanners))
+      : scanners as Layer.Layer<Scanners, never, KubeClient | Metrics | OperatorConfig>
     const layer = operatorLayer(scannersLayer).pipe(
       Layer.provideMerge(
         Layer.mergeAll(

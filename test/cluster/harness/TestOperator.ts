@@ -1,6 +1,6 @@
 import { join } from "node:path"
 import type { ClusterInfo } from "./ClusterInfo.ts"
-import type { OperatorIdentity } from "./ClusterSetup.ts"
+import { connectAdmin, grantLeaderElection, type OperatorIdentity } from "./ClusterSetup.ts"
 import { type OperatorProcess, startOperatorProcess } from "./OperatorProcess.ts"
 
 /** Short Lease timings, so that a takeover happens within seconds. */
@@ -8,10 +8,11 @@ export const shortLease = { leaseDuration: "4s", renewDeadline: "3s", retryPerio
 
 /**
  * An operator process for one test: its ServiceAccount's kubeconfig, only the test's
- * namespace watched, leader election on with the Lease in that namespace and short timings,
+ * namespace watched, leader election on with the Lease in that namespace (deploy/'s Role for
+ * Leases copied there) and short timings,
  * the cluster identity from environment variables.
  */
-export const startTestOperator = (
+export const startTestOperator = async (
   cluster: ClusterInfo,
   identity: OperatorIdentity,
   options: {
@@ -24,6 +25,12 @@ export const startTestOperator = (
   }
 ): Promise<OperatorProcess> => {
   const lease = options.lease ?? shortLease
+  const admin = connectAdmin(cluster)
+  try {
+    await grantLeaderElection(admin, options.namespace)
+  } finally {
+    admin.close()
+  }
   return startOperatorProcess({
     kubeconfig: options.kubeconfig ?? identity.kubeconfig,
     logDir: join(cluster.dir, "logs"),

@@ -71,8 +71,8 @@ export const contractRules = (): Array<PolicyRule> => {
   return (parse(block[1]!) as { rules: Array<PolicyRule> }).rules
 }
 
-/** What api.md adds in prose: listing Nodes for targetNodeSelector. */
-export const nodesRule: PolicyRule = { apiGroups: [""], resources: ["nodes"], verbs: ["get", "list"] }
+/** Listing Nodes for targetNodeSelector (part of api.md's rules block). */
+export const nodesRule: PolicyRule = { apiGroups: [""], resources: ["nodes"], verbs: ["list"] }
 
 const nodeBinary = join(repoRoot, "node_modules", ".bin", "node")
 
