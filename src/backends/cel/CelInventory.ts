@@ -4,7 +4,7 @@ import type { KubeError } from "../../services/kube/KubeErrors.ts"
 import type { KubeObject } from "../../services/kube/KubeObject.ts"
 import { listAll } from "../../services/kube/ListWatch.ts"
 import { Resources } from "../../services/kube/Resources.ts"
-import { retryTransient } from "../../services/kube/Retry.ts"
+import { retryTransientUntil } from "../../services/kube/Retry.ts"
 import { CelInventoryFailed } from "./CelErrors.ts"
 import type { CompiledRule } from "./CompiledRule.ts"
 
@@ -21,8 +21,8 @@ export interface CelInventory {
 
 export interface InventoryOptions {
   readonly pageSize: number
-  /** Attempts for Transient API errors before the run fails. */
-  readonly retries: number
+  /** Transient API errors (an API server down or restarting) are retried until this time (epoch millis): the run's deadline. */
+  readonly deadline: number
 }
 
 const describe = (what: string, error: KubeError) => new CelInventoryFailed({ message: `cannot list ${what}: ${error._tag}: ${error.message}` })
@@ -33,7 +33,7 @@ export const loadInventory = (rules: ReadonlyArray<CompiledRule>, options: Inven
     const selectors = new Set(podRules.map((rule) => rule.labelSelector))
     const sharedSelector = selectors.size === 1 ? [...selectors][0]! : ""
     const list = (resource: typeof Resources.Pod, labelSelector: string) =>
-      retryTransient(listAll(resource, { limit: options.pageSize, ...(labelSelector === "" ? {} : { labelSelector }) }), options.retries)
+      retryTransientUntil(listAll(resource, { limit: options.pageSize, ...(labelSelector === "" ? {} : { labelSelector }) }), options.deadline)
     const [pods, namespaces] = yield* Effect.all(
       [
         podRules.length === 0
