@@ -1,7 +1,6 @@
 import { Context, Duration, Effect, Layer, Ref, Schedule } from "effect"
 import { KubeClient } from "./kube/KubeClient.ts"
 import { Resources } from "./kube/Resources.ts"
-import { OperatorConfig } from "./OperatorConfig.ts"
 
 /** How often the API server is probed, and how long one probe may take. */
 const probeInterval = Duration.seconds(5)
@@ -9,8 +8,8 @@ const probeTimeout = Duration.seconds(5)
 
 /**
  * Whether the operator can reach and authenticate to the API server, for `/readyz`: every
- * few seconds one small authenticated, authorized read (a list of at most one run, which
- * its RBAC allows). A bad token (401) or a missing permission (403) is logged at error
+ * few seconds one small authenticated, authorized read (a list of at most one Namespace,
+ * which its RBAC allows; not of runs: a standby does not read those). A bad token (401) or a missing permission (403) is logged at error
  * level, an unreachable server as a warning, each once per change of state.
  */
 export class ApiHealth extends Context.Service<
@@ -24,12 +23,8 @@ export class ApiHealth extends Context.Service<
     ApiHealth,
     Effect.gen(function*() {
       const kube = yield* KubeClient
-      const config = yield* OperatorConfig
       const state = yield* Ref.make<"unknown" | "ok" | string>("unknown")
-      const probe = kube.list(Resources.ComplianceScanRun, {
-        limit: 1,
-        ...(config.watchNamespace === undefined ? {} : { namespace: config.watchNamespace })
-      }).pipe(
+      const probe = kube.list(Resources.Namespace, { limit: 1 }).pipe(
         Effect.timeoutOrElse({
           duration: probeTimeout,
           orElse: () => Effect.fail({ _tag: "Transient" as const, message: `no answer within ${Duration.format(probeTimeout)}` })

@@ -4,7 +4,6 @@ import { TestClock } from "effect/testing"
 import { ApiHealth } from "../../src/services/ApiHealth.ts"
 import { Forbidden } from "../../src/services/kube/KubeErrors.ts"
 import { SimulatedCluster } from "../../src/services/kube/SimulatedCluster.ts"
-import { OperatorConfig } from "../../src/services/OperatorConfig.ts"
 import { testCluster } from "../support/TestOperator.ts"
 
 const settle = Effect.gen(function*() {
@@ -32,5 +31,5 @@ describe("API health for /readyz", () => {
       yield* TestClock.adjust("5 seconds")
       yield* settle
       expect(yield* health.reachable).toBe(false)
-    }).pipe(Effect.provide(ApiHealth.layer.pipe(Layer.provideMerge(Layer.mergeAll(testCluster, OperatorConfig.layer()))))))
+    }).pipe(Effect.provide(ApiHealth.layer.pipe(Layer.provideMerge(testCluster)))))
 })
