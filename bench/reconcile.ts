@@ -3,7 +3,7 @@
 //   npx node bench/reconcile.ts [runs] [max-concurrent-runs]
 import { Effect, Layer, References, Stream } from "effect"
 import { type ScanReport, Scanners, scannersOf } from "../src/backends/Scanner.ts"
-import { OperatorLayer, runOperator } from "../src/Operator.ts"
+import { operatorLayer, runOperator } from "../src/Operator.ts"
 import { KubeClient } from "../src/services/kube/KubeClient.ts"
 import { watchResource } from "../src/services/kube/ListWatch.ts"
 import { Resources } from "../src/services/kube/Resources.ts"
@@ -76,14 +76,13 @@ const program = Effect.gen(function*() {
   console.log(`peak RSS                  ${rssMiB.toFixed(0)} MiB`)
 })
 
-const layer = OperatorLayer.pipe(
+const layer = operatorLayer(Layer.succeed(Scanners, scannersOf([{ name: "cel", scan: () => Effect.succeed(instant) }]))).pipe(
   Layer.provideMerge(
     Layer.mergeAll(
       SimulatedCluster.layer({
         objects: [{ apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } }],
         historySize: 10_000
       }),
-      Layer.succeed(Scanners, scannersOf([{ name: "cel", scan: () => Effect.succeed(instant) }])),
       Metrics.layerTest,
       OperatorConfig.layer({ leaderElect: false, maxConcurrentRuns: concurrency })
     )

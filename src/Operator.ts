@@ -1,18 +1,28 @@
 import { Effect, Layer } from "effect"
+import type { Scanners } from "./backends/Scanner.ts"
 import { Controller } from "./reconciler/Controller.ts"
 import { RunReconciler } from "./reconciler/RunReconciler.ts"
 import { EventRecorder } from "./services/EventRecorder.ts"
+import { FencedKubeClient } from "./services/kube/FencedKubeClient.ts"
 import { LeaderElection } from "./services/LeaderElection.ts"
 import { SecurityEvents } from "./services/SecurityEvents.ts"
 
-/**
- * The operator's own services over a KubeClient, Scanners, Metrics and OperatorConfig:
- * swap those Layers to run it against a real API server or the simulated cluster.
- */
-export const OperatorLayer = Controller.layer.pipe(
+const Reconciling = Controller.layer.pipe(
   Layer.provideMerge(RunReconciler.layer),
-  Layer.provideMerge(Layer.mergeAll(SecurityEvents.layer, EventRecorder.layer, LeaderElection.layer))
+  Layer.provideMerge(Layer.mergeAll(SecurityEvents.layer, EventRecorder.layer))
 )
+
+/**
+ * The operator's own services and the given Scanners over a KubeClient, Metrics and
+ * OperatorConfig: swap those Layers to run it against a real API server or the simulated
+ * cluster. Everything but leader election writes through the FencedKubeClient.
+ */
+export const operatorLayer = <E, R>(scanners: Layer.Layer<Scanners, E, R>) =>
+  Reconciling.pipe(
+    Layer.provideMerge(scanners),
+    Layer.provide(FencedKubeClient.layer),
+    Layer.provideMerge(LeaderElection.layer)
+  )
 
 /** Reconciles runs while this process leads (always, with leader election off); never returns. */
 export const runOperator = Effect.gen(function*() {

@@ -10,7 +10,7 @@ export type FrameworkName = typeof FrameworkName.Type
 
 export const FrameworkRef = Schema.Struct({
   name: FrameworkName,
-  controlID: Schema.String
+  controlID: Schema.String.check(Schema.isMaxLength(128))
 })
 export type FrameworkRef = typeof FrameworkRef.Type
 

@@ -1,7 +1,7 @@
 import { Schema } from "effect"
 import { FrameworkRef } from "./Check.ts"
 import { crd } from "./CrdAnnotations.ts"
-import { DurationString } from "./Duration.ts"
+import { DurationString, parseDurationMillis } from "./Duration.ts"
 import { apiVersion, Condition, ObjectMeta } from "./ObjectMeta.ts"
 import { OutcomeCounts } from "./Outcome.ts"
 import { Severity } from "./Severity.ts"
@@ -27,9 +27,22 @@ export const specDefaults = {
 
 export const kubeBenchTargets = ["master", "node", "controlplane", "etcd", "policies", "managedservices"] as const
 
+/**
+ * Bounds of what a run may carry, so an oversized run is refused at admission (422) rather
+ * than by etcd, and its Result can always be made to fit (docs/api.md, "Limits").
+ */
+export const specLimits = {
+  controlMappings: 200,
+  frameworksPerMapping: 20,
+  checkIDLength: 256,
+  celRules: 100,
+  celExpressionLength: 8_192,
+  celMessageExpressionLength: 2_048
+} as const
+
 export const ControlMapping = Schema.Struct({
-  checkID: Schema.String,
-  frameworks: Schema.Array(FrameworkRef)
+  checkID: Schema.String.check(Schema.isMaxLength(specLimits.checkIDLength)),
+  frameworks: Schema.Array(FrameworkRef).check(Schema.isMaxLength(specLimits.frameworksPerMapping))
 })
 export type ControlMapping = typeof ControlMapping.Type
 
@@ -85,25 +98,41 @@ export const CelRule = Schema.Struct({
       labelSelector: Schema.optionalKey(LabelSelector)
     })
   ),
-  expression: Schema.String.check(Schema.isMinLength(1)),
-  messageExpression: Schema.optionalKey(Schema.String),
+  expression: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(specLimits.celExpressionLength)),
+  messageExpression: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(specLimits.celMessageExpressionLength))),
   remediation: Schema.optionalKey(Schema.String),
-  frameworks: Schema.optionalKey(Schema.Array(FrameworkRef))
+  frameworks: Schema.optionalKey(Schema.Array(FrameworkRef).check(Schema.isMaxLength(specLimits.frameworksPerMapping)))
 })
 export type CelRule = typeof CelRule.Type
 
 export const CelSpec = Schema.Struct({
-  rules: Schema.optionalKey(Schema.Array(CelRule))
+  rules: Schema.optionalKey(Schema.Array(CelRule).check(Schema.isMaxLength(specLimits.celRules)))
 })
+
+/** Shorter runs would always time out (a kube-bench Pod alone takes seconds to start). */
+export const minimumTimeout = "10s"
+
+const RunTimeout = DurationString.check(
+  Schema.makeFilter((text: string) =>
+    (parseDurationMillis(text) ?? 0) >= parseDurationMillis(minimumTimeout)! ||
+    `spec.timeout must be at least ${minimumTimeout}`
+  )
+).annotate(crd({
+  default: specDefaults.timeout,
+  "x-kubernetes-validations": [{
+    rule: `duration(self) >= duration('${minimumTimeout}')`,
+    message: `spec.timeout must be at least ${minimumTimeout}`
+  }]
+}))
 
 export const ComplianceScanRunSpec = Schema.Struct({
   backend: BackendName,
   benchmark: Schema.optionalKey(Schema.String),
   profile: Schema.optionalKey(Schema.String),
   alertOn: Schema.optionalKey(Severity.annotate(crd({ default: specDefaults.alertOn }))),
-  timeout: Schema.optionalKey(DurationString.annotate(crd({ default: specDefaults.timeout }))),
+  timeout: Schema.optionalKey(RunTimeout),
   targetNodeSelector: Schema.optionalKey(Schema.Record(Schema.String, Schema.String)),
-  controlMappings: Schema.optionalKey(Schema.Array(ControlMapping)),
+  controlMappings: Schema.optionalKey(Schema.Array(ControlMapping).check(Schema.isMaxLength(specLimits.controlMappings))),
   kubeBench: Schema.optionalKey(KubeBenchSpec),
   falco: Schema.optionalKey(FalcoSpec),
   cel: Schema.optionalKey(CelSpec)

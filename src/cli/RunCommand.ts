@@ -4,8 +4,10 @@ import { hostname } from "node:os"
 import { randomUUID } from "node:crypto"
 import { parseDurationMillis } from "../api/Duration.ts"
 import { scannersLayer } from "../backends/ScannersLayer.ts"
-import { OperatorLayer, runOperator } from "../Operator.ts"
+import { operatorLayer, runOperator } from "../Operator.ts"
+import { ApiHealth } from "../services/ApiHealth.ts"
 import { HttpEndpoints } from "../services/HttpEndpoints.ts"
+import { leaseTimingsProblem } from "../services/LeaderElection.ts"
 import { LiveKubeClient } from "../services/kube/LiveKubeClient.ts"
 import { Metrics } from "../services/Metrics.ts"
 import { defaultOperatorConfig, OperatorConfig, type OperatorConfigShape } from "../services/OperatorConfig.ts"
@@ -60,16 +62,23 @@ export const runCommand = Command.make("run", operatorFlags, (flags) =>
       catch: (error) => new Error(String((error as Error).message))
     })
     if (config.maxConcurrentRuns < 1) return yield* Effect.fail(new Error("--max-concurrent-runs must be at least 1"))
+    const leaseProblem = config.leaderElect ? leaseTimingsProblem(config) : undefined
+    if (leaseProblem !== undefined) return yield* Effect.fail(new Error(leaseProblem))
     const ready = yield* Ref.make(false)
     const platform = Layer.mergeAll(
       Metrics.layer,
       OperatorConfig.layer(config)
     )
     const kube = LiveKubeClient.layer(flags.kubeconfig === undefined ? {} : { kubeconfig: flags.kubeconfig })
-    const services = OperatorLayer.pipe(
-      Layer.provideMerge(scannersLayer),
+    // Ready once started and while the API server answers the operator (docs/operations.md).
+    const readiness = Effect.gen(function*() {
+      const apiHealth = yield* ApiHealth
+      return (yield* Ref.get(ready)) && (yield* apiHealth.reachable)
+    })
+    const services = operatorLayer(scannersLayer).pipe(
+      Layer.provideMerge(HttpEndpoints.layer(readiness)),
+      Layer.provideMerge(ApiHealth.layer),
       Layer.provideMerge(kube),
-      Layer.provideMerge(HttpEndpoints.layer(Ref.get(ready))),
       Layer.provideMerge(platform)
     )
     return yield* Effect.gen(function*() {

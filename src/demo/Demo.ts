@@ -11,7 +11,7 @@ import { simulatedAlerts } from "../backends/falco/SimulatedAlerts.ts"
 import { generateTestCertificates } from "../backends/falco/TestCertificates.ts"
 import { kubeBenchDemoExecutor } from "../backends/kube-bench/KubeBenchDemoExecutor.ts"
 import { scannersLayer } from "../backends/ScannersLayer.ts"
-import { OperatorLayer, runOperator } from "../Operator.ts"
+import { operatorLayer, runOperator } from "../Operator.ts"
 import { KubeClient } from "../services/kube/KubeClient.ts"
 import { Resources } from "../services/kube/Resources.ts"
 import { SimulatedCluster } from "../services/kube/SimulatedCluster.ts"
@@ -88,8 +88,7 @@ export const runDemo = Effect.scoped(
       objects: [...demoNodes, ...demoWorkload],
       jobExecutor: kubeBenchDemoExecutor(reportFor)
     })
-    const operator = OperatorLayer.pipe(
-      Layer.provideMerge(scannersLayer),
+    const operator = operatorLayer(scannersLayer).pipe(
       Layer.provideMerge(Layer.mergeAll(cluster, Metrics.layerTest, config))
     )
 

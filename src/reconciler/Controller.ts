@@ -1,12 +1,14 @@
-import { Context, Effect, FiberMap, Layer, Queue, Semaphore, Stream } from "effect"
+import { Cause, Context, Duration, Effect, Exit, FiberMap, Layer, Option, Queue, Semaphore, Stream } from "effect"
 import { isTerminal, type RunPhase } from "../api/ComplianceScanRun.ts"
 import type { KubeObject } from "../services/kube/KubeObject.ts"
 import { KubeClient } from "../services/kube/KubeClient.ts"
-import { watchResource } from "../services/kube/ListWatch.ts"
+import { listAll, watchResource } from "../services/kube/ListWatch.ts"
 import { Resources } from "../services/kube/Resources.ts"
-import { backoff } from "../services/kube/Retry.ts"
 import { OperatorConfig } from "../services/OperatorConfig.ts"
 import { type RunKey, RunReconciler, runKeyString } from "./RunReconciler.ts"
+
+/** Failures (other than API outages) after which a run ends Failed/InternalError. */
+export const maxFailedAttempts = 5
 
 /** A run that has not reached a terminal phase is work to do. */
 const needsWork = (object: KubeObject) => !isTerminal((object.status as { phase?: RunPhase } | undefined)?.phase)
@@ -38,6 +40,7 @@ export class Controller extends Context.Service<
           const runsWithWork = new Map<string, boolean>()
           const active = yield* FiberMap.make<string>()
           const permits = yield* Semaphore.make(config.maxConcurrentRuns)
+          const scope = yield* Effect.scope
 
           const enqueue = (key: RunKey) =>
             Effect.sync(() => {
@@ -47,15 +50,65 @@ export class Controller extends Context.Service<
               Queue.offerUnsafe(queue, key)
             })
 
+          /**
+           * The error policy around a run's fiber: any failure, defects included, is logged with
+           * the run's key and retried with back-off. API outages (Transient) are retried for as
+           * long as they last; after `maxFailedAttempts` other failures the run ends
+           * Failed/InternalError with the cause, so it never stays Running unnoticed.
+           */
           const reconcileUntilDone = (key: RunKey) =>
-            reconciler.reconcile(key).pipe(
-              Effect.catchTag("NotFound", () => Effect.void),
-              Effect.tapError((error) =>
-                Effect.logWarning("reconcile failed; retrying with back-off", { error: error._tag, message: error.message })
-              ),
-              Effect.retry(backoff({ base: "1 second", cap: "1 minute" })),
-              Effect.annotateLogs({ run: runKeyString(key) })
-            )
+            Effect.gen(function*() {
+              let attempts = 0
+              let failures = 0
+              while (true) {
+                const exit = yield* Effect.exit(reconciler.reconcile(key))
+                if (Exit.isSuccess(exit)) return
+                const cause = exit.cause
+                if (Cause.hasInterruptsOnly(cause)) return yield* Effect.failCause(cause)
+                const error = Option.getOrUndefined(Cause.findErrorOption(cause))
+                // Gone, or no longer ours to write (leadership lost: this fiber is about to stop).
+                if (error?._tag === "NotFound" || error?._tag === "NotLeader") return
+                attempts++
+                if (error?._tag !== "Transient") failures++
+                const described = error === undefined ? String(Cause.squash(cause)) : `${error._tag}: ${error.message}`
+                if (failures >= maxFailedAttempts) {
+                  yield* Effect.logError("reconcile failed too often; the run ends Failed/InternalError", {
+                    attempts,
+                    cause: Cause.pretty(cause)
+                  })
+                  return yield* reconciler.failInternal(
+                    key,
+                    `The operator failed ${failures} times to drive this run; last: ${described}`
+                  ).pipe(Effect.catch((failed) => Effect.logError("could not end the run Failed", { error: failed.message })))
+                }
+                yield* (error?._tag === "Transient"
+                  ? Effect.logWarning("reconcile failed on an API error; retrying with back-off", { attempts, error: described })
+                  : Effect.logError("reconcile failed; retrying with back-off", { attempts, failures, cause: Cause.pretty(cause) }))
+                yield* Effect.sleep(Duration.millis(Math.min(60_000, 1_000 * 2 ** Math.min(attempts - 1, 6))))
+              }
+            }).pipe(Effect.annotateLogs({ run: runKeyString(key) }))
+
+          // A periodic re-list (controller-runtime's sync period): picks up any run a missed
+          // event or a fiber that ended early left with work.
+          const resync = Effect.gen(function*() {
+            const { items } = yield* listAll(Resources.ComplianceScanRun, {
+              ...(config.watchNamespace === undefined ? {} : { namespace: config.watchNamespace })
+            })
+            for (const object of items) {
+              const id = runKeyString({ namespace: object.metadata.namespace!, name: object.metadata.name })
+              if (!needsWork(object) || (yield* FiberMap.has(active, id))) continue
+              runsWithWork.set(id, true)
+              yield* enqueue({ namespace: object.metadata.namespace!, name: object.metadata.name })
+            }
+          }).pipe(
+            Effect.catch((error) => Effect.logWarning("periodic resync failed", { error: error._tag, message: error.message })),
+            Effect.provideService(KubeClient, kube)
+          )
+          yield* Effect.sleep(Duration.millis(config.resyncPeriodMillis)).pipe(
+            Effect.andThen(resync),
+            Effect.forever,
+            Effect.forkScoped
+          )
 
           yield* watchResource(Resources.ComplianceScanRun, {
             ...(config.watchNamespace === undefined ? {} : { namespace: config.watchNamespace })
@@ -67,7 +120,10 @@ export class Controller extends Context.Service<
               if (event.type === "DELETED") {
                 runsWithWork.delete(id)
                 // A deleted run stops scanning at once; its scanner's cleanup deletes its Jobs.
-                return FiberMap.remove(active, id)
+                // Then it is reported (in the background: the watch must not wait on the API).
+                return FiberMap.remove(active, id).pipe(
+                  Effect.andThen(Effect.forkIn(reconciler.deleted(event.object), scope))
+                )
               }
               const hasWork = needsWork(event.object)
               runsWithWork.set(id, hasWork)

@@ -11,14 +11,15 @@ import {
 } from "../api/ComplianceScanRun.ts"
 import { parseDurationMillis } from "../api/Duration.ts"
 import type { Condition } from "../api/ObjectMeta.ts"
-import { isAtLeast } from "../api/Severity.ts"
+import { emptyCounts, type OutcomeCounts } from "../api/Outcome.ts"
+import { isAtLeast, type Severity } from "../api/Severity.ts"
 import { Scanners } from "../backends/Scanner.ts"
 import { EventRecorder } from "../services/EventRecorder.ts"
 import { KubeClient } from "../services/kube/KubeClient.ts"
 import type { KubeError } from "../services/kube/KubeErrors.ts"
 import type { KubeObject } from "../services/kube/KubeObject.ts"
 import { Resources } from "../services/kube/Resources.ts"
-import { retryTransient } from "../services/kube/Retry.ts"
+import { retryTransient, retryTransientUntil } from "../services/kube/Retry.ts"
 import { Metrics } from "../services/Metrics.ts"
 import { SecurityEvents } from "../services/SecurityEvents.ts"
 import { buildResult, type RunFailure } from "./ResultBuilder.ts"
@@ -30,6 +31,32 @@ export interface RunKey {
 }
 export const runKeyString = (key: RunKey) => `${key.namespace}/${key.name}`
 
+/**
+ * The steps of a run recorded as conditions of its status (besides `Succeeded`), so that a
+ * retry or another leader resumes at the first one not done.
+ */
+export const runSteps = ["Scanned", "ResultWritten", "EventsEmitted"] as const
+type RunStep = (typeof runSteps)[number]
+
+const isTrue = (conditions: ReadonlyArray<Condition> | undefined, type: RunStep) =>
+  conditions?.some((condition) => condition.type === type && condition.status === "True") === true
+
+/** `conditions` with each of `updates` replacing the condition of its type (a list-map keyed by type). */
+const withConditions = (conditions: ReadonlyArray<Condition> | undefined, updates: ReadonlyArray<Condition>) => [
+  ...(conditions ?? []).map((condition) => updates.find((update) => update.type === condition.type) ?? condition),
+  ...updates.filter((update) => !(conditions ?? []).some((condition) => condition.type === update.type))
+]
+
+/** What a run has written once its Result step is done: enough to finish it without the checks. */
+interface Written {
+  readonly summary: OutcomeCounts
+  readonly worstSeverity: Severity | undefined
+  readonly nodes: ReadonlyArray<NodeScanStatus> | undefined
+  readonly failure: RunFailure | undefined
+  readonly resultName: string | undefined
+  readonly conditions: ReadonlyArray<Condition>
+}
+
 /** What the scan produced, whether it finished, failed, timed out or crashed. */
 interface ScanOutcome {
   readonly checks: ReadonlyArray<Check>
@@ -40,6 +67,22 @@ interface ScanOutcome {
 const decodeRun = Schema.decodeUnknownEffect(RunSchema)
 
 const isoNow = Effect.map(Clock.currentTimeMillis, (millis) => DateTime.formatIso(DateTime.makeUnsafe(millis)))
+
+const stepCondition = (
+  type: RunStep,
+  status: Condition["status"],
+  reason: string,
+  message: string,
+  now: string,
+  run: ComplianceScanRun
+): Condition => ({
+  type,
+  status,
+  reason,
+  message,
+  lastTransitionTime: now,
+  ...(run.metadata.generation === undefined ? {} : { observedGeneration: run.metadata.generation })
+})
 
 const succeededCondition = (
   status: Condition["status"],
@@ -64,7 +107,16 @@ const succeededCondition = (
  */
 export class RunReconciler extends Context.Service<
   RunReconciler,
-  { readonly reconcile: (key: RunKey) => Effect.Effect<void, KubeError> }
+  {
+    readonly reconcile: (key: RunKey) => Effect.Effect<void, KubeError>
+    /**
+     * A run deleted before it finished (its last known state): emits ComplianceScanFailed
+     * with reason Deleted, once (the event's name is deterministic), best effort.
+     */
+    readonly deleted: (object: KubeObject) => Effect.Effect<void>
+    /** Ends a run that cannot be driven (repeated defects) Failed/InternalError with `message`. */
+    readonly failInternal: (key: RunKey, message: string) => Effect.Effect<void, KubeError>
+  }
 >()("compliance-scan/reconciler/RunReconciler") {
   static readonly layer = Layer.effect(
     RunReconciler,
@@ -178,27 +230,32 @@ export class RunReconciler extends Context.Service<
       })
 
       /** Create, or overwrite after a restart: an upsert; status through the subresource. */
-      const upsertResult = Effect.fn("RunReconciler.upsertResult")(function*(result: KubeObject & { status?: unknown }) {
+      const upsertResult = Effect.fn("RunReconciler.upsertResult")(function*(
+        result: KubeObject & { status?: unknown },
+        deadline: number
+      ) {
         const { status, ...main } = result
         const namespace = main.metadata.namespace
-        const written = yield* retryTransient(kube.create(Resources.ComplianceScanResult, main)).pipe(
+        const written = yield* retryTransientUntil(kube.create(Resources.ComplianceScanResult, main), deadline).pipe(
           Effect.catchTag("AlreadyExists", () =>
-            retryTransient(kube.get(Resources.ComplianceScanResult, namespace, main.metadata.name)).pipe(
+            retryTransientUntil(kube.get(Resources.ComplianceScanResult, namespace, main.metadata.name), deadline).pipe(
               Effect.flatMap((existing) =>
-                retryTransient(
+                retryTransientUntil(
                   kube.replace(Resources.ComplianceScanResult, {
                     ...main,
                     metadata: { ...main.metadata, resourceVersion: existing.metadata.resourceVersion }
-                  })
+                  }),
+                  deadline
                 )
               )
             )),
           Effect.retry({ times: 5, while: (error) => error._tag === "Conflict" })
         )
-        yield* retryTransient(
+        yield* retryTransientUntil(
           kube.patch(Resources.ComplianceScanResult, namespace, written.metadata.name, { status }, {
             subresource: "status"
-          })
+          }),
+          deadline
         )
       })
 
@@ -213,64 +270,159 @@ export class RunReconciler extends Context.Service<
           Effect.retry({ times: 10, while: (error: KubeError) => error._tag === "Conflict" })
         )
 
-      const finish = Effect.fn("RunReconciler.finish")(function*(run: ComplianceScanRun, outcome: ScanOutcome) {
+      /**
+       * A write that failed for good, or ran past the run's deadline, as the run's failure;
+       * undefined for errors that are no answer about this run (the caller's policy retries).
+       */
+      const writeFailure = (what: string, error: KubeError, run: ComplianceScanRun): RunFailure | undefined => {
+        switch (error._tag) {
+          case "TooLarge":
+            return { reason: what === "Result" ? "ResultTooLarge" : "EventRejected", message: `The API server refused the ${what} as too large: ${error.message}` }
+          case "Invalid":
+            return { reason: what === "Result" ? "ResultInvalid" : "EventRejected", message: `The API server refused the ${what}: ${error.message}` }
+          case "Forbidden":
+            return { reason: "Forbidden", message: `The operator may not write the ${what}: ${error.message}` }
+          case "AlreadyExists":
+            // Every name of the event is squatted (see SecurityEvents).
+            return { reason: "EventRejected", message: error.message }
+          case "Transient":
+            return {
+              reason: "Timeout",
+              message: `The ${what} could not be written within the run's timeout of ${withDefaults(run.spec).timeout}: ${error.message}`
+            }
+          default:
+            return undefined
+        }
+      }
+
+      /** Writes the Result; on success records the steps Scanned and ResultWritten with the scan's outcome. */
+      const writeResult = Effect.fn("RunReconciler.writeResult")(function*(
+        run: ComplianceScanRun,
+        outcome: ScanOutcome,
+        deadline: number
+      ) {
         const now = yield* isoNow
         const { result, summary, worstSeverity } = buildResult(run, outcome.checks, outcome.failure, now, undefined, outcome.nodes)
-        yield* upsertResult(result as unknown as KubeObject)
+        const base = { summary, worstSeverity, nodes: outcome.nodes }
+        const scannedCondition = stepCondition("Scanned", "True", outcome.failure?.reason ?? "ScanCompleted", outcome.failure?.message ?? "The scan finished.", now, run)
+        const upserted = yield* Effect.result(upsertResult(result as unknown as KubeObject, deadline))
+        if (upserted._tag === "Failure") {
+          const failure = writeFailure("Result", upserted.failure, run)
+          if (failure === undefined) return yield* Effect.fail(upserted.failure)
+          yield* Effect.logError("writing the Result failed; the run ends Failed", { reason: failure.reason, message: failure.message })
+          const conditions = withConditions(run.status?.conditions, [
+            scannedCondition,
+            stepCondition("ResultWritten", "False", failure.reason, failure.message, now, run)
+          ])
+          return { ...base, failure, resultName: undefined, conditions } satisfies Written
+        }
+        const backend = scannerNameOf(run.spec.backend)
+        const benchmark = run.spec.benchmark ?? run.spec.profile ?? backend
+        for (const check of outcome.checks) {
+          if (check.outcome === "fail") metrics.findingsTotal.inc({ benchmark, severity: check.severity })
+        }
+        const conditions = withConditions(run.status?.conditions, [
+          scannedCondition,
+          stepCondition("ResultWritten", "True", "ResultWritten", `ComplianceScanResult ${result.metadata.name} written.`, now, run)
+        ])
+        // Recorded so that a retry (or another leader) resumes here instead of scanning again.
+        yield* retryTransientUntil(
+          patchStatus(run, {
+            summary,
+            ...(worstSeverity === undefined ? {} : { worstSeverity }),
+            ...(outcome.nodes === undefined ? {} : { nodes: outcome.nodes }),
+            resultRef: { name: result.metadata.name },
+            ...(outcome.failure === undefined ? {} : { reason: outcome.failure.reason, message: outcome.failure.message }),
+            conditions
+          }, undefined),
+          deadline
+        )
+        return { ...base, failure: outcome.failure, resultName: result.metadata.name, conditions } satisfies Written
+      })
 
-        const { alertOn } = withDefaults(run.spec)
-        const counts = Object.fromEntries(Object.entries(summary).map(([key, value]) => [key, String(value)]))
-        const signals = signalsOf(run, {
-          worstSeverity: worstSeverity ?? "",
-          ...counts,
-          resultRef: result.metadata.name,
-          ...(outcome.failure === undefined ? {} : { reason: outcome.failure.reason })
-        })
-        if (outcome.failure === undefined) {
-          const severity = worstSeverity ?? "info"
-          yield* securityEvents.emit({
-            run,
-            type: "ComplianceScanCompleted",
-            class: isAtLeast(severity, alertOn) && worstSeverity !== undefined ? "Detection" : "Compliance",
-            severity,
-            signals
+      /** What the status says a previous pass wrote (the step ResultWritten is True). */
+      const writtenFromStatus = (run: ComplianceScanRun): Written => {
+        const status = run.status ?? {}
+        const scanned = status.conditions?.find((condition) => condition.type === "Scanned")
+        const failed = scanned !== undefined && scanned.reason !== "ScanCompleted"
+        return {
+          summary: status.summary ?? emptyCounts(),
+          worstSeverity: status.worstSeverity,
+          nodes: status.nodes,
+          failure: failed ? { reason: scanned.reason, message: scanned.message } : undefined,
+          resultName: status.resultRef?.name,
+          conditions: status.conditions ?? []
+        }
+      }
+
+      const finish = Effect.fn("RunReconciler.finish")(function*(run: ComplianceScanRun, written: Written, deadline: number) {
+        const now = yield* isoNow
+        const { summary, worstSeverity } = written
+        let failure = written.failure
+        let conditions = written.conditions
+        if (!isTrue(conditions, "EventsEmitted")) {
+          const { alertOn } = withDefaults(run.spec)
+          const counts = Object.fromEntries(Object.entries(summary).map(([key, value]) => [key, String(value)]))
+          const signals = signalsOf(run, {
+            worstSeverity: worstSeverity ?? "",
+            ...counts,
+            ...(written.resultName === undefined ? {} : { resultRef: written.resultName }),
+            ...(failure === undefined ? {} : { reason: failure.reason })
           })
-        } else {
-          yield* securityEvents.emit({ run, type: "ComplianceScanFailed", class: "Anomaly", severity: "high", signals })
+          const severity = worstSeverity ?? "info"
+          const emitted = yield* Effect.result(
+            retryTransientUntil(
+              failure === undefined
+                ? securityEvents.emit({
+                  run,
+                  type: "ComplianceScanCompleted",
+                  class: isAtLeast(severity, alertOn) && worstSeverity !== undefined ? "Detection" : "Compliance",
+                  severity,
+                  signals
+                })
+                : securityEvents.emit({ run, type: "ComplianceScanFailed", class: "Anomaly", severity: "high", signals }),
+              deadline
+            )
+          )
+          if (emitted._tag === "Failure") {
+            const eventFailure = writeFailure("SecurityEvent", emitted.failure, run)
+            if (eventFailure === undefined) return yield* Effect.fail(emitted.failure)
+            yield* Effect.logError("emitting the SecurityEvent failed", { reason: eventFailure.reason, message: eventFailure.message })
+            failure ??= eventFailure
+            conditions = withConditions(conditions, [stepCondition("EventsEmitted", "False", eventFailure.reason, eventFailure.message, now, run)])
+          } else {
+            conditions = withConditions(conditions, [stepCondition("EventsEmitted", "True", "EventsEmitted", "SecurityEvents written.", now, run)])
+          }
         }
 
-        const phase = outcome.failure === undefined ? "Succeeded" : "Failed"
-        const reason = outcome.failure?.reason ?? "ScanCompleted"
-        const message = outcome.failure?.message ??
+        const phase = failure === undefined ? "Succeeded" : "Failed"
+        const reason = failure?.reason ?? "ScanCompleted"
+        const message = failure?.message ??
           `${summary.fail} failed, ${summary.warn} to review, ${summary.pass} passed${
             worstSeverity === undefined ? "" : `; worst severity ${worstSeverity}`
           }.`
         // The last write, conditional on the version it was read at. A Conflict (a label
         // change, a status.nodes write) re-reads and tries again; if another actor finished the
         // run meanwhile, its terminal phase stands.
-        const written = yield* writeTerminal(run, {
+        const done = yield* writeTerminal(run, {
           phase,
           completionTime: now,
           reason,
           message,
           summary,
-          resultRef: { name: result.metadata.name },
+          ...(written.resultName === undefined ? {} : { resultRef: { name: written.resultName } }),
           ...(worstSeverity === undefined ? {} : { worstSeverity }),
-          ...(outcome.nodes === undefined ? {} : { nodes: outcome.nodes }),
-          conditions: [
+          ...(written.nodes === undefined ? {} : { nodes: written.nodes }),
+          conditions: withConditions(conditions, [
             succeededCondition(phase === "Succeeded" ? "True" : "False", reason, message, now, run.metadata.generation)
-          ]
+          ])
         })
-        if (!written) return
+        if (!done) return
         yield* recorder.record(run, { type: phase === "Succeeded" ? "Normal" : "Warning", reason: phase, message })
 
         const backend = scannerNameOf(run.spec.backend)
         metrics.runsTotal.inc({ backend, outcome: phase })
-        if (outcome.failure !== undefined) metrics.backendErrorsTotal.inc({ backend, reason })
-        const benchmark = run.spec.benchmark ?? run.spec.profile ?? backend
-        for (const check of result.spec.checks) {
-          if (check.outcome === "fail") metrics.findingsTotal.inc({ benchmark, severity: check.severity })
-        }
+        if (failure !== undefined) metrics.backendErrorsTotal.inc({ backend, reason })
         const started = Date.parse(run.status?.startTime ?? now)
         metrics.durationSeconds.observe({ backend }, Math.max(0, (Date.parse(now) - started) / 1000))
       })
@@ -304,8 +456,11 @@ export class RunReconciler extends Context.Service<
 
         const timeoutMillis = parseDurationMillis(withDefaults(run.spec).timeout) ?? 0
         const deadline = Date.parse(run.status!.startTime!) + timeoutMillis
-        const outcome = yield* scan(run, deadline)
-        yield* finish(run, outcome)
+        // Resumes at the first step not done: a finished scan whose Result is written is never run again.
+        const written = isTrue(run.status?.conditions, "ResultWritten")
+          ? writtenFromStatus(run)
+          : yield* writeResult(run, yield* scan(run, deadline), deadline)
+        yield* finish(run, written, deadline)
       })
 
       const reconcile = (key: RunKey) =>
@@ -315,7 +470,53 @@ export class RunReconciler extends Context.Service<
           Effect.annotateLogs({ run: runKeyString(key) })
         )
 
-      return RunReconciler.of({ reconcile })
+      const failInternal = (key: RunKey, message: string) =>
+        Effect.gen(function*() {
+          const raw = yield* retryTransient(kube.get(Resources.ComplianceScanRun, key.namespace, key.name))
+          const decoded = yield* Effect.result(decodeRun(raw))
+          if (decoded._tag === "Failure") return yield* rejectInvalid(raw, decoded.failure.message)
+          const run = decoded.success
+          if (isTerminal(run.status?.phase)) return
+          const now = yield* isoNow
+          const failure: RunFailure = { reason: "InternalError", message }
+          const written: Written = {
+            summary: run.status?.summary ?? emptyCounts(),
+            worstSeverity: run.status?.worstSeverity,
+            nodes: run.status?.nodes,
+            failure,
+            resultName: run.status?.resultRef?.name,
+            conditions: withConditions(run.status?.conditions, [
+              stepCondition("Scanned", "False", "InternalError", message, now, run)
+            ])
+          }
+          // Best effort beyond the terminal write: the deadline is now.
+          yield* finish(run, written, yield* Clock.currentTimeMillis)
+        }).pipe(
+          Effect.catchTag("NotFound", () => Effect.void),
+          Effect.annotateLogs({ run: runKeyString(key) })
+        )
+
+      const deleted = (object: KubeObject) =>
+        Effect.gen(function*() {
+          const decoded = yield* Effect.result(decodeRun(object))
+          if (decoded._tag === "Failure") return
+          const run = decoded.success
+          // Never started (nothing was announced) or already finished: nothing to say.
+          if (run.status?.phase !== "Running") return
+          yield* securityEvents.emit({
+            run,
+            type: "ComplianceScanFailed",
+            class: "Anomaly",
+            severity: "high",
+            signals: signalsOf(run, { reason: "Deleted", message: "The run was deleted before it finished." })
+          }).pipe(retryTransient)
+          metrics.backendErrorsTotal.inc({ backend: scannerNameOf(run.spec.backend), reason: "Deleted" })
+        }).pipe(
+          Effect.catch((error) => Effect.logWarning("could not report the deleted run", { error: error._tag, message: error.message })),
+          Effect.annotateLogs({ run: `${object.metadata.namespace}/${object.metadata.name}` })
+        )
+
+      return RunReconciler.of({ reconcile, deleted, failInternal })
     })
   )
 }

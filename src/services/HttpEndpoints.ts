@@ -47,13 +47,14 @@ export class HttpEndpoints extends Context.Service<
   HttpEndpoints,
   { readonly metricsPort: number | undefined; readonly probePort: number | undefined }
 >()("compliance-scan/services/HttpEndpoints") {
-  static readonly layer = (ready: Effect.Effect<boolean>) =>
+  static readonly layer = <R>(ready: Effect.Effect<boolean, never, R>) =>
     Layer.effect(
       HttpEndpoints,
       Effect.gen(function*() {
         const config = yield* OperatorConfig
         const metrics = yield* Metrics
-        const runPromise = Effect.runPromise
+        const services = yield* Effect.context<R>()
+        const runPromise = <A>(effect: Effect.Effect<A, never, R>) => Effect.runPromise(Effect.provide(effect, services))
         const metricsServer = yield* serve("metrics", config.metricsBindAddress, async (request) => {
           if (request.url?.split("?")[0] !== "/metrics") return text(404, "not found\n")
           const { contentType, body } = await runPromise(metrics.render)

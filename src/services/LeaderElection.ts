@@ -1,9 +1,9 @@
-import { Clock, Context, DateTime, Duration, Effect, Fiber, Layer, Ref } from "effect"
+import { Clock, Context, DateTime, Duration, Effect, Fiber, Layer, Option, Ref } from "effect"
 import { KubeClient } from "./kube/KubeClient.ts"
 import type { KubeObject } from "./kube/KubeObject.ts"
-import { Resources } from "./kube/Resources.ts"
 import { Metrics } from "./Metrics.ts"
-import { OperatorConfig } from "./OperatorConfig.ts"
+import { OperatorConfig, type OperatorConfigShape } from "./OperatorConfig.ts"
+import { Resources } from "./kube/Resources.ts"
 
 interface LeaseSpec {
   readonly holderIdentity?: string
@@ -17,10 +17,32 @@ interface LeaseSpec {
 const microTime = (millis: number) => DateTime.formatIso(DateTime.makeUnsafe(millis)).replace(/\.(\d{3})Z$/u, ".$1000Z")
 
 /**
+ * client-go's rules for the timings: a leader must give up (renew deadline) before a standby
+ * may take over (lease duration), and must get more than one renewal attempt in that time.
+ * Undefined when they hold; otherwise what is wrong.
+ */
+export const leaseTimingsProblem = (
+  timings: Pick<OperatorConfigShape, "leaseDurationMillis" | "renewDeadlineMillis" | "retryPeriodMillis">
+): string | undefined => {
+  if (timings.renewDeadlineMillis >= timings.leaseDurationMillis) {
+    return `--renew-deadline (${timings.renewDeadlineMillis} ms) must be shorter than --lease-duration (${timings.leaseDurationMillis} ms)`
+  }
+  if (timings.renewDeadlineMillis <= 1.2 * timings.retryPeriodMillis) {
+    return `--renew-deadline (${timings.renewDeadlineMillis} ms) must be longer than 1.2 x --retry-period (${timings.retryPeriodMillis} ms)`
+  }
+  return undefined
+}
+
+/**
  * Lease-based leader election, as client-go does it: the holder renews every retry period;
  * a candidate takes the Lease once it has seen the same record unchanged for a whole lease
- * duration (measured on its own clock, so clock skew between nodes does not matter); the
- * leader that cannot renew within the renew deadline steps down and stops all its work.
+ * duration (measured on its own clock, so clock skew between nodes does not matter). Every
+ * renewal attempt is cut at the renew deadline counted from the start of the last successful
+ * one; then the leader steps down (writes fenced, leader metric 0, runs interrupted). Since a
+ * record is written after its attempt started, and the renew deadline is shorter than the
+ * lease duration, the leader has stopped before any standby can take the Lease.
+ * `isLeader` is always true with leader election off; FencedKubeClient refuses writes while
+ * it is false.
  */
 export class LeaderElection extends Context.Service<
   LeaderElection,
@@ -39,7 +61,11 @@ export class LeaderElection extends Context.Service<
       const config = yield* OperatorConfig
       const kube = yield* KubeClient
       const metrics = yield* Metrics
-      const leading = yield* Ref.make(false)
+      if (config.leaderElect) {
+        const problem = leaseTimingsProblem(config)
+        if (problem !== undefined) return yield* Effect.die(new Error(`invalid leader election timings: ${problem}`))
+      }
+      const leading = yield* Ref.make(!config.leaderElect)
       const namespace = config.leaderElectionNamespace
       const name = config.leaderElectionID
       const me = config.identity
@@ -57,7 +83,10 @@ export class LeaderElection extends Context.Service<
         spec
       })
 
-      /** One attempt to take or keep the Lease: true when we hold it afterwards. */
+      /**
+       * One attempt to take or keep the Lease. When we hold it afterwards: the time the attempt
+       * started (no standby can have seen our record before then); otherwise undefined.
+       */
       const tryAcquireOrRenew = Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const fresh: LeaseSpec = {
@@ -73,7 +102,7 @@ export class LeaderElection extends Context.Service<
         if (existing === undefined) {
           yield* kube.create(Resources.Lease, leaseObject(fresh))
           observed = { key: `${me}@${fresh.renewTime}`, at: now }
-          return true
+          return now
         }
         const spec = (existing.spec ?? {}) as LeaseSpec
         const holder = spec.holderIdentity ?? ""
@@ -81,19 +110,21 @@ export class LeaderElection extends Context.Service<
         if (observed?.key !== key) observed = { key, at: now }
         const duration = (spec.leaseDurationSeconds ?? leaseSeconds) * 1000
         const heldByOther = holder !== "" && holder !== me
-        if (heldByOther && now < observed.at + duration) return false
+        if (heldByOther && now < observed.at + duration) return undefined
         const next: LeaseSpec = holder === me
           ? { ...spec, renewTime: microTime(now), leaseDurationSeconds: leaseSeconds }
           : { ...fresh, leaseTransitions: (spec.leaseTransitions ?? 0) + (holder === "" ? 0 : 1) }
         yield* kube.replace(Resources.Lease, leaseObject(next, existing))
         observed = { key: `${me}@${next.renewTime}`, at: now }
-        return true
+        return now
       }).pipe(
-        Effect.catch((error) =>
-          Effect.logDebug("leader election attempt failed", { error: error._tag, message: error.message }).pipe(
-            Effect.as(false)
-          )
-        )
+        Effect.catch((error) => {
+          const fields = { lease: `${namespace}/${name}`, error: error._tag, message: error.message }
+          // A bad token or missing RBAC never heals by itself: say so loudly.
+          return (error._tag === "Forbidden"
+            ? Effect.logError("leader election: the API server refused the Lease", fields)
+            : Effect.logDebug("leader election attempt failed", fields)).pipe(Effect.as(undefined))
+        })
       )
 
       /** Gives the Lease up so that a standby takes over at once instead of after a lease duration. */
@@ -111,33 +142,47 @@ export class LeaderElection extends Context.Service<
 
       const retryPeriod = Duration.millis(config.retryPeriodMillis)
 
+      /** Tries until it holds the Lease; returns when the successful attempt started. */
       const campaign = Effect.gen(function*() {
-        while (!(yield* tryAcquireOrRenew)) yield* Effect.sleep(retryPeriod)
-      })
-
-      /** Renews until a renewal has not succeeded for the renew deadline; then returns. */
-      const keepLeading = Effect.gen(function*() {
-        let lastRenewal = yield* Clock.currentTimeMillis
         while (true) {
+          const acquiredAt = yield* tryAcquireOrRenew
+          if (acquiredAt !== undefined) return acquiredAt
           yield* Effect.sleep(retryPeriod)
-          const now = yield* Clock.currentTimeMillis
-          if (yield* tryAcquireOrRenew) lastRenewal = now
-          else if (now - lastRenewal >= config.renewDeadlineMillis) return
         }
       })
+
+      /**
+       * Renews every retry period. Each attempt is cut at the renew deadline counted from the
+       * start of the last successful one (a hung request cannot keep us leading); returns then.
+       */
+      const keepLeading = (acquiredAt: number) =>
+        Effect.gen(function*() {
+          let lastRenewal = acquiredAt
+          const left = Effect.map(Clock.currentTimeMillis, (now) => lastRenewal + config.renewDeadlineMillis - now)
+          while (true) {
+            const wait = Math.min(config.retryPeriodMillis, yield* left)
+            if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
+            const remaining = yield* left
+            if (remaining <= 0) return
+            const renewed = yield* tryAcquireOrRenew.pipe(Effect.timeoutOption(Duration.millis(remaining)))
+            if (Option.isSome(renewed) && renewed.value !== undefined) lastRenewal = renewed.value
+          }
+        })
 
       const whileLeader = <E, R>(work: Effect.Effect<never, E, R>): Effect.Effect<never, E, R> => {
         if (!config.leaderElect) return work
         const term = Effect.gen(function*() {
-          yield* campaign
+          const acquiredAt = yield* campaign
           yield* setLeading(true)
           yield* Effect.logInfo("became the leader", { lease: `${namespace}/${name}`, identity: me })
           const worker = yield* Effect.forkChild(work)
-          yield* keepLeading.pipe(
+          yield* keepLeading(acquiredAt).pipe(
             Effect.raceFirst(Fiber.join(worker)),
             // Shutdown: stop the runs first (their finalizers clean up), then hand the Lease over.
             Effect.onInterrupt(() => Fiber.interrupt(worker).pipe(Effect.andThen(release)))
           )
+          // Fence first: from here on nothing of this process writes, whatever still runs.
+          yield* setLeading(false)
           yield* Effect.logWarning("lost the leader Lease; stopping all runs")
           yield* Fiber.interrupt(worker)
         }).pipe(Effect.ensuring(setLeading(false)))

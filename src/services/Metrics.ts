@@ -23,6 +23,7 @@ export class Metrics extends Context.Service<
     readonly securityEventsTotal: Prometheus.Counter<"type" | "class">
     readonly apiRequestsTotal: Prometheus.Counter<"verb" | "resource" | "code">
     readonly isLeader: Prometheus.Gauge
+    readonly securityEventsSquattedTotal: Prometheus.Counter<"type">
     /** The Prometheus text exposition of every metric. */
     readonly render: Effect.Effect<{ readonly contentType: string; readonly body: string }>
   }
@@ -69,6 +70,12 @@ export class Metrics extends Context.Service<
           name: "ugallu_compliance_scan_security_events_total",
           help: "SecurityEvents created (or found already created), by type and class.",
           labelNames: ["type", "class"],
+          registers
+        }),
+        securityEventsSquattedTotal: new Prometheus.Counter({
+          name: "ugallu_compliance_scan_security_events_squatted_total",
+          help: "SecurityEvent names found taken by an object the operator did not write (its event went under another name), by type.",
+          labelNames: ["type"],
           registers
         }),
         apiRequestsTotal: new Prometheus.Counter({

@@ -34,6 +34,8 @@ export interface OperatorConfigShape {
   readonly renewDeadlineMillis: number
   readonly retryPeriodMillis: number
   readonly maxConcurrentRuns: number
+  /** Interval of the periodic re-list of runs (controller-runtime's sync period). */
+  readonly resyncPeriodMillis: number
   /** Namespace to watch; undefined = all namespaces. */
   readonly watchNamespace: string | undefined
   /** Identity written into the Lease and SecurityEvent sources (defaults to the hostname). */
@@ -68,6 +70,7 @@ export const defaultOperatorConfig: OperatorConfigShape = {
   renewDeadlineMillis: 10_000,
   retryPeriodMillis: 2_000,
   maxConcurrentRuns: 10,
+  resyncPeriodMillis: 5 * 60_000,
   watchNamespace: undefined,
   identity: "compliance-scan",
   version: "0.1.0"

@@ -76,9 +76,52 @@ describe("timeout cap (ValidatingAdmissionPolicy)", () => {
     expect(inSeconds.spec.timeout).toBe("1800s")
   })
 
+  it("rejects a timeout below 10s through the CRD's rule, and accepts 10s", async () => {
+    const error = await rejection(createRun(admin, namespace, "hasty", { backend: "cel", profile: "pod-security-baseline", timeout: "9s" }))
+    expect(error.status).toBe(422)
+    expect(error.message).toContain("spec.timeout must be at least 10s")
+    const accepted = await createRun(admin, namespace, "ten-seconds", { backend: "cel", profile: "pod-security-baseline", timeout: "10s" })
+    expect(accepted.spec.timeout).toBe("10s")
+  })
+
   it("rejects a malformed timeout through the CRD's own format check", async () => {
     const error = await rejection(createRun(admin, namespace, "malformed", { backend: "cel", timeout: "ten minutes" }))
     expect(error.status).toBe(422)
     expect(error.message).toContain("spec.timeout")
+  })
+})
+
+describe("size bounds (CRD maxItems / maxLength)", () => {
+  it("oversized control mappings and CEL rules are a 422 at admission naming the field, not a 500 from etcd", async () => {
+    const frameworks = (count: number) => Array.from({ length: count }, (_, i) => ({ name: "custom", controlID: `control-${i}` }))
+    const tooManyFrameworks = await rejection(createRun(admin, namespace, "wide-mapping", {
+      backend: "cel",
+      profile: "pod-security-baseline",
+      controlMappings: [{ checkID: "baseline.host-namespaces", frameworks: frameworks(15_000) }]
+    }))
+    expect(tooManyFrameworks.status).toBe(422)
+    expect(tooManyFrameworks.message).toMatch(/spec.controlMappings\[0\].frameworks: Too many: 15000: must have at most 20 items/u)
+
+    const tooManyMappings = await rejection(createRun(admin, namespace, "many-mappings", {
+      backend: "cel",
+      profile: "pod-security-baseline",
+      controlMappings: Array.from({ length: 201 }, (_, i) => ({ checkID: `check-${i}`, frameworks: frameworks(1) }))
+    }))
+    expect(tooManyMappings.status).toBe(422)
+    expect(tooManyMappings.message).toContain("spec.controlMappings: Too many: 201: must have at most 200 items")
+
+    const hugeExpression = await rejection(createRun(admin, namespace, "huge-expression", {
+      backend: "cel",
+      cel: { rules: [{ id: "huge", severity: "low", expression: `true${" && true".repeat(150_000)}` }] }
+    }))
+    expect(hugeExpression.status).toBe(422)
+    expect(hugeExpression.message).toMatch(/spec.cel.rules\[0\].expression: Too long: .*8192/u)
+
+    const withinBounds = await createRun(admin, namespace, "bounded", {
+      backend: "cel",
+      profile: "pod-security-baseline",
+      controlMappings: Array.from({ length: 200 }, (_, i) => ({ checkID: `check-${i}`, frameworks: frameworks(20) }))
+    })
+    expect(withinBounds.spec.controlMappings).toHaveLength(200)
   })
 })

@@ -142,19 +142,22 @@ const serviceAccountMayDo = async (serviceAccount: { namespace: string; name: st
   return review.status.allowed === true
 }
 
-const expectOperatorPermissions = async (serviceAccount: { namespace: string; name: string }, jobNamespace: string) => {
+const expectOperatorPermissions = async (serviceAccount: { namespace: string; name: string }, jobNamespace: string, leaderElection = true) => {
   const allowed: Array<Access> = [
     { verb: "create", group: "batch", resource: "jobs", namespace: jobNamespace },
     { verb: "delete", group: "batch", resource: "jobs", namespace: jobNamespace },
     { verb: "get", resource: "pods", subresource: "log", namespace: jobNamespace },
-    { verb: "watch", resource: "pods" },
+    { verb: "list", resource: "pods" },
+    { verb: "get", group: "security.ugallu.io", resource: "securityevents" },
+    { verb: "get", resource: "events", namespace: "team-a" },
     { verb: "list", resource: "namespaces" },
     { verb: "list", resource: "nodes" },
     { verb: "patch", group: "security.ugallu.io", resource: "compliancescanruns", subresource: "status", namespace: "team-a" },
     { verb: "create", group: "security.ugallu.io", resource: "compliancescanresults", namespace: "team-a" },
     { verb: "create", group: "security.ugallu.io", resource: "securityevents" },
     { verb: "create", resource: "events", namespace: "team-a" },
-    { verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: serviceAccount.namespace }
+    // Leases only where leader election keeps its Lease (a Role there; none without leader election).
+    ...(leaderElection ? [{ verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: serviceAccount.namespace }] : [])
   ]
   const denied: Array<Access> = [
     { verb: "create", group: "batch", resource: "jobs", namespace: "kube-system" },
@@ -163,7 +166,9 @@ const expectOperatorPermissions = async (serviceAccount: { namespace: string; na
     { verb: "get", resource: "secrets", namespace: serviceAccount.namespace },
     { verb: "watch", resource: "nodes" },
     { verb: "delete", group: "security.ugallu.io", resource: "compliancescanruns", namespace: "team-a" },
-    { verb: "get", group: "security.ugallu.io", resource: "securityevents" }
+    { verb: "watch", resource: "pods" },
+    { verb: "create", group: "security.ugallu.io", resource: "compliancescanruns", namespace: "team-a" },
+    { verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: "team-a" }
   ]
   for (const access of allowed) expect(await serviceAccountMayDo(serviceAccount, access), `allowed: ${JSON.stringify(access)}`).toBe(true)
   for (const access of denied) expect(await serviceAccountMayDo(serviceAccount, access), `denied: ${JSON.stringify(access)}`).toBe(false)
@@ -461,7 +466,7 @@ describe("Helm chart", () => {
       expect(Object.keys(rendered).sort()).toEqual([...flags.map((flag) => flag.env), "POD_NAME", "POD_NAMESPACE"].sort())
       expect(objects.map((object) => object.kind).sort()).toEqual([
         "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition",
-        "Deployment", "Namespace", "Role", "RoleBinding", "Service", "ServiceAccount", "ValidatingAdmissionPolicy",
+        "Deployment", "Namespace", "Role", "Role", "RoleBinding", "RoleBinding", "Service", "ServiceAccount", "ValidatingAdmissionPolicy",
         "ValidatingAdmissionPolicyBinding"
       ])
       // One replica: no PodDisruptionBudget (it would block every drain).
@@ -599,7 +604,7 @@ describe("Helm chart", () => {
       expect(findManifest(objects, "Service", "cs-full-operator-metrics").spec.ports[0].port).toBe(9090)
       const jobNamespace = findManifest(objects, "Namespace", "cs-full-privileged")
       expect((jobNamespace.metadata.labels as Record<string, string>)["pod-security.kubernetes.io/enforce"]).toBe("privileged")
-      expect(findManifest(objects, "Role").metadata.namespace).toBe("cs-full-privileged")
+      expect(findManifest(objects, "Role", "cs-full-operator-jobs").metadata.namespace).toBe("cs-full-privileged")
     })
 
     it("skips the SecurityEvent CRD, drops the keep annotation, and adds the monitoring objects", () => {
@@ -641,7 +646,7 @@ describe("Helm chart", () => {
       await expectStoredAsWritten(objects)
       const accepted = await createPodDryRun(podOf(deployment))
       expect(accepted, accepted.message).toMatchObject({ status: 201 })
-      await expectOperatorPermissions({ namespace: fullRelease.namespace, name: "cs-full-sa" }, "cs-full-privileged")
+      await expectOperatorPermissions({ namespace: fullRelease.namespace, name: "cs-full-sa" }, "cs-full-privileged", false)
 
       const denied = await eventually(() => createWithTimeout(fullRelease.namespace, "21m"), {
         what: "the 20m policy to reject timeout 21m",

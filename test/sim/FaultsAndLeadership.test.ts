@@ -150,6 +150,36 @@ describe("Leader election", () => {
       expect(a.fiber.pollUnsafe()).toBeUndefined()
     }).pipe(Effect.provide(testCluster)), 30_000)
 
+  it.live("a renewal that hangs is cut at the renew deadline: the leader steps down and its writes are refused", () =>
+    Effect.gen(function*() {
+      const kube = yield* KubeClient
+      const sim = yield* SimulatedCluster
+      const cleanupWrite = yield* Ref.make<string | undefined>(undefined)
+      // The run's cleanup tries to write after leadership is lost: the fence must refuse it.
+      const hanging = (operatorKube: KubeClient["Service"]): Scanner => ({
+        name: "cel",
+        scan: () =>
+          Effect.addFinalizer(() =>
+            Effect.result(operatorKube.delete(Resources.Job, testNamespace, "anything")).pipe(
+              Effect.flatMap((result) => Ref.set(cleanupWrite, result._tag === "Failure" ? result.failure._tag : "written"))
+            )
+          ).pipe(Effect.andThen(Effect.never))
+      })
+      const a = yield* startOperator({ kube, scanners: (operatorKube) => [hanging(operatorKube)], config: { ...fast, identity: "operator-a" } })
+      yield* kube.create(Resources.ComplianceScanRun, runManifest("long", { backend: "cel" }))
+      yield* waitForPhase("long", ["Running"], "5 seconds")
+      // Every request now hangs for a minute (a partition): the request timeout never fires in time.
+      const frozenAt = Date.now()
+      yield* sim.setFaults({ latency: "60 seconds" })
+      yield* waitUntil(Effect.map(Ref.get(cleanupWrite), (written) => written !== undefined), "5 seconds")
+      const steppedDown = Date.now() - frozenAt
+      expect(yield* Ref.get(cleanupWrite)).toBe("NotLeader")
+      expect((yield* Effect.promise(() => a.metrics.isLeader.get())).values[0]?.value).toBe(0)
+      // Within the renew deadline of the last renewal (at most a retry period before the freeze).
+      expect(steppedDown).toBeLessThan(fast.renewDeadlineMillis + 300)
+      yield* sim.setFaults({ latency: 0 })
+    }).pipe(Effect.provide(testCluster)), 30_000)
+
   it.live("a graceful shutdown releases the Lease at once", () =>
     Effect.gen(function*() {
       const kube = yield* KubeClient

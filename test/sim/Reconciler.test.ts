@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Ref } from "effect"
+import { Deferred, Effect, Ref, Schedule } from "effect"
 import type { Scanner } from "../../src/backends/Scanner.ts"
 import { severities } from "../../src/api/Severity.ts"
 import { securityEventName } from "../../src/services/SecurityEvents.ts"
@@ -56,6 +56,13 @@ describe("Reconciler: phase machine", () => {
       expect(run.status?.startTime).toBeDefined()
       expect(run.status?.completionTime).toBeDefined()
       expect(run.status?.conditions?.[0]).toMatchObject({ type: "Succeeded", status: "True" })
+      // Every step it went through, as `kubectl get csrun -o yaml` shows them.
+      expect(run.status?.conditions?.map((condition) => [condition.type, condition.status])).toEqual([
+        ["Succeeded", "True"],
+        ["Scanned", "True"],
+        ["ResultWritten", "True"],
+        ["EventsEmitted", "True"]
+      ])
 
       const [result, ...others] = yield* listResults
       expect(others).toHaveLength(0)
@@ -185,11 +192,25 @@ describe("Reconciler: deletion", () => {
       yield* createRun("doomed", { backend: "kube-bench" })
       yield* waitForPhase("doomed", ["Running"])
       yield* kube.delete(Resources.ComplianceScanRun, testNamespace, "doomed")
-      yield* Effect.sleep("200 millis")
+      // The deletion is reported: a ComplianceScanFailed event with reason Deleted.
+      const failed = yield* listSecurityEvents.pipe(
+        Effect.map((events) => events.filter((event) => event.spec.type === "ComplianceScanFailed")),
+        Effect.repeat({ schedule: Schedule.spaced("10 millis"), until: (events) => events.length > 0 }),
+        Effect.timeout("5 seconds")
+      )
+      expect(failed[0]!.spec).toMatchObject({ class: "Anomaly", severity: "high", signals: { reason: "Deleted" } })
       expect(yield* Ref.get(cleanups)).toBe(1)
       expect(yield* listResults).toHaveLength(0)
-      const types = (yield* listSecurityEvents).map((event) => event.spec.type)
-      expect(types).toEqual(["ComplianceScanStarted"])
+      const types = (yield* listSecurityEvents).map((event) => event.spec.type).sort()
+      expect(types).toEqual(["ComplianceScanFailed", "ComplianceScanStarted"])
+    }).pipe(Effect.provide(testCluster)))
+
+  it.effect("a timeout below 10s is rejected at admission", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(createRun("hasty", { backend: "cel", timeout: "9s" }))
+      expect(error._tag).toBe("Invalid")
+      expect(error.message).toContain("at least 10s")
+      yield* createRun("patient-enough", { backend: "cel", timeout: "10s" })
     }).pipe(Effect.provide(testCluster)))
 })
 

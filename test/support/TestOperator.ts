@@ -3,7 +3,7 @@ import type { ComplianceScanResult } from "../../src/api/ComplianceScanResult.ts
 import type { ComplianceScanRun, RunPhase } from "../../src/api/ComplianceScanRun.ts"
 import type { SecurityEvent } from "../../src/api/SecurityEvent.ts"
 import { type Scanner, Scanners, scannersOf } from "../../src/backends/Scanner.ts"
-import { OperatorLayer, runOperator } from "../../src/Operator.ts"
+import { operatorLayer, runOperator } from "../../src/Operator.ts"
 import { KubeClient } from "../../src/services/kube/KubeClient.ts"
 import type { KubeObject } from "../../src/services/kube/KubeObject.ts"
 import { Resources } from "../../src/services/kube/Resources.ts"
@@ -38,16 +38,25 @@ export interface TestOperator {
  */
 export const startOperator = (options: {
   readonly kube: KubeClient["Service"]
-  readonly scanners: ReadonlyArray<Scanner>
+  /** Built on the operator's own (fenced) KubeClient when given as a function. */
+  readonly scanners:
+    | ReadonlyArray<Scanner>
+    | ((kube: KubeClient["Service"]) => ReadonlyArray<Scanner>)
+    | Layer.Layer<Scanners, never, KubeClient | Metrics | OperatorConfig>
   readonly config?: Partial<OperatorConfigShape>
 }): Effect.Effect<TestOperator, never, Scope.Scope> =>
   Effect.gen(function*() {
     const metrics = yield* Metrics.make({ processMetrics: false })
-    const layer = OperatorLayer.pipe(
+    const { scanners } = options
+    const scannersLayer: Layer.Layer<Scanners, never, KubeClient | Metrics | OperatorConfig> = Array.isArray(scanners)
+      ? Layer.succeed(Scanners, scannersOf(scanners as ReadonlyArray<Scanner>))
+      : typeof scanners === "function"
+      ? Layer.effect(Scanners, Effect.gen(function*() { return scannersOf(scanners(yield* KubeClient)) }))
+      : scanners as Layer.Layer<Scanners, never, KubeClient | Metrics | OperatorConfig>
+    const layer = operatorLayer(scannersLayer).pipe(
       Layer.provideMerge(
         Layer.mergeAll(
           Layer.succeed(KubeClient, options.kube),
-          Layer.succeed(Scanners, scannersOf(options.scanners)),
           Layer.succeed(Metrics, metrics),
           OperatorConfig.layer({ leaderElect: false, ...options.config })
         )

@@ -77,7 +77,10 @@ describe("LiveKubeClient", () => {
         invalid: [422, status(422, "Invalid", 'spec.backend: Unsupported value: "nmap"')],
         denied: [403, status(403, "Forbidden", 'compliancescanruns is forbidden: User "x" cannot get')],
         broken: [500, status(500, "InternalError", "etcdserver: request timed out")],
-        proxy: [502, "<html>Bad Gateway</html>"]
+        proxy: [502, "<html>Bad Gateway</html>"],
+        huge: [413, status(413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728")],
+        toobig: [500, status(500, "InternalError", "etcdserver: request is too large")],
+        readyz: [200, "ok"]
       }
       const { client, metrics } = yield* setup((request, response) => {
         const [code, body] = answers[request.pathname.split("/").at(-1)!]!
@@ -108,12 +111,16 @@ describe("LiveKubeClient", () => {
       })
       assert.deepStrictEqual(yield* failure("broken"), { tag: "Transient", message: "HTTP 500: etcdserver: request timed out" })
       assert.deepStrictEqual(yield* failure("proxy"), { tag: "Transient", message: "HTTP 502: <html>Bad Gateway</html>" })
+      // Objects over the API server's or etcd's limit: permanent, whatever the status code.
+      assert.deepStrictEqual(yield* failure("huge"), { tag: "TooLarge", message: "Request entity too large: limit is 3145728" })
+      assert.deepStrictEqual(yield* failure("toobig"), { tag: "TooLarge", message: "etcdserver: request is too large" })
 
       const text = yield* metricsText(metrics)
-      for (const code of ["404", "410", "422", "403", "500", "502"]) {
+      for (const code of ["404", "410", "422", "403", "502", "413"]) {
         assert.include(text, `ugallu_compliance_scan_api_requests_total{verb="get",resource="compliancescanruns",code="${code}"} 1`)
       }
       assert.include(text, `ugallu_compliance_scan_api_requests_total{verb="get",resource="compliancescanruns",code="409"} 2`)
+      assert.include(text, `ugallu_compliance_scan_api_requests_total{verb="get",resource="compliancescanruns",code="500"} 2`)
     }))
 
   it.live("fails with Transient when the API server cannot be reached", () =>
@@ -312,10 +319,24 @@ describe("LiveKubeClient", () => {
       })
     }))
 
+  it.live("a 403 from an API server that is not ready yet (still starting) is Transient, not Forbidden", () =>
+    Effect.gen(function*() {
+      const { client } = yield* setup((request, response) =>
+        request.pathname === "/readyz"
+          ? json(response, 500, "[-]poststarthook/rbac/bootstrap-roles failed: not finished")
+          : json(response, 403, status(403, "Forbidden", 'jobs.batch is forbidden: User "x" cannot watch'))
+      )
+      const error = yield* client.get(Resources.Job, "team-a", "j").pipe(Effect.flip)
+      assert.strictEqual(error._tag, "Transient")
+      assert.match(error.message, /jobs.batch is forbidden.*not ready: \/readyz 500/u)
+    }))
+
   it.live("a watch refused with 403 fails with Forbidden", () =>
     Effect.gen(function*() {
-      const { client } = yield* setup((_, response) =>
-        json(response, 403, status(403, "Forbidden", "cannot watch resource compliancescanruns"))
+      const { client } = yield* setup((request, response) =>
+        request.pathname === "/readyz"
+          ? json(response, 200, "ok")
+          : json(response, 403, status(403, "Forbidden", "cannot watch resource compliancescanruns"))
       )
       const error = yield* client.watch(Resources.ComplianceScanRun, { resourceVersion: "1" }).pipe(
         Stream.runDrain,

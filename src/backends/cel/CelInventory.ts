@@ -3,7 +3,7 @@ import type { KubeClient } from "../../services/kube/KubeClient.ts"
 import type { KubeError } from "../../services/kube/KubeErrors.ts"
 import type { KubeObject } from "../../services/kube/KubeObject.ts"
 import { listAll } from "../../services/kube/ListWatch.ts"
-import { retryTransient } from "../../services/kube/Retry.ts"
+import { retryTransientUntil } from "../../services/kube/Retry.ts"
 import { CelInventoryFailed } from "./CelErrors.ts"
 import { type CelKind, namespaceKind, networkPolicyKind } from "./CelKinds.ts"
 import type { CompiledRule } from "./CompiledRule.ts"
@@ -30,8 +30,8 @@ export interface CelInventory {
 
 export interface InventoryOptions {
   readonly pageSize: number
-  /** Attempts for Transient API errors before the run fails. */
-  readonly retries: number
+  /** Transient API errors (an API server down or restarting) are retried until this time (epoch millis): the run's deadline. */
+  readonly deadline: number
 }
 
 const describe = (kind: CelKind, error: KubeError) => `cannot list ${kind.key}: ${error._tag}: ${error.message}`
@@ -54,7 +54,7 @@ export const loadInventory = (rules: ReadonlyArray<CompiledRule>, options: Inven
       return onKind.length === 0 || selectors.size !== 1 ? "" : ([...selectors][0] ?? "")
     }
     const list = (kind: CelKind, labelSelector: string) =>
-      retryTransient(listAll(kind, { limit: options.pageSize, ...(labelSelector === "" ? {} : { labelSelector }) }), options.retries).pipe(
+      retryTransientUntil(listAll(kind, { limit: options.pageSize, ...(labelSelector === "" ? {} : { labelSelector }) }), options.deadline).pipe(
         Effect.map((listed) => listed.items)
       )
     const refusedOrFailed = (kind: CelKind) => (error: KubeError) =>

@@ -36,8 +36,6 @@ export interface CelScannerOptions {
   readonly maxSubjectsPerCheck: number
   /** Objects per list request. */
   readonly pageSize: number
-  /** Attempts of a list that fails with a Transient error. */
-  readonly listRetries: number
   /** Evaluations between two yields to the other fibers. */
   readonly yieldEvery: number
   readonly packsDirectory: string
@@ -50,7 +48,6 @@ export const defaultCelScannerOptions: CelScannerOptions = {
   programCacheSize: 1_000,
   maxSubjectsPerCheck,
   pageSize: 500,
-  listRetries: 5,
   yieldEvery: 2_000,
   packsDirectory: defaultPacksDirectory
 }
@@ -104,7 +101,7 @@ export class CelScanner extends Context.Service<
         recordCache(hits, misses)
         if (rules instanceof CelCompileError) return yield* toScanFailed(rules)
 
-        const inventory = yield* loadInventory(rules, { pageSize: options.pageSize, retries: options.listRetries }).pipe(
+        const inventory = yield* loadInventory(rules, { pageSize: options.pageSize, deadline: request.deadline }).pipe(
           Effect.mapError(toScanFailed),
           Effect.provide(kube)
         )

@@ -14,20 +14,35 @@ export class AlreadyExists extends Schema.TaggedError<AlreadyExists>()("AlreadyE
 export class Invalid extends Schema.TaggedError<Invalid>()("Invalid", fields) {}
 /** 401 or 403: the operator lacks a permission. */
 export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", fields) {}
+/**
+ * 413, or etcd's "request is too large" (which older API servers pass on as a 500): the
+ * object will never fit; retrying cannot help.
+ */
+export class TooLarge extends Schema.TaggedError<TooLarge>()("TooLarge", fields) {}
 /** 410: a watch or list resumed from a resourceVersion the server no longer has. */
 export class Gone extends Schema.TaggedError<Gone>()("Gone", fields) {}
 /** Network errors, timeouts, 429 and 5xx: worth retrying with back-off. */
 export class Transient extends Schema.TaggedError<Transient>()("Transient", fields) {}
 
-export type KubeError = NotFound | Conflict | AlreadyExists | Invalid | Forbidden | Gone | Transient
+/**
+ * Refused before it was sent: this process no longer holds the leader Lease, so it must not
+ * write (fencing; the new leader may already be acting on the same objects).
+ */
+export class NotLeader extends Schema.TaggedError<NotLeader>()("NotLeader", fields) {}
+
+export type KubeError = NotFound | Conflict | AlreadyExists | Invalid | Forbidden | Gone | Transient | NotLeader | TooLarge
 
 export const isTransient = (error: KubeError): boolean => error._tag === "Transient"
+
+/** etcd's and gRPC's wording for an object over their limits (answered as 500 by some versions). */
+const tooLargeMessage = /request is too large|message too large|entity too large/iu
 
 /**
  * Maps an HTTP status code, the server's message and the metav1.Status `reason` to the typed
  * error. A 409 is told apart by the reason (exact); without one, by the message's wording.
  */
 export const errorFromStatus = (status: number, message: string, reason?: string): KubeError => {
+  if (status === 413 || reason === "RequestEntityTooLarge" || tooLargeMessage.test(message)) return new TooLarge({ message })
   switch (status) {
     case 404:
       return new NotFound({ message })

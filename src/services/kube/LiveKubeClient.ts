@@ -137,14 +137,26 @@ const make = (
       body: await readText(response)
     })
 
+    /**
+     * A non-2xx answer as the KubeError it means. A 403 is only believed once the server says
+     * it is ready: an API server still starting answers 403 until its RBAC caches are filled.
+     */
+    const failWith = (answer: TextAnswer): Effect.Effect<never, KubeError> => {
+      const error = errorFromResponse(answer.status, answer.body, answer.statusText)
+      if (answer.status !== 403) return Effect.fail(error)
+      return exchange("get", "readyz", { method: "GET", path: "/readyz" }, readAnswer).pipe(
+        Effect.flatMap((readyz) =>
+          readyz.status === 200
+            ? Effect.fail(error)
+            : Effect.fail(new Transient({ message: `${error.message} (the API server is not ready: /readyz ${readyz.status})` }))
+        )
+      )
+    }
+
     /** A request whose whole answer is read; non-2xx answers become the KubeError they mean. */
     const call = (verb: Verb, resourceLabel: string, request: HttpRequest): Effect.Effect<string, KubeError> =>
       exchange(verb, resourceLabel, request, readAnswer).pipe(
-        Effect.flatMap((answer) =>
-          answer.status >= 200 && answer.status < 300
-            ? Effect.succeed(answer.body)
-            : Effect.fail(errorFromResponse(answer.status, answer.body, answer.statusText))
-        )
+        Effect.flatMap((answer) => answer.status >= 200 && answer.status < 300 ? Effect.succeed(answer.body) : failWith(answer))
       )
 
     const callForObject = (verb: Verb, resourceLabel: string, request: HttpRequest) =>
@@ -276,9 +288,7 @@ const make = (
                 : await readAnswer(response),
             lifetime.signal
           )
-          if (!(opened instanceof http.IncomingMessage)) {
-            return yield* Effect.fail(errorFromResponse(opened.status, opened.body, opened.statusText))
-          }
+          if (!(opened instanceof http.IncomingMessage)) return yield* failWith(opened)
           const events = Stream.fromAsyncIterable(
             opened as AsyncIterable<Uint8Array>,
             (error) => new Transient({ message: `watch GET ${path} broke: ${describe(error)}` })

@@ -1,4 +1,4 @@
-import { Duration, Effect, Schedule } from "effect"
+import { Clock, Duration, Effect, Schedule } from "effect"
 import type { KubeError } from "./KubeErrors.ts"
 
 /** Exponential back-off with jitter, capped: the shape of every retry against the API server. */
@@ -21,5 +21,18 @@ export const retryTransient = <A, E extends KubeError, R>(effect: Effect.Effect<
       schedule: backoff(),
       times,
       while: (error: E) => error._tag === "Transient"
+    })
+  )
+
+/**
+ * Retries Transient API errors with back-off for as long as the clock is before `deadline`
+ * (epoch millis): an outage shorter than what is left of a run's timeout never fails it.
+ */
+export const retryTransientUntil = <A, E extends KubeError, R>(effect: Effect.Effect<A, E, R>, deadline: number) =>
+  effect.pipe(
+    Effect.retry({
+      schedule: backoff(),
+      while: (error: E) =>
+        error._tag === "Transient" ? Effect.map(Clock.currentTimeMillis, (now) => now < deadline) : Effect.succeed(false)
     })
   )

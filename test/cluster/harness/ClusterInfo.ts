@@ -25,6 +25,8 @@ export interface ClusterInfo {
   readonly releaseLabel: string
   /** Seconds each start step took on this machine. */
   readonly timings: Readonly<Record<string, number>>
+  /** How kube-apiserver was started: a test can start another one on the same etcd. */
+  readonly apiserver: { readonly command: string; readonly args: ReadonlyArray<string>; readonly port: number }
 }
 
 declare module "vitest" {

@@ -98,3 +98,19 @@ export const createNamespace = async (admin: KubeHttp, prefix: string): Promise<
 }
 
 export const deleteNamespace = (admin: KubeHttp, name: string) => admin.remove(resourcePath("v1", "Namespace", undefined, name))
+
+/**
+ * deploy/'s leader-election Role and RoleBinding (Leases), copied into `namespace`: what an
+ * installation with `--leader-election-namespace=<namespace>` needs. Tests keep each Lease
+ * in their own namespace.
+ */
+export const grantLeaderElection = async (admin: KubeHttp, namespace: string): Promise<void> => {
+  const objects = operatorRbacManifests().objects
+  const role = objects.find((object) =>
+    object.kind === "Role" && (object.rules ?? []).some((rule: Json) => (rule.resources ?? []).includes("leases"))
+  )
+  if (role === undefined) throw new Error("deploy/ ships no Role for leader election's Lease")
+  const binding = objects.find((object) => object.kind === "RoleBinding" && object.roleRef?.name === role.metadata.name)
+  if (binding === undefined) throw new Error(`deploy/ ships no RoleBinding for Role ${role.metadata.name}`)
+  for (const object of [role, binding]) await admin.apply(objectPath({ ...object, metadata: { ...object.metadata, namespace } }), { ...object, metadata: { ...object.metadata, namespace } })
+}

@@ -153,7 +153,7 @@ export const startControlPlane = async (options: ControlPlaneOptions): Promise<C
     const tokenFile = join(dir, "tokens.csv")
     writeFileSync(tokenFile, `${adminToken},cluster-admin,cluster-admin,"system:masters"\n`, { mode: 0o600 })
     const server = `https://127.0.0.1:${apiPort}`
-    const apiserver = spawn("kube-apiserver", bin("kube-apiserver"), [
+    const apiserverArgs = [
       `--etcd-servers=http://127.0.0.1:${etcdClientPort}`,
       "--bind-address=127.0.0.1",
       "--advertise-address=127.0.0.1",
@@ -175,7 +175,8 @@ export const startControlPlane = async (options: ControlPlaneOptions): Promise<C
       "--endpoint-reconciler-type=none",
       "--kubelet-preferred-address-types=InternalIP,Hostname",
       "--profiling=false"
-    ])
+    ]
+    const apiserver = spawn("kube-apiserver", bin("kube-apiserver"), apiserverArgs)
     admin = makeKubeHttp({ server, token: adminToken, ca: certs.caPem })
     const client = admin
     await eventually(
@@ -296,7 +297,8 @@ export const startControlPlane = async (options: ControlPlaneOptions): Promise<C
       podLogFiles,
       heldJobMarker,
       releaseLabel,
-      timings
+      timings,
+      apiserver: { command: bin("kube-apiserver"), args: apiserverArgs, port: apiPort }
     }
     return { info, admin: client, processes, stop }
   } catch (error) {

@@ -38,6 +38,8 @@ export interface OperatorProcessOptions {
   readonly leaderElect?: boolean
   /** Extra environment (every flag is also a variable: CLUSTER_NAME for --cluster-name). */
   readonly env?: Readonly<Record<string, string>>
+  /** Wait for /readyz to answer 200 before returning (default); false: only for it to answer at all. */
+  readonly waitUntilReady?: boolean
 }
 
 /** The project's Node (the `node` devDependency), falling back to the one running the tests. */
@@ -90,7 +92,7 @@ export const startOperatorProcess = async (options: OperatorProcessOptions): Pro
   await eventually(
     async () => {
       const response = await fetch(`http://127.0.0.1:${probePort}/readyz`, { signal: AbortSignal.timeout(2_000) })
-      return response.status === 200 ? true : undefined
+      return response.status === 200 || options.waitUntilReady === false ? true : undefined
     },
     { what: `${process.name} to answer /readyz`, timeoutMillis: 60_000, intervalMillis: 100, watch: [process] }
   )

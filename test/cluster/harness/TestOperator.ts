@@ -1,6 +1,6 @@
 import { join } from "node:path"
 import type { ClusterInfo } from "./ClusterInfo.ts"
-import type { OperatorIdentity } from "./ClusterSetup.ts"
+import { connectAdmin, grantLeaderElection, type OperatorIdentity } from "./ClusterSetup.ts"
 import { type OperatorProcess, startOperatorProcess } from "./OperatorProcess.ts"
 
 /** Short Lease timings, so that a takeover happens within seconds. */
@@ -8,30 +8,46 @@ export const shortLease = { leaseDuration: "4s", renewDeadline: "3s", retryPerio
 
 /**
  * An operator process for one test: its ServiceAccount's kubeconfig, only the test's
- * namespace watched, leader election on with the Lease in that namespace and short timings,
+ * namespace watched, leader election on with the Lease in that namespace (deploy/'s Role for
+ * Leases copied there) and short timings,
  * the cluster identity from environment variables.
  */
-export const startTestOperator = (
+export const startTestOperator = async (
   cluster: ClusterInfo,
   identity: OperatorIdentity,
-  options: { readonly name: string; readonly namespace: string; readonly flags?: ReadonlyArray<string> }
-): Promise<OperatorProcess> =>
-  startOperatorProcess({
-    kubeconfig: identity.kubeconfig,
+  options: {
+    readonly name: string
+    readonly namespace: string
+    readonly flags?: ReadonlyArray<string>
+    /** Instead of the ServiceAccount's own (one pointing at a proxy, say). */
+    readonly kubeconfig?: string
+    readonly lease?: { readonly leaseDuration: string; readonly renewDeadline: string; readonly retryPeriod: string }
+  }
+): Promise<OperatorProcess> => {
+  const lease = options.lease ?? shortLease
+  const admin = connectAdmin(cluster)
+  try {
+    await grantLeaderElection(admin, options.namespace)
+  } finally {
+    admin.close()
+  }
+  return startOperatorProcess({
+    kubeconfig: options.kubeconfig ?? identity.kubeconfig,
     logDir: join(cluster.dir, "logs"),
     name: options.name,
     leaderElect: true,
     flags: [
       `--watch-namespace=${options.namespace}`,
       `--leader-election-namespace=${options.namespace}`,
-      `--lease-duration=${shortLease.leaseDuration}`,
-      `--renew-deadline=${shortLease.renewDeadline}`,
-      `--retry-period=${shortLease.retryPeriod}`,
+      `--lease-duration=${lease.leaseDuration}`,
+      `--renew-deadline=${lease.renewDeadline}`,
+      `--retry-period=${lease.retryPeriod}`,
       ...(options.flags ?? [])
     ],
     // Through the environment, as a Deployment would set them.
     env: { CLUSTER_NAME: "cluster-tests", CLUSTER_ID: "cluster-tests-id" }
   })
+}
 
 /** Runs `body`; on failure, appends the last lines of the operators' logs to the error. */
 export const withOperatorLogs = async <A>(operators: ReadonlyArray<OperatorProcess | undefined>, body: () => Promise<A>): Promise<A> => {

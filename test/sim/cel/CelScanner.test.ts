@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Clock, Effect, Exit, Layer } from "effect"
+import { Cause, Clock, Effect, Exit, Fiber, Layer } from "effect"
+import { TestClock } from "effect/testing"
 import type { Check } from "../../../src/api/Check.ts"
 import type { CelRule, ComplianceScanRun } from "../../../src/api/ComplianceScanRun.ts"
 import { CelScanner, type CelScannerOptions } from "../../../src/backends/cel/CelScanner.ts"
@@ -231,6 +232,25 @@ describe("cel scanner on the simulated cluster", () => {
       const error = yield* failure(run({ cel: { rules: [rule("any", "true")] } }))
       expect(error.reason).toBe("KubernetesAPIError")
       expect(error.message).toMatch(/^cannot list namespaces: Forbidden: namespaces is forbidden/)
+    }).pipe(Effect.provide(cluster())))
+
+  it.effect("an API server down for 40 s (every list failing) is waited out until the run's deadline", () =>
+    Effect.gen(function*() {
+      const control = yield* SimulatedCluster
+      yield* control.setFaults({ errorRate: 1 })
+      const deadline = (yield* Clock.currentTimeMillis) + 10 * 60_000
+      const scanning = yield* Effect.forkChild(scan(run({ cel: { rules: [rule("any", "true")] } }), deadline))
+      yield* TestClock.adjust("40 seconds")
+      expect(scanning.pollUnsafe()).toBeUndefined()
+      yield* control.setFaults({ errorRate: 0 })
+      yield* TestClock.adjust("10 seconds")
+      const report = yield* Fiber.join(scanning)
+      expect(byId(report.checks, "any").subjectCounts?.pass).toBe(3)
+      // Past the deadline the error stands.
+      yield* control.setFaults({ errorRate: 1 })
+      const late = yield* Effect.forkChild(failure(run({ cel: { rules: [rule("any", "true")] } }), (yield* Clock.currentTimeMillis) + 5_000))
+      yield* TestClock.adjust("20 seconds")
+      expect((yield* Fiber.join(late)).reason).toBe("KubernetesAPIError")
     }).pipe(Effect.provide(cluster())))
 
   it.effect("keeps compiled programs across runs and counts evaluations in the metrics", () =>

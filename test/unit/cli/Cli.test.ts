@@ -56,6 +56,16 @@ describe("compliance-scan run: flags", () => {
       '--lease-duration: "fifteen" is not a duration'
     )
   })
+
+  it("a renew deadline not shorter than the lease duration stops `run` at start-up", async () => {
+    const failure = await cli([
+      "run", "--lease-duration", "10s", "--renew-deadline", "10s", "--metrics-bind-address", "0", "--health-probe-bind-address", "0"
+    ]).catch((error: { code: number; stdout: string; stderr: string }) => error)
+    expect((failure as { code: number }).code).toBe(1)
+    expect(`${(failure as { stdout: string }).stdout}${(failure as { stderr: string }).stderr}`).toContain(
+      "--renew-deadline (10000 ms) must be shorter than --lease-duration (10000 ms)"
+    )
+  })
 })
 
 describe("compliance-scan demo", () => {

@@ -71,11 +71,11 @@ export const contractRules = (): Array<PolicyRule> => {
   return (parse(block[1]!) as { rules: Array<PolicyRule> }).rules
 }
 
-/** What api.md adds in prose: listing Nodes for targetNodeSelector. */
-export const nodesRule: PolicyRule = { apiGroups: [""], resources: ["nodes"], verbs: ["get", "list"] }
+/** Listing Nodes for targetNodeSelector (part of api.md's rules block). */
+export const nodesRule: PolicyRule = { apiGroups: [""], resources: ["nodes"], verbs: ["list"] }
 
 /** What api.md adds in prose: listing NetworkPolicies for the CEL `networkPolicies` variable. */
-export const networkPoliciesRule: PolicyRule = { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: ["get", "list"] }
+export const networkPoliciesRule: PolicyRule = { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: ["list"] }
 
 const nodeBinary = join(repoRoot, "node_modules", ".bin", "node")
 

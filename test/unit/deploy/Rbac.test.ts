@@ -5,13 +5,16 @@ const objects = kustomizeResources()
 const deployment = findManifest(objects, "Deployment", "compliance-scan")
 const serviceAccount = findManifest(objects, "ServiceAccount")
 const clusterRole = findManifest(objects, "ClusterRole")
-const role = findManifest(objects, "Role")
+const role = findManifest(objects, "Role", "ugallu-compliance-scan-jobs")
+const leaderElectionRole = findManifest(objects, "Role", "ugallu-compliance-scan-leader-election")
+const roles = objects.filter((object) => object.kind === "Role")
 const env = containerEnvironment(deployment, { name: "compliance-scan-0", namespace: deployment.metadata.namespace! })
 
 describe("deploy/ RBAC", () => {
-  it("grants exactly the rules of the API contract plus nodes and networkpolicies get/list, nothing wider", () => {
-    expect(grants([...clusterRole.rules, ...role.rules])).toEqual(grants([...contractRules(), nodesRule, networkPoliciesRule]))
-    for (const rule of [...clusterRole.rules, ...role.rules]) {
+  it("grants exactly the rules of the API contract plus networkpolicies list, nothing wider", () => {
+    expect(roles).toHaveLength(2)
+    expect(grants([...clusterRole.rules, ...roles.flatMap((entry) => entry.rules)])).toEqual(grants([...contractRules(), nodesRule, networkPoliciesRule]))
+    for (const rule of [...clusterRole.rules, ...roles.flatMap((entry) => entry.rules)]) {
       expect([...rule.apiGroups, ...rule.resources, ...rule.verbs]).not.toContain("*")
     }
   })
@@ -20,27 +23,32 @@ describe("deploy/ RBAC", () => {
     expect(grants(clusterRole.rules).filter((grant) => grant.startsWith("batch/") || grant.startsWith("core/pods/log"))).toEqual([])
     expect(role.metadata.namespace).toBe(env.JOB_NAMESPACE)
     expect(grants(role.rules)).toEqual([
-      "batch/jobs:create", "batch/jobs:delete", "batch/jobs:get", "batch/jobs:list", "batch/jobs:watch",
-      "core/pods/log:get", "core/pods/log:list", "core/pods/log:watch"
+      "batch/jobs:create", "batch/jobs:delete", "batch/jobs:list", "batch/jobs:watch", "core/pods/log:get", "core/pods:watch"
     ])
   })
 
-  it("binds both roles to the Deployment's ServiceAccount", () => {
+  it("binds every role to the Deployment's ServiceAccount", () => {
     expect(deployment.spec.template.spec.serviceAccountName).toBe(serviceAccount.metadata.name)
     expect(serviceAccount.metadata.namespace).toBe(deployment.metadata.namespace)
     const subject = { kind: "ServiceAccount", name: serviceAccount.metadata.name, namespace: serviceAccount.metadata.namespace }
     const clusterBinding = findManifest(objects, "ClusterRoleBinding")
     expect(clusterBinding.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRole.metadata.name })
     expect(clusterBinding.subjects).toEqual([subject])
-    const roleBinding = findManifest(objects, "RoleBinding")
-    expect(roleBinding.metadata.namespace).toBe(role.metadata.namespace)
-    expect(roleBinding.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name })
-    expect(roleBinding.subjects).toEqual([subject])
+    for (const bound of [role, leaderElectionRole]) {
+      const roleBinding = findManifest(objects, "RoleBinding", bound.metadata.name)
+      expect(roleBinding.metadata.namespace).toBe(bound.metadata.namespace)
+      expect(roleBinding.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: bound.metadata.name })
+      expect(roleBinding.subjects).toEqual([subject])
+    }
   })
 
-  it("leader election's Lease namespace is the operator's own, where the ClusterRole allows Leases", () => {
+  it("leader election's Lease namespace is the operator's own, where a Role (not the ClusterRole) allows Leases", () => {
     expect(env.LEADER_ELECTION_NAMESPACE).toBe(deployment.metadata.namespace)
-    expect(grants(clusterRole.rules)).toContain("coordination.k8s.io/leases:update")
+    expect(leaderElectionRole.metadata.namespace).toBe(deployment.metadata.namespace)
+    expect(grants(leaderElectionRole.rules)).toEqual([
+      "coordination.k8s.io/leases:create", "coordination.k8s.io/leases:get", "coordination.k8s.io/leases:update"
+    ])
+    expect(grants(clusterRole.rules).filter((grant) => grant.startsWith("coordination.k8s.io/"))).toEqual([])
   })
 })
 

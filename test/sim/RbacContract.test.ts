@@ -1,0 +1,146 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+import { parseAllDocuments } from "yaml"
+import { CelScanner } from "../../src/backends/cel/CelScanner.ts"
+import { KubeBenchScanner } from "../../src/backends/kube-bench/KubeBenchScanner.ts"
+import { Scanners, scannersOf } from "../../src/backends/Scanner.ts"
+import { KubeClient } from "../../src/services/kube/KubeClient.ts"
+import type { KubeObject } from "../../src/services/kube/KubeObject.ts"
+import { Resources } from "../../src/services/kube/Resources.ts"
+import { SimulatedCluster } from "../../src/services/kube/SimulatedCluster.ts"
+import { securityEventName } from "../../src/services/SecurityEvents.ts"
+import { squatter } from "../support/ForeignEvents.ts"
+import { type ApiCall, recordingKubeClient } from "../support/RecordingKubeClient.ts"
+import { namespaceObject, runManifest, startOperator, testNamespace, waitForPhase } from "../support/TestOperator.ts"
+import { sampleReport } from "./kube-bench/KubeBenchSimulation.ts"
+
+const operatorNamespace = "ugallu-system"
+const jobNamespace = "ugallu-system-privileged"
+
+interface Rule {
+  readonly apiGroups: ReadonlyArray<string>
+  readonly resources: ReadonlyArray<string>
+  readonly verbs: ReadonlyArray<string>
+}
+interface RbacObject {
+  readonly kind: string
+  readonly metadata: { readonly namespace?: string }
+  readonly rules?: ReadonlyArray<Rule>
+}
+
+/** deploy/rbac.yaml as grants `group/resource:verb`, per namespace ("" = the ClusterRole, everywhere). */
+const deployedGrants = (): Map<string, Set<string>> => {
+  const objects = parseAllDocuments(readFileSync(join(import.meta.dirname, "..", "..", "deploy", "rbac.yaml"), "utf8"))
+    .map((document) => document.toJS() as RbacObject)
+    .filter((object) => object.kind === "ClusterRole" || object.kind === "Role")
+  const grants = new Map<string, Set<string>>()
+  for (const object of objects) {
+    const scope = object.kind === "ClusterRole" ? "" : object.metadata.namespace!
+    const set = grants.get(scope) ?? new Set<string>()
+    for (const rule of object.rules ?? []) {
+      for (const group of rule.apiGroups) {
+        for (const resource of rule.resources) for (const verb of rule.verbs) set.add(`${group || "core"}/${resource}:${verb}`)
+      }
+    }
+    grants.set(scope, set)
+  }
+  return grants
+}
+
+const grantOf = (call: ApiCall) => `${call.resource}:${call.verb}`
+
+const node = (name: string): KubeObject => ({
+  apiVersion: "v1",
+  kind: "Node",
+  metadata: { name, labels: { "kubernetes.io/hostname": name, "kubernetes.io/os": "linux" } }
+})
+
+describe("RBAC contract", () => {
+  it.live("deploy/rbac.yaml grants exactly the API calls the operator makes, per resource and namespace", () =>
+    Effect.gen(function*() {
+      const sim = yield* SimulatedCluster
+      const raw = yield* KubeClient
+      const recording = recordingKubeClient(raw)
+      yield* sim.setJobExecutor(() => Effect.succeed({ _tag: "Succeeded" as const, log: sampleReport }))
+
+      // Paths that only a history takes: a Result left by an earlier leader (upsert = get + update),
+      // a Kubernetes Event recorded before (get + patch), a squatted SecurityEvent name (get).
+      const resumed = yield* raw.create(Resources.ComplianceScanRun, runManifest("rewritten", { backend: "cel", profile: "pod-security-baseline" }))
+      yield* raw.create(Resources.ComplianceScanResult, {
+        apiVersion: "security.ugallu.io/v1alpha1",
+        kind: "ComplianceScanResult",
+        metadata: { name: "rewritten", namespace: testNamespace },
+        spec: { derivedFromRun: { name: "rewritten", uid: resumed.metadata.uid! }, backend: "cel", checks: [], summary: { pass: 0, fail: 0, warn: 0, skip: 0, error: 0 } }
+      })
+      yield* raw.create(Resources.Event, {
+        apiVersion: "v1",
+        kind: "Event",
+        metadata: { name: `rewritten.${resumed.metadata.uid!.slice(0, 8)}.started`, namespace: testNamespace },
+        involvedObject: { kind: "ComplianceScanRun", name: "rewritten", namespace: testNamespace },
+        reason: "Started",
+        message: "Started",
+        count: 1
+      })
+      yield* raw.create(Resources.SecurityEvent, squatter(securityEventName(resumed.metadata.uid!, "ComplianceScanStarted"), "someone-else"))
+
+      const scanners = Layer.effect(
+        Scanners,
+        Effect.gen(function*() {
+          return scannersOf([yield* KubeBenchScanner.make(), yield* CelScanner.make()])
+        })
+      )
+      yield* startOperator({
+        kube: recording.client,
+        scanners,
+        config: {
+          leaderElect: true,
+          leaderElectionNamespace: operatorNamespace,
+          leaseDurationMillis: 2_000,
+          renewDeadlineMillis: 1_500,
+          retryPeriodMillis: 200,
+          jobNamespace,
+          identity: "rbac-contract"
+        }
+      })
+      yield* raw.create(Resources.ComplianceScanRun, runManifest("cis", { backend: "kube-bench", benchmark: "cis-1.10" }))
+      // The default profile reads NetworkPolicies (ugallu.cel.netpol-present).
+      yield* raw.create(Resources.ComplianceScanRun, runManifest("legacy", { backend: "cel", profile: "default" }))
+      for (const name of ["rewritten", "cis", "legacy"]) yield* waitForPhase(name, ["Succeeded"], "20 seconds")
+      // Leadership renewed at least once (update).
+      yield* Effect.sleep("500 millis")
+
+      const used = new Map<string, Set<string>>()
+      for (const call of recording.calls()) {
+        const set = used.get(call.namespace) ?? new Set<string>()
+        set.add(grantOf(call))
+        used.set(call.namespace, set)
+      }
+      const granted = deployedGrants()
+      const cluster = granted.get("") ?? new Set<string>()
+      // Less: every call is allowed where it was made.
+      const denied = recording.calls().filter((call) => !cluster.has(grantOf(call)) && !granted.get(call.namespace)?.has(grantOf(call)))
+      expect([...new Set(denied.map((call) => `${call.namespace || "(cluster)"} ${grantOf(call)}`))].sort()).toEqual([])
+      // More: every grant is used; a Role's in its namespace, the ClusterRole's somewhere.
+      const everywhere = new Set([...used.values()].flatMap((set) => [...set]))
+      const unusedCluster = [...cluster].filter((grant) => !everywhere.has(grant))
+      const unusedRoles = [...granted.entries()].filter(([scope]) => scope !== "").flatMap(([scope, set]) =>
+        [...set].filter((grant) => !(used.get(scope)?.has(grant) ?? false)).map((grant) => `${scope} ${grant}`)
+      )
+      expect({ unusedCluster: unusedCluster.sort(), unusedRoles: unusedRoles.sort() }).toEqual({ unusedCluster: [], unusedRoles: [] })
+      // Nothing in the ClusterRole that only one namespace needs (a Role's job).
+      const onlyIn = (grant: string) => [...used.entries()].filter(([, set]) => set.has(grant)).map(([scope]) => scope)
+      expect([...cluster].filter((grant) => onlyIn(grant).every((scope) => scope === operatorNamespace || scope === jobNamespace))).toEqual([])
+    }).pipe(
+      Effect.provide(SimulatedCluster.layer({
+        objects: [
+          namespaceObject(testNamespace),
+          namespaceObject(operatorNamespace),
+          namespaceObject(jobNamespace),
+          node("node-1"),
+          { apiVersion: "v1", kind: "Pod", metadata: { name: "web", namespace: testNamespace }, spec: { containers: [{ name: "web", image: "nginx" }] } }
+        ]
+      }))
+    ), 60_000)
+})
