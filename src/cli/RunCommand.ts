@@ -3,6 +3,8 @@ import { Command } from "effect/cli"
 import { hostname } from "node:os"
 import { randomUUID } from "node:crypto"
 import { parseDurationMillis } from "../api/Duration.ts"
+import { FalcoReceiver } from "../backends/falco/FalcoReceiver.ts"
+import { LeaderEndpointSlice } from "../backends/falco/LeaderEndpointSlice.ts"
 import { scannersLayer } from "../backends/ScannersLayer.ts"
 import { OperatorLayer, runOperator } from "../Operator.ts"
 import { HttpEndpoints } from "../services/HttpEndpoints.ts"
@@ -38,6 +40,8 @@ export const configFromFlags = (flags: Flags): OperatorConfigShape => ({
   falcoReceiverClientCAFile: flags.falcoReceiverClientCAFile,
   falcoReceiverBufferSize: flags.falcoReceiverBufferSize,
   falcoReceiverBufferBytes: flags.falcoReceiverBufferBytes,
+  falcoReceiverService: flags.falcoReceiverService,
+  pod: { ip: process.env.POD_IP, name: process.env.POD_NAME, namespace: process.env.POD_NAMESPACE },
   metricsBindAddress: flags.metricsBindAddress,
   healthProbeBindAddress: flags.healthProbeBindAddress,
   leaderElect: flags.leaderElect,
@@ -66,7 +70,9 @@ export const runCommand = Command.make("run", operatorFlags, (flags) =>
       OperatorConfig.layer(config)
     )
     const kube = LiveKubeClient.layer(flags.kubeconfig === undefined ? {} : { kubeconfig: flags.kubeconfig })
-    const services = OperatorLayer.pipe(
+    const services = LeaderEndpointSlice.layer.pipe(
+      Layer.provide(FalcoReceiver.layer),
+      Layer.provideMerge(OperatorLayer),
       Layer.provideMerge(scannersLayer),
       Layer.provideMerge(kube),
       Layer.provideMerge(HttpEndpoints.layer(Ref.get(ready))),

@@ -14,7 +14,13 @@ export const shortLease = { leaseDuration: "4s", renewDeadline: "3s", retryPerio
 export const startTestOperator = (
   cluster: ClusterInfo,
   identity: OperatorIdentity,
-  options: { readonly name: string; readonly namespace: string; readonly flags?: ReadonlyArray<string> }
+  options: {
+    readonly name: string
+    readonly namespace: string
+    readonly flags?: ReadonlyArray<string>
+    /** Extra environment, as a Pod's downward API would give it (POD_IP, POD_NAMESPACE). */
+    readonly env?: Readonly<Record<string, string>>
+  }
 ): Promise<OperatorProcess> =>
   startOperatorProcess({
     kubeconfig: identity.kubeconfig,
@@ -30,7 +36,7 @@ export const startTestOperator = (
       ...(options.flags ?? [])
     ],
     // Through the environment, as a Deployment would set them.
-    env: { CLUSTER_NAME: "cluster-tests", CLUSTER_ID: "cluster-tests-id" }
+    env: { CLUSTER_NAME: "cluster-tests", CLUSTER_ID: "cluster-tests-id", ...options.env }
   })
 
 /** Runs `body`; on failure, appends the last lines of the operators' logs to the error. */
