@@ -15,6 +15,7 @@ import {
   grants,
   kustomizeResources,
   type Manifest,
+  endpointSlicesRule,
   nodesRule,
   parseManifests,
   repoRoot,
@@ -149,7 +150,8 @@ const expectOperatorPermissions = async (serviceAccount: { namespace: string; na
     { verb: "create", group: "security.ugallu.io", resource: "compliancescanresults", namespace: "team-a" },
     { verb: "create", group: "security.ugallu.io", resource: "securityevents" },
     { verb: "create", resource: "events", namespace: "team-a" },
-    { verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: serviceAccount.namespace }
+    { verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: serviceAccount.namespace },
+    { verb: "update", group: "discovery.k8s.io", resource: "endpointslices", namespace: serviceAccount.namespace }
   ]
   const denied: Array<Access> = [
     { verb: "create", group: "batch", resource: "jobs", namespace: "kube-system" },
@@ -158,7 +160,10 @@ const expectOperatorPermissions = async (serviceAccount: { namespace: string; na
     { verb: "get", resource: "secrets", namespace: serviceAccount.namespace },
     { verb: "watch", resource: "nodes" },
     { verb: "delete", group: "security.ugallu.io", resource: "compliancescanruns", namespace: "team-a" },
-    { verb: "get", group: "security.ugallu.io", resource: "securityevents" }
+    { verb: "get", group: "security.ugallu.io", resource: "securityevents" },
+    { verb: "update", group: "discovery.k8s.io", resource: "endpointslices", namespace: "team-a" },
+    { verb: "delete", group: "discovery.k8s.io", resource: "endpointslices", namespace: serviceAccount.namespace },
+    { verb: "patch", resource: "pods", namespace: serviceAccount.namespace }
   ]
   for (const access of allowed) expect(await serviceAccountMayDo(serviceAccount, access), `allowed: ${JSON.stringify(access)}`).toBe(true)
   for (const access of denied) expect(await serviceAccountMayDo(serviceAccount, access), `denied: ${JSON.stringify(access)}`).toBe(false)
@@ -248,7 +253,8 @@ const everyValue = {
       keyFile: "/etc/falco-receiver/server.key",
       clientCAFile: "/etc/falco-receiver/clients-ca.crt",
       bufferSize: 20000,
-      service: { enabled: true, type: "ClusterIP", port: 443, annotations: { "example.com/receiver": "yes" } }
+      bufferBytes: 50331648,
+      service: { enabled: true, name: "cs-full-falco-alerts", type: "ClusterIP", port: 443, annotations: { "example.com/receiver": "yes" } }
     }
   },
   metrics: { bindAddress: ":9090", service: { enabled: true, type: "ClusterIP", port: 9090, annotations: { "example.com/scrape": "yes" } } },
@@ -381,7 +387,7 @@ describe("Helm chart", () => {
     })
 
     it("renders deploy/'s objects: the same RBAC grants, CRDs equal to crds/, the same operator configuration", async () => {
-      expect(rbacGrants(objects)).toEqual(grants([...contractRules(), nodesRule]))
+      expect(rbacGrants(objects)).toEqual(grants([...contractRules(), nodesRule, endpointSlicesRule]))
       const crds = objects.filter((object) => object.kind === "CustomResourceDefinition").map(withoutKeepAnnotation)
       expect(crds.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))).toEqual(crdsOfRepository())
       const pod = { name: "operator-0", namespace: defaultRelease.namespace }
@@ -389,10 +395,10 @@ describe("Helm chart", () => {
       const plain = containerEnvironment(findManifest(kustomizeResources(), "Deployment"), pod)
       expect(rendered).toEqual(plain)
       const flags = await runFlags()
-      expect(Object.keys(rendered).sort()).toEqual([...flags.map((flag) => flag.env), "POD_NAME", "POD_NAMESPACE"].sort())
+      expect(Object.keys(rendered).sort()).toEqual([...flags.map((flag) => flag.env), "POD_IP", "POD_NAME", "POD_NAMESPACE"].sort())
       expect(objects.map((object) => object.kind).sort()).toEqual([
         "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition",
-        "Deployment", "Namespace", "Role", "RoleBinding", "Service", "ServiceAccount", "ValidatingAdmissionPolicy",
+        "Deployment", "Namespace", "Role", "Role", "RoleBinding", "RoleBinding", "Service", "ServiceAccount", "ValidatingAdmissionPolicy",
         "ValidatingAdmissionPolicyBinding"
       ])
     })
@@ -504,12 +510,16 @@ describe("Helm chart", () => {
       expect(secretOf("/etc/falco-client")).toEqual({ secretName: "falco-grpc-client", optional: true })
       expect(secretOf("/etc/falco-receiver")).toEqual({ secretName: "falco-receiver-tls", optional: true })
       expect(secretOf("/etc/remote-cluster")).toEqual({ secretName: "remote-kubeconfig", optional: true })
-      const receiver = findManifest(objects, "Service", "cs-full-operator-falco")
-      expect(receiver.spec.ports).toEqual([{ name: "https", port: 443, targetPort: "falco-receiver", protocol: "TCP" }])
+      const receiver = findManifest(objects, "Service", "cs-full-falco-alerts")
+      // No selector: the leader's EndpointSlice routes it; the operator is told its name.
+      expect(receiver.spec.selector).toBeUndefined()
+      expect(receiver.spec.ports).toEqual([{ name: "https", port: 443, targetPort: 9443, protocol: "TCP" }])
+      expect(container.env).toContainEqual({ name: "FALCO_RECEIVER_SERVICE", value: "cs-full-falco-alerts" })
       expect(findManifest(objects, "Service", "cs-full-operator-metrics").spec.ports[0].port).toBe(9090)
       const jobNamespace = findManifest(objects, "Namespace", "cs-full-privileged")
       expect((jobNamespace.metadata.labels as Record<string, string>)["pod-security.kubernetes.io/enforce"]).toBe("privileged")
-      expect(findManifest(objects, "Role").metadata.namespace).toBe("cs-full-privileged")
+      expect(findManifest(objects, "Role", "cs-full-operator-jobs").metadata.namespace).toBe("cs-full-privileged")
+      expect(findManifest(objects, "Role", "cs-full-operator-endpoints").metadata.namespace).toBe(deployment.metadata.namespace)
     })
 
     it("skips the SecurityEvent CRD, drops the keep annotation, and adds the monitoring objects", () => {

@@ -1,17 +1,18 @@
 import { describe, expect, it } from "vitest"
-import { containerEnvironment, contractRules, findManifest, grants, kustomizeResources, nodesRule } from "./DeployFiles.ts"
+import { containerEnvironment, contractRules, endpointSlicesRule, findManifest, grants, kustomizeResources, nodesRule } from "./DeployFiles.ts"
 
 const objects = kustomizeResources()
 const deployment = findManifest(objects, "Deployment", "compliance-scan")
 const serviceAccount = findManifest(objects, "ServiceAccount")
 const clusterRole = findManifest(objects, "ClusterRole")
-const role = findManifest(objects, "Role")
+const role = findManifest(objects, "Role", "ugallu-compliance-scan-jobs")
+const endpointsRole = findManifest(objects, "Role", "ugallu-compliance-scan-endpoints")
 const env = containerEnvironment(deployment, { name: "compliance-scan-0", namespace: deployment.metadata.namespace! })
 
 describe("deploy/ RBAC", () => {
-  it("grants exactly the rules of the API contract plus nodes get/list, nothing wider", () => {
-    expect(grants([...clusterRole.rules, ...role.rules])).toEqual(grants([...contractRules(), nodesRule]))
-    for (const rule of [...clusterRole.rules, ...role.rules]) {
+  it("grants exactly the rules of the API contract plus nodes get/list and the receiver's EndpointSlices, nothing wider", () => {
+    expect(grants([...clusterRole.rules, ...role.rules, ...endpointsRole.rules])).toEqual(grants([...contractRules(), nodesRule, endpointSlicesRule]))
+    for (const rule of [...clusterRole.rules, ...role.rules, ...endpointsRole.rules]) {
       expect([...rule.apiGroups, ...rule.resources, ...rule.verbs]).not.toContain("*")
     }
   })
@@ -32,10 +33,22 @@ describe("deploy/ RBAC", () => {
     const clusterBinding = findManifest(objects, "ClusterRoleBinding")
     expect(clusterBinding.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRole.metadata.name })
     expect(clusterBinding.subjects).toEqual([subject])
-    const roleBinding = findManifest(objects, "RoleBinding")
-    expect(roleBinding.metadata.namespace).toBe(role.metadata.namespace)
-    expect(roleBinding.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name })
-    expect(roleBinding.subjects).toEqual([subject])
+    for (const namespaced of [role, endpointsRole]) {
+      const roleBinding = findManifest(objects, "RoleBinding", namespaced.metadata.name)
+      expect(roleBinding.metadata.namespace).toBe(namespaced.metadata.namespace)
+      expect(roleBinding.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: namespaced.metadata.name })
+      expect(roleBinding.subjects).toEqual([subject])
+    }
+  })
+
+  it("writes EndpointSlices only in its own namespace (the receiver Service's), never cluster-wide", () => {
+    expect(endpointsRole.metadata.namespace).toBe(deployment.metadata.namespace)
+    expect(grants(endpointsRole.rules)).toEqual(grants([endpointSlicesRule]))
+    expect(grants(clusterRole.rules).filter((grant) => grant.startsWith("discovery.k8s.io/"))).toEqual([])
+    const receiverService = findManifest(objects, "Service", "compliance-scan-falco")
+    expect(receiverService.metadata.namespace).toBe(deployment.metadata.namespace)
+    expect(receiverService.spec.selector).toBeUndefined()
+    expect(receiverService.spec.ports.map((port: { name: string }) => port.name)).toEqual(["https"])
   })
 
   it("leader election's Lease namespace is the operator's own, where the ClusterRole allows Leases", () => {
