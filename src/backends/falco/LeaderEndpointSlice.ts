@@ -1,4 +1,4 @@
-import { Clock, Effect, Layer, Schedule } from "effect"
+import { Clock, Effect, Layer, Schedule, Schema } from "effect"
 import type { KubeError } from "../../services/kube/KubeErrors.ts"
 import { KubeClient } from "../../services/kube/KubeClient.ts"
 import type { KubeObject } from "../../services/kube/KubeObject.ts"
@@ -13,6 +13,11 @@ export const endpointSliceManager = "compliance-scan.security.ugallu.io"
 
 /** The receiver Service's port name: a selector-less Service is matched to slice ports by name. */
 export const receiverPortName = "https"
+
+/** --falco-receiver-service set but unusable (no POD_IP, no fixed port): the operator does not start. */
+export class LeaderEndpointConfigInvalid extends Schema.TaggedError<LeaderEndpointConfigInvalid>()("LeaderEndpointConfigInvalid", {
+  message: Schema.String
+}) {}
 
 export interface LeaderEndpoint {
   readonly service: string
@@ -112,12 +117,12 @@ export const writeLeaderEndpointSlice = (
  * same Layer value scannersLayer uses, so one build shares one receiver.
  */
 export class LeaderEndpointSlice {
-  static readonly layer: Layer.Layer<never, Error, OperatorConfig | KubeClient | LeaderElection | FalcoReceiver> = Layer.effectDiscard(
+  static readonly layer: Layer.Layer<never, LeaderEndpointConfigInvalid, OperatorConfig | KubeClient | LeaderElection | FalcoReceiver> = Layer.effectDiscard(
     Effect.gen(function*() {
       const config = yield* OperatorConfig
       const endpoint = yield* Effect.try({
         try: () => leaderEndpointFromConfig(config),
-        catch: (error) => new Error((error as Error).message)
+        catch: (error) => new LeaderEndpointConfigInvalid({ message: (error as Error).message })
       })
       if (endpoint === undefined) return
       const kube = yield* KubeClient
