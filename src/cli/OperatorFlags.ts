@@ -76,6 +76,10 @@ export const operatorFlags = {
     "Bytes the receiver's buffered events may take (oldest dropped beyond)",
     d.falcoReceiverBufferBytes
   ),
+  falcoReceiverService: optionalStringFlag(
+    "falco-receiver-service",
+    "Selector-less Service of the receiver: the leader points its EndpointSlice at its POD_IP (needs POD_IP); unset: not managed"
+  ),
   metricsBindAddress: stringFlag("metrics-bind-address", "Address of /metrics; 0 disables", d.metricsBindAddress),
   healthProbeBindAddress: stringFlag(
     "health-probe-bind-address",

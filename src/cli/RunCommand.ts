@@ -3,6 +3,8 @@ import { Command } from "effect/cli"
 import { hostname } from "node:os"
 import { randomUUID } from "node:crypto"
 import { parseDurationMillis } from "../api/Duration.ts"
+import { FalcoReceiver } from "../backends/falco/FalcoReceiver.ts"
+import { LeaderEndpointSlice } from "../backends/falco/LeaderEndpointSlice.ts"
 import { scannersLayer } from "../backends/ScannersLayer.ts"
 import { operatorLayer, runOperator } from "../Operator.ts"
 import { ApiHealth } from "../services/ApiHealth.ts"
@@ -40,6 +42,8 @@ export const configFromFlags = (flags: Flags): OperatorConfigShape => ({
   falcoReceiverClientCAFile: flags.falcoReceiverClientCAFile,
   falcoReceiverBufferSize: flags.falcoReceiverBufferSize,
   falcoReceiverBufferBytes: flags.falcoReceiverBufferBytes,
+  falcoReceiverService: flags.falcoReceiverService,
+  pod: { ip: process.env.POD_IP, name: process.env.POD_NAME, namespace: process.env.POD_NAMESPACE },
   metricsBindAddress: flags.metricsBindAddress,
   healthProbeBindAddress: flags.healthProbeBindAddress,
   leaderElect: flags.leaderElect,
@@ -75,7 +79,9 @@ export const runCommand = Command.make("run", operatorFlags, (flags) =>
       const apiHealth = yield* ApiHealth
       return (yield* Ref.get(ready)) && (yield* apiHealth.reachable)
     })
-    const services = operatorLayer(scannersLayer).pipe(
+    const services = LeaderEndpointSlice.layer.pipe(
+      Layer.provide(FalcoReceiver.layer),
+      Layer.provideMerge(operatorLayer(scannersLayer)),
       Layer.provideMerge(HttpEndpoints.layer(readiness)),
       Layer.provideMerge(ApiHealth.layer),
       Layer.provideMerge(kube),

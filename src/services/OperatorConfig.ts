@@ -24,6 +24,13 @@ export interface OperatorConfigShape {
   readonly falcoReceiverBufferSize: number
   /** Bytes the receiver's buffered alerts may take (each alert accounted by AlertBudget.alertBytes). */
   readonly falcoReceiverBufferBytes: number
+  /**
+   * Selector-less Service Falco posts to: the leader points its EndpointSlice at itself
+   * (LeaderEndpointSlice.ts); unset = no EndpointSlice management.
+   */
+  readonly falcoReceiverService: string | undefined
+  /** This Pod as the downward API gives it (POD_IP, POD_NAME, POD_NAMESPACE); unset outside a Pod. */
+  readonly pod: { readonly ip: string | undefined; readonly name: string | undefined; readonly namespace: string | undefined }
   readonly metricsBindAddress: string
   readonly healthProbeBindAddress: string
   readonly leaderElect: boolean
@@ -61,6 +68,8 @@ export const defaultOperatorConfig: OperatorConfigShape = {
   falcoReceiverClientCAFile: undefined,
   falcoReceiverBufferSize: 10_000,
   falcoReceiverBufferBytes: 32 * 1024 * 1024,
+  falcoReceiverService: undefined,
+  pod: { ip: undefined, name: undefined, namespace: undefined },
   metricsBindAddress: ":8080",
   healthProbeBindAddress: ":8081",
   leaderElect: true,

@@ -19,6 +19,7 @@ import {
   grants,
   kustomizeResources,
   type Manifest,
+  endpointSlicesRule,
   networkPoliciesRule,
   nodesRule,
   parseManifests,
@@ -157,7 +158,8 @@ const expectOperatorPermissions = async (serviceAccount: { namespace: string; na
     { verb: "create", group: "security.ugallu.io", resource: "securityevents" },
     { verb: "create", resource: "events", namespace: "team-a" },
     // Leases only where leader election keeps its Lease (a Role there; none without leader election).
-    ...(leaderElection ? [{ verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: serviceAccount.namespace }] : [])
+    ...(leaderElection ? [{ verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: serviceAccount.namespace }] : []),
+    { verb: "update", group: "discovery.k8s.io", resource: "endpointslices", namespace: serviceAccount.namespace }
   ]
   const denied: Array<Access> = [
     { verb: "create", group: "batch", resource: "jobs", namespace: "kube-system" },
@@ -168,7 +170,10 @@ const expectOperatorPermissions = async (serviceAccount: { namespace: string; na
     { verb: "delete", group: "security.ugallu.io", resource: "compliancescanruns", namespace: "team-a" },
     { verb: "watch", resource: "pods" },
     { verb: "create", group: "security.ugallu.io", resource: "compliancescanruns", namespace: "team-a" },
-    { verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: "team-a" }
+    { verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: "team-a" },
+    { verb: "update", group: "discovery.k8s.io", resource: "endpointslices", namespace: "team-a" },
+    { verb: "delete", group: "discovery.k8s.io", resource: "endpointslices", namespace: serviceAccount.namespace },
+    { verb: "patch", resource: "pods", namespace: serviceAccount.namespace }
   ]
   for (const access of allowed) expect(await serviceAccountMayDo(serviceAccount, access), `allowed: ${JSON.stringify(access)}`).toBe(true)
   for (const access of denied) expect(await serviceAccountMayDo(serviceAccount, access), `denied: ${JSON.stringify(access)}`).toBe(false)
@@ -264,7 +269,7 @@ const everyValue = {
       clientCAFile: "/etc/falco-receiver/clients-ca.crt",
       bufferSize: 20000,
       bufferBytes: 67108864,
-      service: { enabled: true, type: "ClusterIP", port: 443, annotations: { "example.com/receiver": "yes" } }
+      service: { enabled: true, name: "cs-full-falco-alerts", type: "ClusterIP", port: 443, annotations: { "example.com/receiver": "yes" } }
     }
   },
   metrics: { bindAddress: ":9090", service: { enabled: true, type: "ClusterIP", port: 9090, annotations: { "example.com/scrape": "yes" } } },
@@ -455,7 +460,7 @@ describe("Helm chart", () => {
     })
 
     it("renders deploy/'s objects: the same RBAC grants, CRDs equal to crds/, the same operator configuration", async () => {
-      expect(rbacGrants(objects)).toEqual(grants([...contractRules(), nodesRule, networkPoliciesRule]))
+      expect(rbacGrants(objects)).toEqual(grants([...contractRules(), nodesRule, networkPoliciesRule, endpointSlicesRule]))
       const crds = objects.filter((object) => object.kind === "CustomResourceDefinition").map(withoutKeepAnnotation)
       expect(crds.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))).toEqual(crdsOfRepository())
       const pod = { name: "operator-0", namespace: defaultRelease.namespace }
@@ -463,7 +468,7 @@ describe("Helm chart", () => {
       const plain = containerEnvironment(findManifest(kustomizeResources(), "Deployment"), pod)
       expect(rendered).toEqual(plain)
       const flags = await runFlags()
-      expect(Object.keys(rendered).sort()).toEqual([...flags.map((flag) => flag.env), "POD_NAME", "POD_NAMESPACE"].sort())
+      expect(Object.keys(rendered).sort()).toEqual([...flags.map((flag) => flag.env), "POD_IP", "POD_NAME", "POD_NAMESPACE"].sort())
       expect(objects.map((object) => object.kind).sort()).toEqual([
         "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition",
         "Deployment", "Namespace", "Role", "Role", "RoleBinding", "RoleBinding", "Service", "ServiceAccount", "ValidatingAdmissionPolicy",
@@ -599,12 +604,16 @@ describe("Helm chart", () => {
       expect(secretOf("/etc/falco-client")).toEqual({ secretName: "falco-grpc-client", optional: true })
       expect(secretOf("/etc/falco-receiver")).toEqual({ secretName: "falco-receiver-tls", optional: true })
       expect(secretOf("/etc/remote-cluster")).toEqual({ secretName: "remote-kubeconfig", optional: true })
-      const receiver = findManifest(objects, "Service", "cs-full-operator-falco")
-      expect(receiver.spec.ports).toEqual([{ name: "https", port: 443, targetPort: "falco-receiver", protocol: "TCP" }])
+      const receiver = findManifest(objects, "Service", "cs-full-falco-alerts")
+      // No selector: the leader's EndpointSlice routes it; the operator is told its name.
+      expect(receiver.spec.selector).toBeUndefined()
+      expect(receiver.spec.ports).toEqual([{ name: "https", port: 443, targetPort: 9443, protocol: "TCP" }])
+      expect(container.env).toContainEqual({ name: "FALCO_RECEIVER_SERVICE", value: "cs-full-falco-alerts" })
       expect(findManifest(objects, "Service", "cs-full-operator-metrics").spec.ports[0].port).toBe(9090)
       const jobNamespace = findManifest(objects, "Namespace", "cs-full-privileged")
       expect((jobNamespace.metadata.labels as Record<string, string>)["pod-security.kubernetes.io/enforce"]).toBe("privileged")
       expect(findManifest(objects, "Role", "cs-full-operator-jobs").metadata.namespace).toBe("cs-full-privileged")
+      expect(findManifest(objects, "Role", "cs-full-operator-endpoints").metadata.namespace).toBe(deployment.metadata.namespace)
     })
 
     it("skips the SecurityEvent CRD, drops the keep annotation, and adds the monitoring objects", () => {

@@ -94,6 +94,8 @@ export interface FalcoReceiverShape {
   readonly buffered: Effect.Effect<number>
   /** The accounted bytes the buffer holds now. */
   readonly bufferedBytes: Effect.Effect<number>
+  /** Whether it takes alerts now (false on a standby, and when off). */
+  readonly serving: Effect.Effect<boolean>
 }
 
 export interface ReceiverRead {
@@ -105,7 +107,8 @@ const disabled: FalcoReceiverShape = {
   address: undefined,
   read: () => Effect.die("the Falco receiver is off"),
   buffered: Effect.succeed(0),
-  bufferedBytes: Effect.succeed(0)
+  bufferedBytes: Effect.succeed(0),
+  serving: Effect.succeed(false)
 }
 
 const certificateFlags = (options: FalcoReceiverOptions) => ({
@@ -441,7 +444,8 @@ export const makeFalcoReceiver = (
           }
         }),
       buffered: Effect.sync(() => buffer.size),
-      bufferedBytes: Effect.sync(() => buffer.bytes)
+      bufferedBytes: Effect.sync(() => buffer.bytes),
+      serving: Effect.sync(() => takingAlertsSince !== undefined)
     } satisfies FalcoReceiverShape
   })
 

@@ -24,7 +24,8 @@ export const Resources = {
   Namespace: resource("v1", "Namespace", "namespaces", false),
   Node: resource("v1", "Node", "nodes", false),
   Event: resource("v1", "Event", "events"),
-  Lease: resource("coordination.k8s.io/v1", "Lease", "leases")
+  Lease: resource("coordination.k8s.io/v1", "Lease", "leases"),
+  EndpointSlice: resource("discovery.k8s.io/v1", "EndpointSlice", "endpointslices")
 } as const
 
 /** `group` of an apiVersion ("" for the core group). */

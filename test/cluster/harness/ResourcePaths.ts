@@ -21,6 +21,7 @@ const kinds: Record<string, { readonly plural: string; readonly namespaced: bool
   ComplianceScanResult: { plural: "compliancescanresults", namespaced: true },
   SecurityEvent: { plural: "securityevents", namespaced: false },
   Service: { plural: "services", namespaced: true },
+  EndpointSlice: { plural: "endpointslices", namespaced: true },
   Deployment: { plural: "deployments", namespaced: true },
   PodDisruptionBudget: { plural: "poddisruptionbudgets", namespaced: true },
   ServiceMonitor: { plural: "servicemonitors", namespaced: true },

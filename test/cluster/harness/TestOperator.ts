@@ -21,6 +21,8 @@ export const startTestOperator = async (
     readonly flags?: ReadonlyArray<string>
     /** Instead of the ServiceAccount's own (one pointing at a proxy, say). */
     readonly kubeconfig?: string
+    /** Extra environment, as a Pod's downward API would give it (POD_IP, POD_NAMESPACE). */
+    readonly env?: Readonly<Record<string, string>>
     readonly lease?: { readonly leaseDuration: string; readonly renewDeadline: string; readonly retryPeriod: string }
   }
 ): Promise<OperatorProcess> => {
@@ -45,7 +47,7 @@ export const startTestOperator = async (
       ...(options.flags ?? [])
     ],
     // Through the environment, as a Deployment would set them.
-    env: { CLUSTER_NAME: "cluster-tests", CLUSTER_ID: "cluster-tests-id" }
+    env: { CLUSTER_NAME: "cluster-tests", CLUSTER_ID: "cluster-tests-id", ...options.env }
   })
 }
 

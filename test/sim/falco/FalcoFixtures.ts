@@ -109,6 +109,8 @@ export interface PostResult {
  * the TLS handshake or connection is refused.
  */
 export const post = (options: {
+  /** Default 127.0.0.1. */
+  readonly host?: string
   readonly port: number
   readonly body: string | Buffer
   readonly ca: string
@@ -119,7 +121,7 @@ export const post = (options: {
 }) =>
   Effect.callback<PostResult, string>((resume) => {
     const outgoing = request({
-      host: "127.0.0.1",
+      host: options.host ?? "127.0.0.1",
       port: options.port,
       method: options.method ?? "POST",
       path: "/",

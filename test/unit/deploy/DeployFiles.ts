@@ -77,6 +77,9 @@ export const nodesRule: PolicyRule = { apiGroups: [""], resources: ["nodes"], ve
 /** What api.md adds in prose: listing NetworkPolicies for the CEL `networkPolicies` variable. */
 export const networkPoliciesRule: PolicyRule = { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: ["list"] }
 
+/** What api.md adds for the Falco receiver's leader-only routing: a Role in the operator's namespace. */
+export const endpointSlicesRule: PolicyRule = { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["get", "create", "update"] }
+
 const nodeBinary = join(repoRoot, "node_modules", ".bin", "node")
 
 /** Runs the operator's CLI on the project's Node 24, from the given entry point (src/main.ts by default). */
@@ -119,12 +122,13 @@ interface EnvVar {
 }
 
 /** The operator container's environment, with downward-API fields filled in as the kubelet would. */
-export const containerEnvironment = (deployment: Manifest, pod: { name: string; namespace: string }): Record<string, string> => {
+export const containerEnvironment = (deployment: Manifest, pod: { name: string; namespace: string; ip?: string }): Record<string, string> => {
   const container = deployment.spec.template.spec.containers[0]
   return Object.fromEntries((container.env as ReadonlyArray<EnvVar>).map((variable) => {
     const field = variable.valueFrom?.fieldRef?.fieldPath
     if (field === "metadata.name") return [variable.name, pod.name]
     if (field === "metadata.namespace") return [variable.name, pod.namespace]
+    if (field === "status.podIP") return [variable.name, pod.ip ?? "10.244.0.7"]
     if (variable.value !== undefined) return [variable.name, variable.value]
     throw new Error(`env ${variable.name}: unsupported source ${JSON.stringify(variable.valueFrom)}`)
   }))
@@ -150,6 +154,7 @@ export const chartValueOfFlag: Readonly<Record<string, string>> = {
   "falco-receiver-key-file": "falco.receiver.keyFile",
   "falco-receiver-client-ca-file": "falco.receiver.clientCAFile",
   "falco-receiver-buffer-size": "falco.receiver.bufferSize",
+  "falco-receiver-service": "falco.receiver.service.name",
   "falco-receiver-buffer-bytes": "falco.receiver.bufferBytes",
   "metrics-bind-address": "metrics.bindAddress",
   "health-probe-bind-address": "healthProbeBindAddress",

@@ -29,7 +29,7 @@ describe("deploy/ Deployment: the operator's flags", () => {
   it("sets every flag of `run` through its environment variable, and nothing else but the downward API", () => {
     expect(flags.length).toBe(Object.keys(operatorFlags).length)
     for (const { flag, env: variable } of flags) expect(variable).toBe(envName(flag))
-    expect(Object.keys(env).sort()).toEqual([...flags.map((flag) => flag.env), "POD_NAME", "POD_NAMESPACE"].sort())
+    expect(Object.keys(env).sort()).toEqual([...flags.map((flag) => flag.env), "POD_IP", "POD_NAME", "POD_NAMESPACE"].sort())
     expect(container.args).toEqual(["run"])
   })
 

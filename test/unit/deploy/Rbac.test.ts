@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { containerEnvironment, contractRules, findManifest, grants, kustomizeResources, networkPoliciesRule, nodesRule } from "./DeployFiles.ts"
+import { containerEnvironment, contractRules, endpointSlicesRule, findManifest, grants, kustomizeResources, networkPoliciesRule, nodesRule } from "./DeployFiles.ts"
 
 const objects = kustomizeResources()
 const deployment = findManifest(objects, "Deployment", "compliance-scan")
@@ -7,13 +7,14 @@ const serviceAccount = findManifest(objects, "ServiceAccount")
 const clusterRole = findManifest(objects, "ClusterRole")
 const role = findManifest(objects, "Role", "ugallu-compliance-scan-jobs")
 const leaderElectionRole = findManifest(objects, "Role", "ugallu-compliance-scan-leader-election")
+const endpointsRole = findManifest(objects, "Role", "ugallu-compliance-scan-endpoints")
 const roles = objects.filter((object) => object.kind === "Role")
 const env = containerEnvironment(deployment, { name: "compliance-scan-0", namespace: deployment.metadata.namespace! })
 
 describe("deploy/ RBAC", () => {
   it("grants exactly the rules of the API contract plus networkpolicies list, nothing wider", () => {
-    expect(roles).toHaveLength(2)
-    expect(grants([...clusterRole.rules, ...roles.flatMap((entry) => entry.rules)])).toEqual(grants([...contractRules(), nodesRule, networkPoliciesRule]))
+    expect(roles).toHaveLength(3)
+    expect(grants([...clusterRole.rules, ...roles.flatMap((entry) => entry.rules)])).toEqual(grants([...contractRules(), nodesRule, networkPoliciesRule, endpointSlicesRule]))
     for (const rule of [...clusterRole.rules, ...roles.flatMap((entry) => entry.rules)]) {
       expect([...rule.apiGroups, ...rule.resources, ...rule.verbs]).not.toContain("*")
     }
@@ -34,12 +35,22 @@ describe("deploy/ RBAC", () => {
     const clusterBinding = findManifest(objects, "ClusterRoleBinding")
     expect(clusterBinding.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRole.metadata.name })
     expect(clusterBinding.subjects).toEqual([subject])
-    for (const bound of [role, leaderElectionRole]) {
+    for (const bound of [role, leaderElectionRole, endpointsRole]) {
       const roleBinding = findManifest(objects, "RoleBinding", bound.metadata.name)
       expect(roleBinding.metadata.namespace).toBe(bound.metadata.namespace)
       expect(roleBinding.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: bound.metadata.name })
       expect(roleBinding.subjects).toEqual([subject])
     }
+  })
+
+  it("writes EndpointSlices only in its own namespace (the receiver Service's), never cluster-wide", () => {
+    expect(endpointsRole.metadata.namespace).toBe(deployment.metadata.namespace)
+    expect(grants(endpointsRole.rules)).toEqual(grants([endpointSlicesRule]))
+    expect(grants(clusterRole.rules).filter((grant) => grant.startsWith("discovery.k8s.io/"))).toEqual([])
+    const receiverService = findManifest(objects, "Service", "compliance-scan-falco")
+    expect(receiverService.metadata.namespace).toBe(deployment.metadata.namespace)
+    expect(receiverService.spec.selector).toBeUndefined()
+    expect(receiverService.spec.ports.map((port: { name: string }) => port.name)).toEqual(["https"])
   })
 
   it("leader election's Lease namespace is the operator's own, where a Role (not the ClusterRole) allows Leases", () => {

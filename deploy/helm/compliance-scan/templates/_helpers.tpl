@@ -30,6 +30,11 @@ app.kubernetes.io/name: {{ include "compliance-scan.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/* The Falco receiver's selector-less Service (its EndpointSlice is the leader's). */}}
+{{- define "compliance-scan.falcoReceiverService" -}}
+{{- .Values.falco.receiver.service.name | default (printf "%s-falco" (include "compliance-scan.fullname" .)) }}
+{{- end }}
+
 {{- define "compliance-scan.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "compliance-scan.fullname" .) .Values.serviceAccount.name }}
