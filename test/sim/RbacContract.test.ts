@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { parseAllDocuments } from "yaml"
 import { CelScanner } from "../../src/backends/cel/CelScanner.ts"
+import { writeLeaderEndpointSlice } from "../../src/backends/falco/LeaderEndpointSlice.ts"
 import { KubeBenchScanner } from "../../src/backends/kube-bench/KubeBenchScanner.ts"
 import { Scanners, scannersOf } from "../../src/backends/Scanner.ts"
 import { KubeClient } from "../../src/services/kube/KubeClient.ts"
@@ -109,7 +110,13 @@ describe("RBAC contract", () => {
       yield* raw.create(Resources.ComplianceScanRun, runManifest("legacy", { backend: "cel", profile: "default" }))
       for (const name of ["rewritten", "cis", "legacy"]) yield* waitForPhase(name, ["Succeeded"], "20 seconds")
       // Leadership renewed at least once (update).
-      yield* Effect.sleep("500 millis")
+      const renewed = () => recording.calls().some((call) => call.verb === "update" && call.resource === "coordination.k8s.io/leases")
+      while (!renewed()) yield* Effect.sleep("50 millis")
+      // The leader routes the Falco receiver Service to itself (create), then to a new Pod IP
+      // after a takeover (update); the full wiring runs in test/cluster/FalcoLeaderRouting.test.ts.
+      const endpoint = { service: "compliance-scan-falco", namespace: operatorNamespace, podName: "compliance-scan-0", port: 8443 }
+      expect(yield* writeLeaderEndpointSlice(recording.client, { ...endpoint, podIP: "10.0.0.7" })).toBe("created")
+      expect(yield* writeLeaderEndpointSlice(recording.client, { ...endpoint, podIP: "10.0.0.8" })).toBe("updated")
 
       const used = new Map<string, Set<string>>()
       for (const call of recording.calls()) {
