@@ -112,6 +112,9 @@ export const CelSpec = Schema.Struct({
 /** Shorter runs would always time out (a kube-bench Pod alone takes seconds to start). */
 export const minimumTimeout = "10s"
 
+/** Durations too long for CEL's duration() (the admission policy uses the same pattern). */
+const beyondDurationRange = "[0-9]{7,}(\\\\.[0-9]*)?h|[0-9]{9,}(\\\\.[0-9]*)?m([0-9]|$)|[0-9]{11,}(\\\\.[0-9]*)?m?s"
+
 const RunTimeout = DurationString.check(
   Schema.makeFilter((text: string) =>
     (parseDurationMillis(text) ?? 0) >= parseDurationMillis(minimumTimeout)! ||
@@ -120,7 +123,9 @@ const RunTimeout = DurationString.check(
 ).annotate(crd({
   default: specDefaults.timeout,
   "x-kubernetes-validations": [{
-    rule: `duration(self) >= duration('${minimumTimeout}')`,
+    // Durations beyond CEL's range (about 290 years) would fail duration() with a raw type
+    // conversion error; they are above the minimum, and the admission policy caps them.
+    rule: `self.matches('${beyondDurationRange}') || duration(self) >= duration('${minimumTimeout}')`,
     message: `spec.timeout must be at least ${minimumTimeout}`
   }]
 }))

@@ -5,7 +5,9 @@ import { join } from "node:path"
 import { parseAllDocuments } from "yaml"
 import { CelScanner } from "../../src/backends/cel/CelScanner.ts"
 import { writeLeaderEndpointSlice } from "../../src/backends/falco/LeaderEndpointSlice.ts"
+import { kubeBenchJob } from "../../src/backends/kube-bench/KubeBenchJob.ts"
 import { KubeBenchScanner } from "../../src/backends/kube-bench/KubeBenchScanner.ts"
+import type { ComplianceScanRun } from "../../src/api/ComplianceScanRun.ts"
 import { Scanners, scannersOf } from "../../src/backends/Scanner.ts"
 import { KubeClient } from "../../src/services/kube/KubeClient.ts"
 import type { KubeObject } from "../../src/services/kube/KubeObject.ts"
@@ -86,6 +88,18 @@ describe("RBAC contract", () => {
       })
       yield* raw.create(Resources.SecurityEvent, squatter(securityEventName(resumed.metadata.uid!, "ComplianceScanStarted"), "someone-else"))
 
+      // A kube-bench Job a previous leader started: the operator adopts it (create -> AlreadyExists -> get).
+      const adopted = yield* raw.create(Resources.ComplianceScanRun, runManifest("adopted", { backend: "kube-bench", benchmark: "cis-1.10" }))
+      yield* raw.create(Resources.Job, kubeBenchJob({
+        run: adopted as unknown as ComplianceScanRun,
+        nodeName: "node-1",
+        namespace: jobNamespace,
+        image: "kube-bench",
+        benchmark: "cis-1.10",
+        mounts: [],
+        activeDeadlineSeconds: 600
+      }))
+
       const scanners = Layer.effect(
         Scanners,
         Effect.gen(function*() {
@@ -108,7 +122,7 @@ describe("RBAC contract", () => {
       yield* raw.create(Resources.ComplianceScanRun, runManifest("cis", { backend: "kube-bench", benchmark: "cis-1.10" }))
       // The default profile reads NetworkPolicies (ugallu.cel.netpol-present).
       yield* raw.create(Resources.ComplianceScanRun, runManifest("legacy", { backend: "cel", profile: "default" }))
-      for (const name of ["rewritten", "cis", "legacy"]) yield* waitForPhase(name, ["Succeeded"], "20 seconds")
+      for (const name of ["rewritten", "adopted", "cis", "legacy"]) yield* waitForPhase(name, ["Succeeded"], "20 seconds")
       // Leadership renewed at least once (update).
       const renewed = () => recording.calls().some((call) => call.verb === "update" && call.resource === "coordination.k8s.io/leases")
       while (!renewed()) yield* Effect.sleep("50 millis")

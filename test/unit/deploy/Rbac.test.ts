@@ -24,7 +24,7 @@ describe("deploy/ RBAC", () => {
     expect(grants(clusterRole.rules).filter((grant) => grant.startsWith("batch/") || grant.startsWith("core/pods/log"))).toEqual([])
     expect(role.metadata.namespace).toBe(env.JOB_NAMESPACE)
     expect(grants(role.rules)).toEqual([
-      "batch/jobs:create", "batch/jobs:delete", "batch/jobs:list", "batch/jobs:watch", "core/pods/log:get", "core/pods:watch"
+      "batch/jobs:create", "batch/jobs:delete", "batch/jobs:get", "batch/jobs:list", "batch/jobs:watch", "core/pods/log:get", "core/pods:watch"
     ])
   })
 
