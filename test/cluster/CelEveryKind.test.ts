@@ -9,10 +9,11 @@ import { createRun, resultPath, waitForRun } from "./harness/Scans.ts"
 import { startTestOperator, withOperatorLogs } from "./harness/TestOperator.ts"
 
 /**
- * CEL rules over Deployments, RoleBindings, NetworkPolicies and a custom resource on the
- * real API server, evaluated by the operator as a real process with deploy/'s RBAC plus a
- * grant for the extra kinds (as the chart's value would add). CronJobs are not granted: that
- * rule's check is an `error` naming Forbidden, the others are fine.
+ * CEL rules over Deployments, RoleBindings, NetworkPolicies, CronJobs and a custom resource
+ * on the real API server, evaluated by the operator as a real process with deploy/'s RBAC
+ * (which lists the built-in kinds) plus a grant for the custom resource (as the chart's
+ * `rbac.celReadRules` would add). LimitRanges are granted by neither: that rule's check is
+ * an `error` naming Forbidden, the others are fine.
  */
 const cluster = inject("cluster")
 const crdName = "gadgets.cel-tests.example.com"
@@ -60,11 +61,7 @@ beforeAll(async () => {
     apiVersion: "rbac.authorization.k8s.io/v1",
     kind: "ClusterRole",
     metadata: { name: extraRole },
-    rules: [
-      { apiGroups: ["apps"], resources: ["deployments"], verbs: ["get", "list"] },
-      { apiGroups: ["rbac.authorization.k8s.io"], resources: ["rolebindings"], verbs: ["get", "list"] },
-      { apiGroups: ["cel-tests.example.com"], resources: ["gadgets"], verbs: ["get", "list"] }
-    ]
+    rules: [{ apiGroups: ["cel-tests.example.com"], resources: ["gadgets"], verbs: ["list"] }]
   })
   await admin.apply(resourcePath("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", undefined, extraRole), {
     apiVersion: "rbac.authorization.k8s.io/v1",
@@ -89,6 +86,24 @@ beforeAll(async () => {
     metadata: { name: "allow-all" },
     spec: { podSelector: {}, ingress: [{}], policyTypes: ["Ingress"] }
   })
+  for (const [name, suspend] of [["nightly", true], ["hourly", false]] as const) {
+    await admin.create(`/apis/batch/v1/namespaces/${namespace}/cronjobs`, {
+      apiVersion: "batch/v1",
+      kind: "CronJob",
+      metadata: { name },
+      spec: {
+        schedule: "0 3 * * *",
+        suspend,
+        jobTemplate: { spec: { template: { spec: { restartPolicy: "Never", containers: [{ name: "task", image: "registry.example.com/task:1" }] } } } }
+      }
+    })
+  }
+  await admin.create(`/api/v1/namespaces/${namespace}/limitranges`, {
+    apiVersion: "v1",
+    kind: "LimitRange",
+    metadata: { name: "defaults" },
+    spec: { limits: [{ type: "Container", default: { memory: "256Mi" } }] }
+  })
   for (const [name, size] of [["small", 3], ["huge", 300]] as const) {
     await admin.create(`/apis/cel-tests.example.com/v1/namespaces/${namespace}/gadgets`, { apiVersion: "cel-tests.example.com/v1", kind: "Gadget", metadata: { name }, spec: { size } })
   }
@@ -112,7 +127,7 @@ const rule = (id: string, match: Json, expression: string): Json => ({
 })
 
 describe("cel rules over every kind on the real API server", () => {
-  it("gives per-object subjects for Deployments, RoleBindings, NetworkPolicies and a CRD; a kind without RBAC is that check's Forbidden error", async () => {
+  it("gives per-object subjects for Deployments, RoleBindings, NetworkPolicies, CronJobs and a CRD; a kind without RBAC is that check's Forbidden error", async () => {
     await withOperatorLogs([operator], async () => {
       await createRun(admin, namespace, "kinds", {
         backend: "cel",
@@ -122,7 +137,8 @@ describe("cel rules over every kind on the real API server", () => {
             rule("no-broad-bindings", { apiGroups: ["rbac.authorization.k8s.io"], resources: ["rolebindings"] }, "!object.subjects.exists(s, s.name in ['system:authenticated', 'system:unauthenticated'])"),
             rule("no-allow-all-ingress", { resources: ["networkpolicies"] }, "!has(object.spec.ingress) || !object.spec.ingress.exists(r, !has(r.from) && !has(r.ports))"),
             rule("gadgets-small", { apiGroups: ["cel-tests.example.com"], apiVersions: ["v1"], resources: ["gadgets"] }, "object.spec.size < 10"),
-            rule("cronjobs-suspended", { resources: ["cronjobs"] }, "object.spec.suspend")
+            rule("cronjobs-suspended", { resources: ["cronjobs"] }, "object.spec.suspend"),
+            rule("limitranges-cap-memory", { apiGroups: [""], apiVersions: ["v1"], resources: ["limitranges"] }, "object.spec.limits.all(l, has(l.max))")
           ]
         }
       })
@@ -138,8 +154,11 @@ describe("cel rules over every kind on the real API server", () => {
       expect(subjects("no-allow-all-ingress")).toEqual([`NetworkPolicy ${namespace}/allow-all fail`])
       expect(subjects("gadgets-small")).toEqual([`Gadget ${namespace}/huge fail`])
       expect(checks["gadgets-small"]!.subjectCounts).toMatchObject({ pass: 1, fail: 1 })
-      expect(checks["cronjobs-suspended"]).toMatchObject({ outcome: "error" })
-      expect(checks["cronjobs-suspended"]!.detail).toMatch(/^cannot list cronjobs\.batch: Forbidden: .*cannot list resource "cronjobs"/)
+      // CronJobs: listed with deploy/'s RBAC alone, evaluated per object.
+      expect(subjects("cronjobs-suspended")).toEqual([`CronJob ${namespace}/hourly fail`])
+      expect(checks["cronjobs-suspended"]!.subjectCounts).toMatchObject({ pass: 1, fail: 1 })
+      expect(checks["limitranges-cap-memory"]).toMatchObject({ outcome: "error" })
+      expect(checks["limitranges-cap-memory"]!.detail).toMatch(/^cannot list limitranges: Forbidden: .*cannot list resource "limitranges"/)
     })
   })
 })

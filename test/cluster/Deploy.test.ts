@@ -153,6 +153,13 @@ const expectOperatorPermissions = async (serviceAccount: { namespace: string; na
     { verb: "get", resource: "events", namespace: "team-a" },
     { verb: "list", resource: "namespaces" },
     { verb: "list", resource: "nodes" },
+    // CEL rules on the built-in kinds: listed cluster-wide.
+    { verb: "list", group: "apps", resource: "deployments" },
+    { verb: "list", group: "batch", resource: "cronjobs" },
+    { verb: "list", group: "batch", resource: "jobs", namespace: "team-a" },
+    { verb: "list", resource: "configmaps", namespace: "team-a" },
+    { verb: "list", group: "networking.k8s.io", resource: "ingresses" },
+    { verb: "list", group: "rbac.authorization.k8s.io", resource: "clusterrolebindings" },
     { verb: "patch", group: "security.ugallu.io", resource: "compliancescanruns", subresource: "status", namespace: "team-a" },
     { verb: "create", group: "security.ugallu.io", resource: "compliancescanresults", namespace: "team-a" },
     { verb: "create", group: "security.ugallu.io", resource: "securityevents" },
@@ -166,6 +173,11 @@ const expectOperatorPermissions = async (serviceAccount: { namespace: string; na
     { verb: "get", resource: "pods", subresource: "log", namespace: "kube-system" },
     { verb: "create", resource: "pods", namespace: jobNamespace },
     { verb: "get", resource: "secrets", namespace: serviceAccount.namespace },
+    { verb: "list", resource: "secrets" },
+    { verb: "list", resource: "limitranges" },
+    { verb: "get", group: "apps", resource: "deployments", namespace: "team-a" },
+    { verb: "watch", resource: "configmaps" },
+    { verb: "create", group: "batch", resource: "jobs", namespace: "team-a" },
     { verb: "watch", resource: "nodes" },
     { verb: "delete", group: "security.ugallu.io", resource: "compliancescanruns", namespace: "team-a" },
     { verb: "watch", resource: "pods" },
@@ -320,7 +332,7 @@ const everyValue = {
   extraVolumes: [{ name: "remote-kubeconfig", secret: { secretName: "remote-kubeconfig", optional: true } }],
   extraVolumeMounts: [{ name: "remote-kubeconfig", mountPath: "/etc/remote-cluster", readOnly: true }],
   serviceAccount: { create: true, name: "cs-full-sa", annotations: { "example.com/identity": "scanner" } },
-  rbac: { create: true, celReadRules: [{ apiGroups: ["apps"], resources: ["deployments", "statefulsets", "daemonsets"], verbs: ["get", "list"] }] },
+  rbac: { create: true, celReadRules: [{ apiGroups: ["", "example.com"], resources: ["persistentvolumeclaims", "widgets"], verbs: ["get", "list"] }] },
   crds: { install: true, keep: false },
   installSecurityEventCRD: false,
   admissionPolicy: { enabled: true, maxTimeout: "20m" },
@@ -543,9 +555,9 @@ describe("Helm chart", () => {
 
     it("adds rbac.celReadRules to the ClusterRole, nothing else", () => {
       const added = grants(everyValue.rbac.celReadRules)
-      // Leader election is off in these values, so there is no Lease Role.
-      const contract = grants([...contractRules(), nodesRule, networkPoliciesRule]).filter((grant) => !grant.startsWith("coordination.k8s.io/"))
-      expect(everyValue.leaderElection.enabled).toBe(false)
+      // Without leader election there is no Lease Role.
+      const contract = grants([...contractRules(), nodesRule, networkPoliciesRule])
+        .filter((grant) => everyValue.leaderElection.enabled || !grant.startsWith("coordination.k8s.io/"))
       expect(rbacGrants(objects)).toEqual([...contract, ...added].sort())
     })
 

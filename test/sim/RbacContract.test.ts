@@ -3,6 +3,7 @@ import { Effect, Layer } from "effect"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { parseAllDocuments } from "yaml"
+import { builtInKinds } from "../../src/backends/cel/CelKinds.ts"
 import { CelScanner } from "../../src/backends/cel/CelScanner.ts"
 import { writeLeaderEndpointSlice } from "../../src/backends/falco/LeaderEndpointSlice.ts"
 import { kubeBenchJob } from "../../src/backends/kube-bench/KubeBenchJob.ts"
@@ -53,6 +54,45 @@ const deployedGrants = (): Map<string, Set<string>> => {
 }
 
 const grantOf = (call: ApiCall) => `${call.resource}:${call.verb}`
+
+const podTemplate = { spec: { restartPolicy: "Never", containers: [{ name: "task", image: "busybox" }] } }
+
+/**
+ * The built-in kinds the ClusterRole lets CEL rules list (group, plural, one object of each
+ * in the simulated cluster): a run with one rule per kind uses every one of those grants.
+ */
+const celKinds: ReadonlyArray<readonly [group: string, plural: string, object: KubeObject]> = [
+  ["", "namespaces", namespaceObject(testNamespace)],
+  ["", "pods", { apiVersion: "v1", kind: "Pod", metadata: { name: "web", namespace: testNamespace }, spec: { containers: [{ name: "web", image: "nginx" }] } }],
+  ["", "nodes", { apiVersion: "v1", kind: "Node", metadata: { name: "node-0" } }],
+  ["", "services", { apiVersion: "v1", kind: "Service", metadata: { name: "web", namespace: testNamespace }, spec: { ports: [{ port: 80 }] } }],
+  ["", "serviceaccounts", { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "web", namespace: testNamespace } }],
+  ["", "configmaps", { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "web", namespace: testNamespace }, data: { mode: "prod" } }],
+  ["", "persistentvolumes", { apiVersion: "v1", kind: "PersistentVolume", metadata: { name: "pv-0" }, spec: { capacity: { storage: "1Gi" } } }],
+  ["apps", "deployments", { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "web", namespace: testNamespace }, spec: {} }],
+  ["apps", "statefulsets", { apiVersion: "apps/v1", kind: "StatefulSet", metadata: { name: "db", namespace: testNamespace }, spec: {} }],
+  ["apps", "daemonsets", { apiVersion: "apps/v1", kind: "DaemonSet", metadata: { name: "agent", namespace: testNamespace }, spec: {} }],
+  ["apps", "replicasets", { apiVersion: "apps/v1", kind: "ReplicaSet", metadata: { name: "web-1", namespace: testNamespace }, spec: {} }],
+  // Suspended: the simulated Job controller starts no Pod for it.
+  ["batch", "jobs", { apiVersion: "batch/v1", kind: "Job", metadata: { name: "once", namespace: testNamespace }, spec: { suspend: true, template: podTemplate } }],
+  ["batch", "cronjobs", { apiVersion: "batch/v1", kind: "CronJob", metadata: { name: "nightly", namespace: testNamespace }, spec: { schedule: "0 1 * * *", jobTemplate: { spec: { template: podTemplate } } } }],
+  ["networking.k8s.io", "ingresses", { apiVersion: "networking.k8s.io/v1", kind: "Ingress", metadata: { name: "web", namespace: testNamespace }, spec: {} }],
+  ["networking.k8s.io", "networkpolicies", { apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", metadata: { name: "deny", namespace: testNamespace }, spec: { podSelector: {} } }],
+  ["rbac.authorization.k8s.io", "roles", { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: "reader", namespace: testNamespace }, rules: [] }],
+  ["rbac.authorization.k8s.io", "clusterroles", { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: { name: "reader" }, rules: [] }],
+  ["rbac.authorization.k8s.io", "rolebindings", {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "RoleBinding",
+    metadata: { name: "reader", namespace: testNamespace },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "reader" }
+  }],
+  ["rbac.authorization.k8s.io", "clusterrolebindings", {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "ClusterRoleBinding",
+    metadata: { name: "reader" },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "reader" }
+  }]
+]
 
 const node = (name: string): KubeObject => ({
   apiVersion: "v1",
@@ -122,7 +162,25 @@ describe("RBAC contract", () => {
       yield* raw.create(Resources.ComplianceScanRun, runManifest("cis", { backend: "kube-bench", benchmark: "cis-1.10" }))
       // The default profile reads NetworkPolicies (ugallu.cel.netpol-present).
       yield* raw.create(Resources.ComplianceScanRun, runManifest("legacy", { backend: "cel", profile: "default" }))
-      for (const name of ["rewritten", "adopted", "cis", "legacy"]) yield* waitForPhase(name, ["Succeeded"], "20 seconds")
+      // Rules on every built-in kind the ClusterRole lists.
+      yield* raw.create(Resources.ComplianceScanRun, runManifest("kinds", {
+        backend: "cel",
+        cel: {
+          rules: celKinds.map(([group, plural]) => ({
+            id: `named-${plural}`,
+            severity: "low",
+            match: { apiGroups: [group], resources: [plural] },
+            expression: "object.metadata.name != ''"
+          }))
+        }
+      }))
+      for (const name of ["rewritten", "adopted", "cis", "legacy", "kinds"]) yield* waitForPhase(name, ["Succeeded"], "20 seconds")
+      // Each kind was listed and its object evaluated (a refused list would be an `error` check).
+      const kinds = yield* raw.get(Resources.ComplianceScanResult, testNamespace, "kinds")
+      const checks = (kinds.spec as { checks: ReadonlyArray<{ checkID: string; outcome: string; subjectCounts?: { pass?: number } }> }).checks
+      expect(checks.map((check) => [check.checkID, check.outcome, (check.subjectCounts?.pass ?? 0) > 0])).toEqual(
+        celKinds.map(([, plural]) => [`named-${plural}`, "pass", true])
+      )
       // Leadership renewed at least once (update).
       const renewed = () => recording.calls().some((call) => call.verb === "update" && call.resource === "coordination.k8s.io/leases")
       while (!renewed()) yield* Effect.sleep("50 millis")
@@ -156,12 +214,12 @@ describe("RBAC contract", () => {
     }).pipe(
       Effect.provide(SimulatedCluster.layer({
         objects: [
-          namespaceObject(testNamespace),
           namespaceObject(operatorNamespace),
           namespaceObject(jobNamespace),
           node("node-1"),
-          { apiVersion: "v1", kind: "Pod", metadata: { name: "web", namespace: testNamespace }, spec: { containers: [{ name: "web", image: "nginx" }] } }
-        ]
+          ...celKinds.map(([, , object]) => object)
+        ],
+        resources: builtInKinds
       }))
     ), 60_000)
 })

@@ -12,7 +12,7 @@ const roles = objects.filter((object) => object.kind === "Role")
 const env = containerEnvironment(deployment, { name: "compliance-scan-0", namespace: deployment.metadata.namespace! })
 
 describe("deploy/ RBAC", () => {
-  it("grants exactly the rules of the API contract plus networkpolicies list, nothing wider", () => {
+  it("grants exactly the rules of the API contract nothing wider", () => {
     expect(roles).toHaveLength(3)
     expect(grants([...clusterRole.rules, ...roles.flatMap((entry) => entry.rules)])).toEqual(grants([...contractRules(), nodesRule, networkPoliciesRule, endpointSlicesRule]))
     for (const rule of [...clusterRole.rules, ...roles.flatMap((entry) => entry.rules)]) {
@@ -20,8 +20,10 @@ describe("deploy/ RBAC", () => {
     }
   })
 
-  it("creates Jobs and reads Pod logs only in the kube-bench Job namespace", () => {
-    expect(grants(clusterRole.rules).filter((grant) => grant.startsWith("batch/") || grant.startsWith("core/pods/log"))).toEqual([])
+  it("creates Jobs and reads Pod logs only in the kube-bench Job namespace (cluster-wide Jobs and CronJobs are only listed)", () => {
+    expect(grants(clusterRole.rules).filter((grant) => grant.startsWith("batch/") || grant.startsWith("core/pods/log"))).toEqual([
+      "batch/cronjobs:list", "batch/jobs:list"
+    ])
     expect(role.metadata.namespace).toBe(env.JOB_NAMESPACE)
     expect(grants(role.rules)).toEqual([
       "batch/jobs:create", "batch/jobs:delete", "batch/jobs:get", "batch/jobs:list", "batch/jobs:watch", "core/pods/log:get", "core/pods:watch"
@@ -51,6 +53,19 @@ describe("deploy/ RBAC", () => {
     expect(receiverService.metadata.namespace).toBe(deployment.metadata.namespace)
     expect(receiverService.spec.selector).toBeUndefined()
     expect(receiverService.spec.ports.map((port: { name: string }) => port.name)).toEqual(["https"])
+  })
+
+  it("lists the built-in kinds CEL rules match, list only, never Secrets", () => {
+    const builtIn = [
+      "apps/daemonsets", "apps/deployments", "apps/replicasets", "apps/statefulsets", "batch/cronjobs", "batch/jobs",
+      "core/configmaps", "core/namespaces", "core/nodes", "core/persistentvolumes", "core/pods", "core/serviceaccounts", "core/services",
+      "networking.k8s.io/ingresses", "networking.k8s.io/networkpolicies",
+      "rbac.authorization.k8s.io/clusterrolebindings", "rbac.authorization.k8s.io/clusterroles",
+      "rbac.authorization.k8s.io/rolebindings", "rbac.authorization.k8s.io/roles"
+    ]
+    const clusterGrants = grants(clusterRole.rules)
+    expect(clusterGrants.filter((grant) => builtIn.some((resource) => grant.startsWith(`${resource}:`)))).toEqual(builtIn.map((resource) => `${resource}:list`))
+    expect([...clusterGrants, ...grants(roles.flatMap((entry) => entry.rules))].filter((grant) => grant.startsWith("core/secrets"))).toEqual([])
   })
 
   it("leader election's Lease namespace is the operator's own, where a Role (not the ClusterRole) allows Leases", () => {
