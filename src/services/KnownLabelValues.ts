@@ -14,7 +14,7 @@ export const runOutcomes = ["Succeeded", "Failed"] as const
  * docs/operations.md (a test keeps the two in step).
  */
 export const failureReasons: Readonly<Record<ScannerName | "any", ReadonlyArray<string>>> = {
-  any: ["Timeout", "InvalidSpec", "BackendUnavailable", "InternalError"],
+  any: ["Timeout", "InvalidSpec", "BackendUnavailable", "InternalError", "ResultTooLarge", "Forbidden"],
   "kube-bench": [
     "NoNodesMatched",
     "NodeListFailed",
