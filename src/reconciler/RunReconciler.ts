@@ -1,4 +1,4 @@
-import { Cause, Clock, Context, DateTime, Duration, Effect, Layer, Option, Schema } from "effect"
+import { Cause, Clock, Context, DateTime, Duration, Effect, Layer, Option, Ref, Schema } from "effect"
 import type { Check } from "../api/Check.ts"
 import {
   type ComplianceScanRun,
@@ -229,14 +229,21 @@ export class RunReconciler extends Context.Service<
         return outcome
       })
 
-      /** Create, or overwrite after a restart: an upsert; status through the subresource. */
+      /**
+       * Create, or overwrite after a restart: an upsert; status through the subresource.
+       * `onTransient` sees each transient failure of the create before it is retried.
+       */
       const upsertResult = Effect.fn("RunReconciler.upsertResult")(function*(
         result: KubeObject & { status?: unknown },
-        deadline: number
+        deadline: number,
+        onTransient: (error: KubeError) => Effect.Effect<void>
       ) {
         const { status, ...main } = result
         const namespace = main.metadata.namespace
-        const written = yield* retryTransientUntil(kube.create(Resources.ComplianceScanResult, main), deadline).pipe(
+        const create = kube.create(Resources.ComplianceScanResult, main).pipe(
+          Effect.tapError((error) => (error._tag === "Transient" ? onTransient(error) : Effect.void))
+        )
+        const written = yield* retryTransientUntil(create, deadline).pipe(
           Effect.catchTag("AlreadyExists", () =>
             retryTransientUntil(kube.get(Resources.ComplianceScanResult, namespace, main.metadata.name), deadline).pipe(
               Effect.flatMap((existing) =>
@@ -305,7 +312,20 @@ export class RunReconciler extends Context.Service<
         const { result, summary, worstSeverity } = buildResult(run, outcome.checks, outcome.failure, now, undefined, outcome.nodes)
         const base = { summary, worstSeverity, nodes: outcome.nodes }
         const scannedCondition = stepCondition("Scanned", "True", outcome.failure?.reason ?? "ScanCompleted", outcome.failure?.message ?? "The scan finished.", now, run)
-        const upserted = yield* Effect.result(upsertResult(result as unknown as KubeObject, deadline))
+        // Visible while the write is pending or retried: the scan is done (its outcome is held
+        // in memory until the Result is written). Best effort: the Result write is what counts.
+        const scannedOnly = withConditions(run.status?.conditions, [scannedCondition])
+        yield* patchStatus(run, { conditions: scannedOnly }, undefined).pipe(Effect.ignore)
+        const retrying = yield* Ref.make(false)
+        const onTransient = (error: KubeError) =>
+          Effect.gen(function*() {
+            yield* Effect.logWarning("writing the Result failed; retrying it until the run's deadline", { message: error.message })
+            // The first failure only: the status says the write is being retried, and why.
+            if (yield* Ref.getAndSet(retrying, true)) return
+            const retryingCondition = stepCondition("ResultWritten", "False", "Retrying", `Retrying the Result write: ${error.message}`, now, run)
+            yield* patchStatus(run, { conditions: withConditions(scannedOnly, [retryingCondition]) }, undefined).pipe(Effect.ignore)
+          })
+        const upserted = yield* Effect.result(upsertResult(result as unknown as KubeObject, deadline, onTransient))
         if (upserted._tag === "Failure") {
           const failure = writeFailure("Result", upserted.failure, run)
           if (failure === undefined) return yield* Effect.fail(upserted.failure)

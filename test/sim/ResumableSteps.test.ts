@@ -56,6 +56,16 @@ describe("Resumable steps", () => {
       // The scan is under way; the next 40 creates (the Result's) fail as an API server that is down would.
       for (let i = 0; i < 40; i++) yield* sim.failNext("create", new Transient({ message: "connect ECONNREFUSED 127.0.0.1:6443" }))
       yield* Deferred.succeed(release, undefined)
+      yield* settle
+      // While the write is retried, the status says so: scanned, not written, still Running.
+      const waiting = yield* runStatus("stubborn")
+      expect(waiting?.phase).toBe("Running")
+      expect(stepsOf(waiting)).toEqual({ Succeeded: "Unknown", Scanned: "True", ResultWritten: "False" })
+      expect(waiting?.conditions?.find((condition) => condition.type === "ResultWritten")).toMatchObject({
+        reason: "Retrying",
+        message: expect.stringContaining("ECONNREFUSED")
+      })
+      expect(yield* listResults).toHaveLength(0)
       expect(yield* driveUntilTerminal("stubborn")).toBe("Succeeded")
       expect(yield* Ref.get(scans)).toBe(1)
       expect(stepsOf(yield* runStatus("stubborn"))).toEqual({

@@ -17,6 +17,7 @@ const kinds: Record<string, { readonly plural: string; readonly namespaced: bool
   CustomResourceDefinition: { plural: "customresourcedefinitions", namespaced: false },
   ValidatingAdmissionPolicy: { plural: "validatingadmissionpolicies", namespaced: false },
   ValidatingAdmissionPolicyBinding: { plural: "validatingadmissionpolicybindings", namespaced: false },
+  ValidatingWebhookConfiguration: { plural: "validatingwebhookconfigurations", namespaced: false },
   ComplianceScanRun: { plural: "compliancescanruns", namespaced: true },
   ComplianceScanResult: { plural: "compliancescanresults", namespaced: true },
   SecurityEvent: { plural: "securityevents", namespaced: false },
