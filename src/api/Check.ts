@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { AppliedException } from "./AppliedException.ts"
 import { crd } from "./CrdAnnotations.ts"
 import { Outcome, OutcomeCounts } from "./Outcome.ts"
 import { Severity } from "./Severity.ts"
@@ -29,7 +30,9 @@ export const Subject = Schema.Struct({
    * or bidi characters replaced for display: the exact raw value, backslash-escaped.
    */
   rawName: Schema.optionalKey(Schema.String),
-  rawNamespace: Schema.optionalKey(Schema.String)
+  rawNamespace: Schema.optionalKey(Schema.String),
+  /** The ComplianceException applied to this subject; `outcome` is then the excepted one. */
+  exception: Schema.optionalKey(AppliedException)
 })
 export type Subject = typeof Subject.Type
 
@@ -46,6 +49,8 @@ export const Check = Schema.Struct({
   subjectCounts: Schema.optionalKey(OutcomeCounts),
   frameworks: Schema.optionalKey(
     Schema.Array(FrameworkRef).annotate(crd({ "x-kubernetes-list-type": "atomic" }))
-  )
+  ),
+  /** The ComplianceException applied to a check without subjects (with subjects: on each subject). */
+  exception: Schema.optionalKey(AppliedException)
 })
 export type Check = typeof Check.Type

@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { ExceptionRecord } from "./AppliedException.ts"
 import { Check, FrameworkName } from "./Check.ts"
 import { BackendName, NodeScanStatus } from "./ComplianceScanRun.ts"
 import { crd } from "./CrdAnnotations.ts"
@@ -19,7 +20,9 @@ export const FrameworkReport = Schema.Struct({
     })
   ),
   passed: Schema.Int,
-  failed: Schema.Int
+  failed: Schema.Int,
+  /** Controls with an excepted check (also counted in passed/failed by their outcome). */
+  excepted: Schema.optionalKey(Schema.Int)
 })
 export type FrameworkReport = typeof FrameworkReport.Type
 
@@ -32,7 +35,9 @@ export const ComplianceScanResultSpec = Schema.Struct({
   summary: OutcomeCounts,
   frameworks: Schema.optionalKey(Schema.Array(FrameworkReport)),
   /** kube-bench: each scanned node with its platform, version and benchmark (as in the run's status.nodes). */
-  nodes: Schema.optionalKey(Schema.Array(NodeScanStatus))
+  nodes: Schema.optionalKey(Schema.Array(NodeScanStatus)),
+  /** The ComplianceExceptions this run applied, each at the resourceVersion it read. */
+  exceptions: Schema.optionalKey(Schema.Array(ExceptionRecord))
 })
 export type ComplianceScanResultSpec = typeof ComplianceScanResultSpec.Type
 

@@ -1,5 +1,6 @@
 import type { Schema } from "effect"
 import { SchemaAST } from "effect"
+import * as Exception from "./ComplianceException.ts"
 import * as Run from "./ComplianceScanRun.ts"
 import * as Result from "./ComplianceScanResult.ts"
 import type { CrdExtras } from "./CrdAnnotations.ts"
@@ -185,6 +186,22 @@ const definitions: ReadonlyArray<CrdDefinition> = [
       ageColumn
     ],
     spec: Event.SecurityEventSpec
+  },
+  {
+    kind: Exception.kind,
+    plural: "complianceexceptions",
+    singular: "complianceexception",
+    scope: "Namespaced",
+    shortNames: ["csex"],
+    categories: ["ugallu", "compliance"],
+    printerColumns: [
+      { ...column("Mode", ".spec.mode"), description: "waive (outcome skip) or alertOnly (stays fail, no alert)" },
+      column("Expires", ".spec.expiresAt", "date"),
+      { ...column("Matched", ".status.matched", "integer"), description: "Findings matched in the last run of each series" },
+      ageColumn
+    ],
+    spec: Exception.ComplianceExceptionSpec,
+    status: Exception.ComplianceExceptionStatus
   }
 ]
 

@@ -28,7 +28,9 @@ export const OutcomeCounts = Schema.Struct({
   fail: Schema.Int,
   warn: Schema.Int,
   skip: Schema.Int,
-  error: Schema.Int
+  error: Schema.Int,
+  /** Checks with at least one finding under a ComplianceException (also counted by outcome). */
+  excepted: Schema.optionalKey(Schema.Int)
 })
 
 export type OutcomeCounts = typeof OutcomeCounts.Type

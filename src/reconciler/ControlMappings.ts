@@ -2,6 +2,7 @@ import type { Check, FrameworkName, FrameworkRef } from "../api/Check.ts"
 import type { ControlMapping } from "../api/ComplianceScanRun.ts"
 import type { FrameworkReport } from "../api/ComplianceScanResult.ts"
 import { worstOutcome } from "../api/Outcome.ts"
+import { isExcepted } from "../exceptions/ExceptionApplication.ts"
 
 const refKey = (ref: FrameworkRef) => `${ref.name}/${ref.controlID}`
 
@@ -51,11 +52,14 @@ export const frameworkReports = (checks: ReadonlyArray<Check>): ReadonlyArray<Fr
           outcome: worstOutcome(mapped.map((check) => check.outcome)),
           checks: mapped.map((check) => check.checkID)
         }))
+      const excepted = [...controls.values()].filter((mapped) => mapped.some(isExcepted)).length
       return {
         name,
         controls: reportControls,
         passed: reportControls.filter((control) => control.outcome === "pass").length,
-        failed: reportControls.filter((control) => control.outcome === "fail" || control.outcome === "error").length
+        failed: reportControls.filter((control) => control.outcome === "fail" || control.outcome === "error").length,
+        // Counted apart (and still in passed/failed by outcome): excepted controls stay visible.
+        ...(excepted === 0 ? {} : { excepted })
       }
     })
 }

@@ -1,10 +1,12 @@
 import type { Check } from "../api/Check.ts"
 import type { ComplianceScanResult, ComplianceScanResultStatus, FrameworkReport } from "../api/ComplianceScanResult.ts"
 import { kind as resultKind } from "../api/ComplianceScanResult.ts"
-import { type ComplianceScanRun, kind as runKind, type NodeScanStatus } from "../api/ComplianceScanRun.ts"
+import { type ComplianceScanRun, kind as runKind, type NodeScanStatus, scannerNameOf } from "../api/ComplianceScanRun.ts"
 import { apiVersion } from "../api/ObjectMeta.ts"
 import { countOutcomes, type OutcomeCounts } from "../api/Outcome.ts"
 import { highestSeverity, type Severity, severityRank } from "../api/Severity.ts"
+import { applyExceptions, countsTowardAlerts, isExcepted } from "../exceptions/ExceptionApplication.ts"
+import type { ExceptionsInput } from "../exceptions/ExceptionsInput.ts"
 import { decorateChecks, frameworkReports } from "./ControlMappings.ts"
 
 /** etcd refuses objects over 1.5 MiB; a whole Result (JSON) stays well under it. */
@@ -25,12 +27,18 @@ export const failureCheck = (failure: RunFailure): Check => ({
   severity: "high"
 })
 
-/** Only `fail` counts: `warn` is "review by hand" and says nothing was found. */
+/**
+ * Only `fail` counts: `warn` is "review by hand" and says nothing was found. A failure
+ * whose every finding is under an `alertOnly` exception does not count either.
+ */
 export const worstSeverityOf = (checks: ReadonlyArray<Check>): Severity | undefined =>
-  highestSeverity(checks.filter((check) => check.outcome === "fail").map((check) => check.severity))
+  highestSeverity(checks.filter(countsTowardAlerts).map((check) => check.severity))
 
-export const summaryOf = (checks: ReadonlyArray<Check>): OutcomeCounts =>
-  countOutcomes(checks.map((check) => check.outcome))
+/** Counts by outcome, and `excepted` (checks carrying an exception) when there are any. */
+export const summaryOf = (checks: ReadonlyArray<Check>): OutcomeCounts => {
+  const excepted = checks.filter(isExcepted).length
+  return { ...countOutcomes(checks.map((check) => check.outcome)), ...(excepted === 0 ? {} : { excepted }) }
+}
 
 const byteLength = (value: unknown) => Buffer.byteLength(JSON.stringify(value))
 
@@ -150,11 +158,21 @@ export const buildResult = (
   failure: RunFailure | undefined,
   now: string,
   budget = resultByteBudget,
-  nodes?: ReadonlyArray<NodeScanStatus>
+  nodes?: ReadonlyArray<NodeScanStatus>,
+  exceptions?: ExceptionsInput
 ): BuiltResult => {
-  const decorated = decorateChecks(
-    failure === undefined ? scannedChecks : [...scannedChecks, failureCheck(failure)],
-    run.spec.controlMappings
+  const { checks: decorated, records } = applyExceptions(
+    decorateChecks(
+      failure === undefined ? scannedChecks : [...scannedChecks, failureCheck(failure)],
+      run.spec.controlMappings
+    ),
+    exceptions?.exceptions ?? [],
+    {
+      operatorNamespace: exceptions?.operatorNamespace ?? "",
+      backend: scannerNameOf(run.spec.backend),
+      now: Date.parse(now),
+      maxDurationMillis: exceptions?.maxDurationMillis ?? 0
+    }
   )
   const summary = summaryOf(decorated)
   const worstSeverity = worstSeverityOf(decorated)
@@ -201,7 +219,8 @@ export const buildResult = (
         checks: content.checks,
         summary,
         ...(content.frameworks.length === 0 ? {} : { frameworks: content.frameworks }),
-        ...(nodes === undefined ? {} : { nodes })
+        ...(nodes === undefined ? {} : { nodes }),
+        ...(records.length === 0 ? {} : { exceptions: records })
       },
       status
     }
