@@ -1,5 +1,6 @@
 import { Effect, Layer } from "effect"
 import type { Scanners } from "./backends/Scanner.ts"
+import { ExceptionStatusController } from "./exceptions/ExceptionStatusController.ts"
 import { Controller } from "./reconciler/Controller.ts"
 import { RunReconciler } from "./reconciler/RunReconciler.ts"
 import { EventRecorder } from "./services/EventRecorder.ts"
@@ -7,7 +8,7 @@ import { FencedKubeClient } from "./services/kube/FencedKubeClient.ts"
 import { LeaderElection } from "./services/LeaderElection.ts"
 import { SecurityEvents } from "./services/SecurityEvents.ts"
 
-const Reconciling = Controller.layer.pipe(
+const Reconciling = Layer.merge(Controller.layer, ExceptionStatusController.layer).pipe(
   Layer.provideMerge(RunReconciler.layer),
   Layer.provideMerge(Layer.mergeAll(SecurityEvents.layer, EventRecorder.layer))
 )
@@ -28,6 +29,9 @@ export const operatorLayer = <E, R>(scanners: Layer.Layer<Scanners, E, R>) =>
 export const runOperator = Effect.gen(function*() {
   const leaderElection = yield* LeaderElection
   const controller = yield* Controller
+  const exceptionStatus = yield* ExceptionStatusController
   yield* Effect.logInfo("compliance-scan operator started")
-  return yield* leaderElection.whileLeader(controller.run)
+  return yield* leaderElection.whileLeader(
+    Effect.raceFirst(controller.run, exceptionStatus.run) as Effect.Effect<never>
+  )
 })

@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { ExceptionRecord } from "./AppliedException.ts"
 import { FrameworkRef } from "./Check.ts"
 import { crd } from "./CrdAnnotations.ts"
 import { DurationString, parseDurationMillis } from "./Duration.ts"
@@ -178,7 +179,9 @@ export const ComplianceScanRunStatus = Schema.Struct({
   conditions: Schema.optionalKey(
     Schema.Array(Condition).annotate(crd({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"] }))
   ),
-  observedGeneration: Schema.optionalKey(Schema.Int)
+  observedGeneration: Schema.optionalKey(Schema.Int),
+  /** The ComplianceExceptions the run applied (also in its Result), each at the version read. */
+  exceptions: Schema.optionalKey(Schema.Array(ExceptionRecord))
 })
 export type ComplianceScanRunStatus = typeof ComplianceScanRunStatus.Type
 

@@ -97,6 +97,16 @@ export const operatorFlags = {
   retryPeriod: durationFlag("retry-period", "Interval of Lease renewals and acquisition attempts", d.retryPeriodMillis),
   maxConcurrentRuns: intFlag("max-concurrent-runs", "Runs scanned at once", d.maxConcurrentRuns),
   watchNamespace: optionalStringFlag("watch-namespace", "Only reconcile runs in this namespace (default: all)"),
+  maxExceptionDuration: durationFlag(
+    "max-exception-duration",
+    "Longest a ComplianceException may run from its creation; longer ones are not applied (keep in step with the admission policy)",
+    d.maxExceptionDurationMillis
+  ),
+  exceptionUnusedAfterRuns: intFlag(
+    "exception-unused-after-runs",
+    "A ComplianceException that matched nothing in this many of the last runs it could apply to is Unused",
+    d.exceptionUnusedAfterRuns
+  ),
   kubeconfig: optionalStringFlag("kubeconfig", "kubeconfig file (default: in-cluster config, then ~/.kube/config)"),
   logLevel: Flag.Literals("log-level", ["debug", "info", "warn", "error"]).pipe(
     Flag.withDescription(describe("log-level", "Minimum level of log lines (default info)")),

@@ -54,6 +54,9 @@ export const configFromFlags = (flags: Flags): OperatorConfigShape => ({
   retryPeriodMillis: millis("retry-period", flags.retryPeriod),
   maxConcurrentRuns: flags.maxConcurrentRuns,
   watchNamespace: flags.watchNamespace,
+  operatorNamespace: process.env.POD_NAMESPACE ?? flags.leaderElectionNamespace ?? defaultOperatorConfig.operatorNamespace,
+  maxExceptionDurationMillis: millis("max-exception-duration", flags.maxExceptionDuration),
+  exceptionUnusedAfterRuns: flags.exceptionUnusedAfterRuns,
   // client-go's convention: unique per process, readable in the Lease.
   identity: `${process.env.POD_NAME ?? hostname()}_${randomUUID().slice(0, 8)}`
 })

@@ -143,6 +143,8 @@ export interface BuiltResult {
   readonly result: ComplianceScanResult
   readonly summary: OutcomeCounts
   readonly worstSeverity: Severity | undefined
+  /** Every check with exceptions applied, before any cut for size. */
+  readonly checks: ReadonlyArray<Check>
 }
 
 /**
@@ -236,5 +238,5 @@ export const buildResult = (
       if (fits(content)) break
     }
   }
-  return { result: assemble(content), summary, worstSeverity }
+  return { result: assemble(content), summary, worstSeverity, checks: decorated }
 }

@@ -21,7 +21,10 @@ import type { KubeObject } from "../services/kube/KubeObject.ts"
 import { Resources } from "../services/kube/Resources.ts"
 import { retryTransient, retryTransientUntil } from "../services/kube/Retry.ts"
 import { Metrics } from "../services/Metrics.ts"
+import { OperatorConfig } from "../services/OperatorConfig.ts"
 import { SecurityEvents } from "../services/SecurityEvents.ts"
+import { countsTowardAlerts } from "../exceptions/ExceptionApplication.ts"
+import { listExceptionsWith } from "../exceptions/ExceptionList.ts"
 import { buildResult, type RunFailure } from "./ResultBuilder.ts"
 
 /** namespace/name of a run: the queue key and the FiberMap key. */
@@ -126,6 +129,7 @@ export class RunReconciler extends Context.Service<
       const securityEvents = yield* SecurityEvents
       const recorder = yield* EventRecorder
       const metrics = yield* Metrics
+      const config = yield* OperatorConfig
 
       /**
        * Status writes go through the subresource. With `ifVersion` the write is conditional
@@ -309,7 +313,12 @@ export class RunReconciler extends Context.Service<
         deadline: number
       ) {
         const now = yield* isoNow
-        const { result, summary, worstSeverity } = buildResult(run, outcome.checks, outcome.failure, now, undefined, outcome.nodes)
+        const exceptions = yield* retryTransientUntil(listExceptionsWith(kube), deadline)
+        const { result, summary, worstSeverity, checks } = buildResult(run, outcome.checks, outcome.failure, now, undefined, outcome.nodes, {
+          exceptions,
+          operatorNamespace: config.operatorNamespace,
+          maxDurationMillis: config.maxExceptionDurationMillis
+        })
         const base = { summary, worstSeverity, nodes: outcome.nodes }
         const scannedCondition = stepCondition("Scanned", "True", outcome.failure?.reason ?? "ScanCompleted", outcome.failure?.message ?? "The scan finished.", now, run)
         // Visible while the write is pending or retried: the scan is done (its outcome is held
@@ -338,8 +347,9 @@ export class RunReconciler extends Context.Service<
         }
         const backend = scannerNameOf(run.spec.backend)
         const benchmark = run.spec.benchmark ?? run.spec.profile ?? backend
-        for (const check of outcome.checks) {
-          if (check.outcome === "fail") metrics.findingsTotal.inc({ benchmark, severity: check.severity })
+        // As written (exceptions applied): waived and alert-only findings are not counted.
+        for (const check of checks) {
+          if (countsTowardAlerts(check)) metrics.findingsTotal.inc({ benchmark, severity: check.severity })
         }
         const conditions = withConditions(run.status?.conditions, [
           scannedCondition,
@@ -352,6 +362,7 @@ export class RunReconciler extends Context.Service<
             ...(worstSeverity === undefined ? {} : { worstSeverity }),
             ...(outcome.nodes === undefined ? {} : { nodes: outcome.nodes }),
             resultRef: { name: result.metadata.name },
+            ...(result.spec.exceptions === undefined ? {} : { exceptions: result.spec.exceptions }),
             ...(outcome.failure === undefined ? {} : { reason: outcome.failure.reason, message: outcome.failure.message }),
             conditions
           }, undefined),

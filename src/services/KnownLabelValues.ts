@@ -41,3 +41,6 @@ export const failureReasonsOf = (backend: ScannerName): ReadonlyArray<string> =>
  * benchmarks are open-ended; the alert rules also count a series born with its first event.
  */
 export const knownBenchmarks: ReadonlyArray<string> = ["pod-security-baseline", "pod-security-restricted", ...scannerNames]
+
+/** `state` of ugallu_compliance_scan_exceptions (ComplianceExceptions by state; not exclusive). */
+export const exceptionStates = ["active", "expiring", "expired", "unused"] as const

@@ -48,6 +48,12 @@ export interface OperatorConfigShape {
   /** Identity written into the Lease and SecurityEvent sources (defaults to the hostname). */
   readonly identity: string
   readonly version: string
+  /** The operator's namespace: ComplianceExceptions there are cluster-wide (POD_NAMESPACE). */
+  readonly operatorNamespace: string
+  /** Longest a ComplianceException may run from its creation (the admission policy's cap too). */
+  readonly maxExceptionDurationMillis: number
+  /** An exception that matched nothing in this many of the last runs it could apply to is Unused. */
+  readonly exceptionUnusedAfterRuns: number
 }
 
 export const defaultKubeBenchImage = "docker.io/aquasec/kube-bench:v0.15.6"
@@ -82,7 +88,10 @@ export const defaultOperatorConfig: OperatorConfigShape = {
   resyncPeriodMillis: 5 * 60_000,
   watchNamespace: undefined,
   identity: "compliance-scan",
-  version: "0.1.0"
+  version: "0.1.0",
+  operatorNamespace: "ugallu-system",
+  maxExceptionDurationMillis: 90 * 24 * 3_600_000,
+  exceptionUnusedAfterRuns: 3
 }
 
 export class OperatorConfig extends Context.Service<OperatorConfig, OperatorConfigShape>()(

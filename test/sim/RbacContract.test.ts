@@ -140,6 +140,19 @@ describe("RBAC contract", () => {
         activeDeadlineSeconds: 600
       }))
 
+      // An exception: read for every Result, its status written by the exception controller.
+      yield* raw.create(Resources.ComplianceException, {
+        apiVersion: "security.ugallu.io/v1alpha1",
+        kind: "ComplianceException",
+        metadata: { name: "accepted", namespace: testNamespace, creationTimestamp: new Date().toISOString() },
+        spec: {
+          match: { checks: ["pss-baseline-*"] },
+          justification: "accepted risk",
+          approvedBy: "security-team",
+          expiresAt: new Date(Date.now() + 86_400_000).toISOString()
+        }
+      })
+
       const scanners = Layer.effect(
         Scanners,
         Effect.gen(function*() {

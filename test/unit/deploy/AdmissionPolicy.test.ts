@@ -8,8 +8,8 @@ import { findManifest, kustomizeResources, repoRoot } from "./DeployFiles.ts"
 // The API server's CEL is the real judge (test/cluster/Deploy.test.ts); here the same
 // expressions run on cel-js, which has the standard duration() too, to catch mistakes early.
 const objects = kustomizeResources()
-const policy = findManifest(objects, "ValidatingAdmissionPolicy")
-const binding = findManifest(objects, "ValidatingAdmissionPolicyBinding")
+const policy = findManifest(objects, "ValidatingAdmissionPolicy", "ugallu-compliance-scan-timeout")
+const binding = findManifest(objects, "ValidatingAdmissionPolicyBinding", "ugallu-compliance-scan-timeout")
 const [validation] = policy.spec.validations
 
 /** The policy's variables, each evaluated as the API server does: lazily, an error only if read. */

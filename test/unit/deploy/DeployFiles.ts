@@ -168,7 +168,9 @@ export const chartValueOfFlag: Readonly<Record<string, string>> = {
   "watch-namespace": "watchNamespace",
   kubeconfig: "kubeconfig",
   "log-level": "logLevel",
-  "log-format": "logFormat"
+  "log-format": "logFormat",
+  "max-exception-duration": "exceptions.maxDuration",
+  "exception-unused-after-runs": "exceptions.unusedAfterRuns"
 }
 
 /** The value at a dotted path of a values object; undefined when a step is missing. */

@@ -4,7 +4,7 @@ import { containerEnvironment, contractRules, endpointSlicesRule, findManifest, 
 const objects = kustomizeResources()
 const deployment = findManifest(objects, "Deployment", "compliance-scan")
 const serviceAccount = findManifest(objects, "ServiceAccount")
-const clusterRole = findManifest(objects, "ClusterRole")
+const clusterRole = findManifest(objects, "ClusterRole", "ugallu-compliance-scan")
 const role = findManifest(objects, "Role", "ugallu-compliance-scan-jobs")
 const leaderElectionRole = findManifest(objects, "Role", "ugallu-compliance-scan-leader-election")
 const endpointsRole = findManifest(objects, "Role", "ugallu-compliance-scan-endpoints")
