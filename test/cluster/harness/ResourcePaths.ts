@@ -21,6 +21,7 @@ const kinds: Record<string, { readonly plural: string; readonly namespaced: bool
   ComplianceScanRun: { plural: "compliancescanruns", namespaced: true },
   ComplianceScanResult: { plural: "compliancescanresults", namespaced: true },
   SecurityEvent: { plural: "securityevents", namespaced: false },
+  ComplianceException: { plural: "complianceexceptions", namespaced: true },
   Service: { plural: "services", namespaced: true },
   EndpointSlice: { plural: "endpointslices", namespaced: true },
   Deployment: { plural: "deployments", namespaced: true },
@@ -42,7 +43,8 @@ export const apiVersions = {
   ComplianceScanResult: "security.ugallu.io/v1alpha1",
   SecurityEvent: "security.ugallu.io/v1alpha1",
   Job: "batch/v1",
-  Lease: "coordination.k8s.io/v1"
+  Lease: "coordination.k8s.io/v1",
+  ComplianceException: "security.ugallu.io/v1alpha1"
 } as const
 
 /**
