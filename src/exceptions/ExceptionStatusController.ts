@@ -1,4 +1,4 @@
-import { Clock, Context, Duration, Effect, Layer, Schema } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Queue, Schema, Stream } from "effect"
 import * as Prometheus from "prom-client"
 import { type ComplianceException, kind as exceptionKind, modeOf } from "../api/ComplianceException.ts"
 import { ComplianceScanRun as RunSchema, isTerminal } from "../api/ComplianceScanRun.ts"
@@ -8,7 +8,7 @@ import { seriesOf } from "../api/SeriesLabels.ts"
 import { KubeClient } from "../services/kube/KubeClient.ts"
 import type { KubeError } from "../services/kube/KubeErrors.ts"
 import type { KubeObject } from "../services/kube/KubeObject.ts"
-import { listAll } from "../services/kube/ListWatch.ts"
+import { listAll, watchResource } from "../services/kube/ListWatch.ts"
 import { Resources } from "../services/kube/Resources.ts"
 import { retryTransient } from "../services/kube/Retry.ts"
 import { exceptionStates } from "../services/KnownLabelValues.ts"
@@ -162,7 +162,15 @@ export class ExceptionStatusController extends Context.Service<
         return next
       }).pipe(Effect.provideService(KubeClient, kube))
 
-      const run = Effect.gen(function*() {
+      const run = Effect.scoped(Effect.gen(function*() {
+        // Any change of an exception (created, renewed, deleted) wakes the loop at once, so
+        // a new exception's status and its Expiring event do not wait for the next pass.
+        const changed = yield* Queue.sliding<void>(1)
+        yield* watchResource(Resources.ComplianceException).pipe(
+          Stream.runForEach((event) => (event.type === "SYNCED" ? Effect.void : Queue.offer(changed, undefined))),
+          Effect.provideService(KubeClient, kube),
+          Effect.forkScoped
+        )
         while (true) {
           const next = yield* syncOnce.pipe(
             Effect.catch((error) =>
@@ -172,9 +180,12 @@ export class ExceptionStatusController extends Context.Service<
             )
           )
           const now = yield* Clock.currentTimeMillis
-          yield* Effect.sleep(Duration.millis(Math.max(1, next - now + 1)))
+          // Just past the next boundary (expiresAt is exclusive), or at the next change.
+          yield* Effect.raceFirst(Effect.sleep(Duration.millis(Math.max(1, next - now + 1))), Queue.take(changed))
+          // Our own status writes come back as changes too: at most two passes a second.
+          yield* Effect.sleep("500 millis")
         }
-      }) as Effect.Effect<never>
+      })) as Effect.Effect<never>
 
       return ExceptionStatusController.of({ syncOnce, run })
     })
