@@ -36,7 +36,8 @@ export const defaultStatusSubresources: ReadonlyArray<ResourceType> = [
   Resources.ComplianceScanResult,
   Resources.Job,
   Resources.Pod,
-  Resources.Node
+  Resources.Node,
+  Resources.ComplianceException
 ]
 
 /**
