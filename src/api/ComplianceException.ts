@@ -35,7 +35,7 @@ export const ExceptionSubjects = Schema.Struct({
 export type ExceptionSubjects = typeof ExceptionSubjects.Type
 
 export const ExceptionMatch = Schema.Struct({
-  /** Exact check ids, or prefixes ending in `*` (`ugallu.cel.pss-*`, `1.2.*`). */
+  /** Exact check ids, or prefixes ending in `*` (`pss-baseline-*`, `cis.1.2.*`). */
   checks: Patterns.check(Schema.isMinLength(1)),
   backends: Schema.optionalKey(Schema.Array(BackendName)),
   subjects: Schema.optionalKey(ExceptionSubjects),

@@ -18,6 +18,7 @@ import { ProgramCache } from "./ProgramCache.ts"
 import { defaultEvaluationOptions, evaluateRulesNow } from "./RuleEvaluation.ts"
 import { defaultPacksDirectory, loadRulePacks } from "./RulePacks.ts"
 import { strictDecodingError, unknownFields } from "./StrictFields.ts"
+import { applyExceptionsFile } from "../../exceptions/ExceptionFile.ts"
 
 /**
  * `cel test --rules FILE --objects FILE...`: evaluates rules against manifests offline and
@@ -49,6 +50,8 @@ export interface CelTestOptions {
   readonly packsDirectory?: string
   /** Wall-clock bound of the evaluation. */
   readonly maxEvaluationMillis?: number
+  /** ComplianceExceptions to apply, as the operator would (ExceptionFile). */
+  readonly exceptionsFile?: string | undefined
 }
 
 export interface CelTestResult {
@@ -180,10 +183,15 @@ export const runCelTest = (options: CelTestOptions): Effect.Effect<CelTestResult
     const meter = new CostMeter(defaultCostLimits, now() + (options.maxEvaluationMillis ?? 60_000), now)
     const outcome = evaluateRulesNow(cache.engine, rules, celTargets(cache.engine.fromJson, inventory), meter, defaultEvaluationOptions)
     if (outcome._tag === "Exceeded") return yield* new CelTestFailed({ message: `${outcome.error.reason}: ${outcome.error.message}` })
-    const summary = countOutcomes(outcome.checks.map((check) => check.outcome))
-    const report = { summary, checks: outcome.checks }
+    const excepted = options.exceptionsFile === undefined
+      ? { checks: outcome.checks, summary: countOutcomes(outcome.checks.map((check) => check.outcome)), exceptions: [] }
+      : yield* applyExceptionsFile(options.exceptionsFile, outcome.checks, "cel").pipe(
+        Effect.mapError((error) => new CelTestFailed({ message: error.message }))
+      )
+    const { summary, checks } = excepted
+    const report = { summary, checks, ...(excepted.exceptions.length === 0 ? {} : { exceptions: excepted.exceptions }) }
     const output = options.output === "json" ? JSON.stringify(report, null, 2) : toYaml(report, { lineWidth: 0 }).trimEnd()
-    return { output, warnings, summary, checks: outcome.checks }
+    return { output, warnings, summary, checks }
   })
 
 export const celTestCommand = Command.make(
@@ -211,6 +219,11 @@ export const celTestCommand = Command.make(
       Flag.withAlias("o"),
       Flag.withDescription("Output format"),
       Flag.withDefault("yaml")
+    ),
+    exceptions: Flag.String("exceptions").pipe(
+      Flag.withMetavar("FILE"),
+      Flag.withDescription("ComplianceExceptions (YAML/JSON) to apply as the operator would; without a namespace: cluster-wide"),
+      Flag.optional
     )
   },
   (input) =>
@@ -218,7 +231,8 @@ export const celTestCommand = Command.make(
       rulesFile: Option.getOrUndefined(input.rules),
       objectFiles: [...input.objects, ...input.moreObjects],
       profile: Option.getOrUndefined(input.profile),
-      output: input.output
+      output: input.output,
+      exceptionsFile: Option.getOrUndefined(input.exceptions)
     }).pipe(
       Effect.tap((result) => Effect.andThen(Effect.forEach(result.warnings, (warning) => Console.error(warning)), Console.log(result.output)))
     )
@@ -227,7 +241,8 @@ export const celTestCommand = Command.make(
   Command.withExamples([
     { command: "cel test --rules rules.yaml --objects pods.yaml", description: "Try rules on a set of Pods" },
     { command: "cel test --rules run.yaml --objects ns.yaml --objects pods.json -o json", description: "Use a run manifest's rules" },
-    { command: "cel test --profile pod-security-restricted --objects pod.yaml", description: "Try a built-in pack" }
+    { command: "cel test --profile pod-security-restricted --objects pod.yaml", description: "Try a built-in pack" },
+    { command: "cel test --profile pod-security-baseline --objects pods.yaml --exceptions exceptions.yaml", description: "See what exceptions waive" }
   ])
 )
 

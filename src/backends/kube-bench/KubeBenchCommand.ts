@@ -1,5 +1,5 @@
 import { basename, extname } from "node:path"
-import { Console, Effect, FileSystem, Result, Schema } from "effect"
+import { Console, Effect, FileSystem, Option, Result, Schema } from "effect"
 import { Argument, CliError, Command, Flag } from "effect/cli"
 import { stringify as toYaml } from "yaml"
 import type { Check } from "../../api/Check.ts"
@@ -7,6 +7,7 @@ import { countOutcomes, type OutcomeCounts } from "../../api/Outcome.ts"
 import { loadSeverityTable, type SeverityTable } from "./KubeBenchSeverities.ts"
 import { benchmarksOf, checksFromReports, type NodeReport } from "./KubeBenchChecks.ts"
 import { parseKubeBenchReport } from "./KubeBenchReport.ts"
+import { applyExceptionsFile } from "../../exceptions/ExceptionFile.ts"
 
 /**
  * `kube-bench parse FILE... [--node NAME]...`: turns saved `kube-bench run --json` outputs
@@ -88,6 +89,7 @@ export const kubeBenchParse = Effect.fn("kubeBenchParse")(function*(input: {
   readonly files: ReadonlyArray<string>
   readonly nodes: ReadonlyArray<string>
   readonly output: OutputFormat
+  readonly exceptions?: Option.Option<string>
 }) {
   const fs = yield* FileSystem.FileSystem
   const names = yield* Effect.fromResult(nodeNamesFor(input.files, input.nodes))
@@ -98,7 +100,12 @@ export const kubeBenchParse = Effect.fn("kubeBenchParse")(function*(input: {
     ))
   const severities = yield* loadSeverityTable
   const parsed = yield* Effect.fromResult(parseReportFiles(files, severities))
-  yield* Console.log(renderParsedReports(parsed, input.output))
+  const exceptionsFile = input.exceptions === undefined ? undefined : Option.getOrUndefined(input.exceptions)
+  if (exceptionsFile === undefined) return yield* Console.log(renderParsedReports(parsed, input.output))
+  const excepted = yield* applyExceptionsFile(exceptionsFile, parsed.checks, "kube-bench").pipe(
+    Effect.mapError((error) => new KubeBenchParseFailed({ message: error.message }))
+  )
+  yield* Console.log(renderParsedReports({ ...parsed, ...excepted }, input.output))
 })
 
 const parse = Command.make(
@@ -116,6 +123,11 @@ const parse = Command.make(
       Flag.withAlias("o"),
       Flag.withDescription("Output format"),
       Flag.withDefault("yaml")
+    ),
+    exceptions: Flag.String("exceptions").pipe(
+      Flag.withMetavar("FILE"),
+      Flag.withDescription("ComplianceExceptions (YAML/JSON) to apply as the operator would; without a namespace: cluster-wide"),
+      Flag.optional
     )
   },
   kubeBenchParse
