@@ -133,6 +133,43 @@ const subjectsOf = (check: Json): Record<string, [string, string]> =>
       .map((subject) => [`${subject.namespace === home ? "home" : "team"}/${subject.name}`, [subject.outcome, subject.exception?.name ?? "-"]])
   )
 
+/** Whether the API server's authorizer lets `user` (or the ServiceAccount) do it. */
+const mayDo = async (user: { user: string; groups: Array<string> }, access: Json): Promise<boolean> => {
+  const review = await admin.create("/apis/authorization.k8s.io/v1/subjectaccessreviews", {
+    apiVersion: "authorization.k8s.io/v1",
+    kind: "SubjectAccessReview",
+    spec: { ...user, resourceAttributes: { group: "security.ugallu.io", resource: "complianceexceptions", ...access } }
+  })
+  return review.status.allowed === true
+}
+
+describe("who may waive (deploy/exception-approver.yaml)", () => {
+  it("an approver bound in a namespace may create exceptions there only; the operator may only read them and write their status", async () => {
+    const alice = { user: "alice@example.com", groups: ["system:authenticated"] }
+    expect(await mayDo(alice, { verb: "create", namespace: team })).toBe(false)
+    await admin.create(resourcePath("rbac.authorization.k8s.io/v1", "RoleBinding", team), {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name: "exception-approvers", namespace: team },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "compliance-scan-exception-approver" },
+      subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: alice.user }]
+    })
+    await eventually(async () => ((await mayDo(alice, { verb: "create", namespace: team })) ? true : undefined), {
+      what: "the approver binding to take effect",
+      timeoutMillis: 10_000
+    })
+    for (const verb of ["update", "delete", "get"]) expect(await mayDo(alice, { verb, namespace: team }), verb).toBe(true)
+    expect(await mayDo(alice, { verb: "create", namespace: home })).toBe(false)
+
+    const { namespace, name } = identity.serviceAccount
+    const operatorUser = { user: `system:serviceaccount:${namespace}:${name}`, groups: ["system:serviceaccounts", `system:serviceaccounts:${namespace}`, "system:authenticated"] }
+    expect(await mayDo(operatorUser, { verb: "list" })).toBe(true)
+    expect(await mayDo(operatorUser, { verb: "watch" })).toBe(true)
+    expect(await mayDo(operatorUser, { verb: "patch", subresource: "status", namespace: team })).toBe(true)
+    for (const verb of ["create", "update", "patch", "delete"]) expect(await mayDo(operatorUser, { verb, namespace: team }), verb).toBe(false)
+  })
+})
+
 describe("a CEL run with exceptions", () => {
   it("waives exactly the matched subjects, keeps alert-only ones failing, scopes namespaced exceptions, and expires between two runs", async () => {
     operator = await startTestOperator(cluster, identity, { name: "exceptions-operator", namespace: home })
