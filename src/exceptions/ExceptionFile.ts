@@ -1,7 +1,7 @@
 import { Clock, Effect, FileSystem, Schema } from "effect"
 import { parseAllDocuments } from "yaml"
 import type { ExceptionRecord } from "../api/AppliedException.ts"
-import type { Check } from "../api/Check.ts"
+import type { Check, Subject } from "../api/Check.ts"
 import { type ComplianceException, ComplianceException as ExceptionSchema } from "../api/ComplianceException.ts"
 import type { ScannerName } from "../api/ComplianceScanRun.ts"
 import { countOutcomes, type OutcomeCounts } from "../api/Outcome.ts"
@@ -56,14 +56,20 @@ export interface OfflineExceptions {
 }
 
 /** The checks with the file's exceptions applied now, their summary (with `excepted`) and the exceptions applied. */
-export const applyExceptionsFile = (file: string, checks: ReadonlyArray<Check>, backend: ScannerName) =>
+export const applyExceptionsFile = (
+  file: string,
+  checks: ReadonlyArray<Check>,
+  backend: ScannerName,
+  labelsOf?: (subject: Subject) => Readonly<Record<string, string>> | undefined
+) =>
   Effect.gen(function*() {
     const exceptions = yield* readExceptionsFile(file)
     const applied = applyExceptions(checks, exceptions, {
       operatorNamespace: defaultOperatorConfig.operatorNamespace,
       backend,
       now: yield* Clock.currentTimeMillis,
-      maxDurationMillis: defaultOperatorConfig.maxExceptionDurationMillis
+      maxDurationMillis: defaultOperatorConfig.maxExceptionDurationMillis,
+      ...(labelsOf === undefined ? {} : { labelsOf })
     })
     const excepted = applied.checks.filter(isExcepted).length
     const summary = { ...countOutcomes(applied.checks.map((check) => check.outcome)), ...(excepted === 0 ? {} : { excepted }) }

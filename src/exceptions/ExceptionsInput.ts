@@ -1,3 +1,4 @@
+import type { Subject } from "../api/Check.ts"
 import type { ComplianceException } from "../api/ComplianceException.ts"
 
 /** The exceptions a Result is built with, and what decides which of them apply. */
@@ -7,4 +8,6 @@ export interface ExceptionsInput {
   readonly operatorNamespace: string
   /** `--max-exception-duration` in milliseconds. */
   readonly maxDurationMillis: number
+  /** Labels of subjects, for exceptions selecting by label (SubjectLabels). */
+  readonly labelsOf?: ((subject: Subject) => Readonly<Record<string, string>> | undefined) | undefined
 }

@@ -173,7 +173,8 @@ export const buildResult = (
       operatorNamespace: exceptions?.operatorNamespace ?? "",
       backend: scannerNameOf(run.spec.backend),
       now: Date.parse(now),
-      maxDurationMillis: exceptions?.maxDurationMillis ?? 0
+      maxDurationMillis: exceptions?.maxDurationMillis ?? 0,
+      ...(exceptions?.labelsOf === undefined ? {} : { labelsOf: exceptions.labelsOf })
     }
   )
   const summary = summaryOf(decorated)

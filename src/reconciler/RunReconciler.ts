@@ -25,6 +25,7 @@ import { OperatorConfig } from "../services/OperatorConfig.ts"
 import { SecurityEvents } from "../services/SecurityEvents.ts"
 import { countsTowardAlerts } from "../exceptions/ExceptionApplication.ts"
 import { listExceptionsWith } from "../exceptions/ExceptionList.ts"
+import { subjectLabelsWith } from "../exceptions/SubjectLabels.ts"
 import { buildResult, type RunFailure } from "./ResultBuilder.ts"
 
 /** namespace/name of a run: the queue key and the FiberMap key. */
@@ -314,10 +315,19 @@ export class RunReconciler extends Context.Service<
       ) {
         const now = yield* isoNow
         const exceptions = yield* retryTransientUntil(listExceptionsWith(kube), deadline)
+        const labelsOf = yield* retryTransientUntil(
+          subjectLabelsWith(kube, outcome.checks, exceptions, {
+            backend: scannerNameOf(run.spec.backend),
+            now: Date.parse(now),
+            maxDurationMillis: config.maxExceptionDurationMillis
+          }),
+          deadline
+        )
         const { result, summary, worstSeverity, checks } = buildResult(run, outcome.checks, outcome.failure, now, undefined, outcome.nodes, {
           exceptions,
           operatorNamespace: config.operatorNamespace,
-          maxDurationMillis: config.maxExceptionDurationMillis
+          maxDurationMillis: config.maxExceptionDurationMillis,
+          labelsOf
         })
         const base = { summary, worstSeverity, nodes: outcome.nodes }
         const scannedCondition = stepCondition("Scanned", "True", outcome.failure?.reason ?? "ScanCompleted", outcome.failure?.message ?? "The scan finished.", now, run)

@@ -181,7 +181,8 @@ describe("a CEL run with exceptions", () => {
       // Alert-only: the finding stays `fail`, without counting toward alerts.
       const exporter = await admin.create(exceptionPath(home), exception(home, "node-exporter-pid", {
         mode: "alertOnly",
-        match: { checks: ["pss-baseline-host-*"], subjects: { names: ["node-exporter"] } },
+        // By label: the operator looks the Pods' labels up (subjects carry none).
+        match: { checks: ["pss-baseline-host-*"], subjects: { labelSelector: { matchLabels: { app: "node-exporter" } } } },
         justification: "node-exporter reads host processes."
       }))
       // Expires between the two runs below.

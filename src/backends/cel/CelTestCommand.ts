@@ -185,7 +185,10 @@ export const runCelTest = (options: CelTestOptions): Effect.Effect<CelTestResult
     if (outcome._tag === "Exceeded") return yield* new CelTestFailed({ message: `${outcome.error.reason}: ${outcome.error.message}` })
     const excepted = options.exceptionsFile === undefined
       ? { checks: outcome.checks, summary: countOutcomes(outcome.checks.map((check) => check.outcome)), exceptions: [] }
-      : yield* applyExceptionsFile(options.exceptionsFile, outcome.checks, "cel").pipe(
+      : yield* applyExceptionsFile(options.exceptionsFile, outcome.checks, "cel", (subject) =>
+        objects.find((object) =>
+          object.kind === subject.kind && object.metadata.name === subject.name && object.metadata.namespace === subject.namespace
+        )?.metadata.labels ?? undefined).pipe(
         Effect.mapError((error) => new CelTestFailed({ message: error.message }))
       )
     const { summary, checks } = excepted
