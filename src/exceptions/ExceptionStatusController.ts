@@ -135,7 +135,13 @@ export class ExceptionStatusController extends Context.Service<
 
       const syncOnce = Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        const exceptions = yield* listExceptions
+        // With --watch-namespace another operator may own the rest: only this namespace's
+        // exceptions and the cluster-wide ones (the runs it sees are this namespace's too).
+        const exceptions = (yield* listExceptions).filter((exception) =>
+          config.watchNamespace === undefined ||
+          exception.metadata.namespace === config.watchNamespace ||
+          exception.metadata.namespace === config.operatorNamespace
+        )
         const runs = runViews((yield* listAll(Resources.ComplianceScanRun, {
           ...(config.watchNamespace === undefined ? {} : { namespace: config.watchNamespace })
         })).items)
