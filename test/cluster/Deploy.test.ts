@@ -560,6 +560,14 @@ describe("Helm chart", () => {
       deployment = findManifest(objects, "Deployment")
     })
 
+    it("aggregates the exception approver role into admin when asked", () => {
+      const approver = findManifest(objects, "ClusterRole", "compliance-scan-exception-approver")
+      expect((approver.metadata.labels as Record<string, string>)["rbac.authorization.k8s.io/aggregate-to-admin"]).toBe("true")
+      expect(grants(approver.rules)).toEqual(
+        ["create", "delete", "get", "list", "patch", "update", "watch"].map((verb) => `security.ugallu.io/complianceexceptions:${verb}`)
+      )
+    })
+
     it("adds rbac.celReadRules to the ClusterRole, nothing else", () => {
       const added = grants(everyValue.rbac.celReadRules)
       // Without leader election there is no Lease Role.
@@ -641,6 +649,7 @@ describe("Helm chart", () => {
     it("skips the SecurityEvent CRD, drops the keep annotation, and adds the monitoring objects", () => {
       const crds = objects.filter((object) => object.kind === "CustomResourceDefinition")
       expect(crds.map((crd) => crd.metadata.name).sort()).toEqual([
+        "complianceexceptions.security.ugallu.io",
         "compliancescanresults.security.ugallu.io",
         "compliancescanruns.security.ugallu.io"
       ])

@@ -29,6 +29,7 @@ describe("CRDs", () => {
     const crds = await installCrds(admin)
     const byName = new Map(crds.map((crd) => [crd.metadata.name, crd]))
     expect([...byName.keys()].sort()).toEqual([
+      "complianceexceptions.security.ugallu.io",
       "compliancescanresults.security.ugallu.io",
       "compliancescanruns.security.ugallu.io",
       "securityevents.security.ugallu.io"
@@ -39,10 +40,13 @@ describe("CRDs", () => {
     expect(runs.status.acceptedNames.categories).toEqual(expect.arrayContaining(["ugallu", "compliance"]))
     expect(byName.get("compliancescanresults.security.ugallu.io")!.status.acceptedNames.shortNames).toContain("csres")
     expect(byName.get("securityevents.security.ugallu.io")!.spec.scope).toBe("Cluster")
+    const exceptions = byName.get("complianceexceptions.security.ugallu.io")!
+    expect(exceptions.status.acceptedNames.shortNames).toEqual(["csex"])
+    expect(exceptions.spec.versions[0].additionalPrinterColumns.map((column: { name: string }) => column.name)).toEqual(["Mode", "Expires", "Matched", "Age"])
     // The API server serves them: discovery lists the group version with the status subresources.
     const discovery = await admin.get("/apis/security.ugallu.io/v1alpha1")
     const resources = discovery.resources.map((resource: { name: string }) => resource.name)
-    expect(resources).toEqual(expect.arrayContaining(["compliancescanruns", "compliancescanruns/status", "compliancescanresults/status", "securityevents"]))
+    expect(resources).toEqual(expect.arrayContaining(["compliancescanruns", "compliancescanruns/status", "compliancescanresults/status", "securityevents", "complianceexceptions", "complianceexceptions/status"]))
   })
 })
 
