@@ -21,6 +21,8 @@ export const ExceptionRecord = Schema.Struct({
   name: Schema.String,
   namespace: Schema.String,
   resourceVersion: Schema.String,
+  /** metadata.generation: the spec's version (status writes change resourceVersion, not this). */
+  generation: Schema.optionalKey(Schema.Int),
   mode: ExceptionMode,
   expiresAt: Schema.String,
   /** Findings (subjects, or subject-less checks) it matched in this run. */

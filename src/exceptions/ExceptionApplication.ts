@@ -91,6 +91,7 @@ export const applyExceptions = (
       name: exception.metadata.name,
       namespace: exception.metadata.namespace!,
       resourceVersion: exception.metadata.resourceVersion ?? "",
+      ...(exception.metadata.generation === undefined ? {} : { generation: exception.metadata.generation }),
       mode: modeOf(exception.spec),
       expiresAt: exception.spec.expiresAt,
       matched: matched.get(exception)!
