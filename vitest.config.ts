@@ -1,7 +1,8 @@
 import { defineConfig } from "vitest/config"
 
-// Two tiers: `fast` (unit + simulated cluster, seconds) and `cluster` (a real
-// kube-apiserver, controller-manager, scheduler and kwok started once per run).
+// Two tiers: `fast` (unit + simulated cluster, plus promtool and helm built once by
+// scripts/control-plane/build.sh --tools) and `cluster` (a real kube-apiserver,
+// controller-manager, scheduler and kwok started once per run).
 export default defineConfig({
   test: {
     projects: [
@@ -9,6 +10,7 @@ export default defineConfig({
         test: {
           name: "fast",
           include: ["test/unit/**/*.test.ts", "test/sim/**/*.test.ts"],
+          globalSetup: ["test/unit/toolsSetup.ts"],
           testTimeout: 30_000
         }
       },

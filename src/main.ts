@@ -3,6 +3,7 @@ import { Cause, Effect, Exit, Runtime } from "effect"
 import { CliError, Command } from "effect/cli"
 import { celCommand } from "./backends/cel/CelTestCommand.ts"
 import { kubeBenchCommand } from "./backends/kube-bench/KubeBenchCommand.ts"
+import { ErrorPresenter } from "./cli/ErrorPresenter.ts"
 import { runCommand } from "./cli/RunCommand.ts"
 import { runDemo } from "./demo/Demo.ts"
 import { defaultOperatorConfig } from "./services/OperatorConfig.ts"
@@ -34,6 +35,6 @@ const teardown: Runtime.Teardown = (exit, onExit) => {
 
 root.pipe(
   Command.run({ version: defaultOperatorConfig.version }),
-  Effect.provide(NodeServices.layer),
+  Effect.provide([ErrorPresenter, NodeServices.layer]),
   NodeRuntime.runMain({ teardown, disableErrorReporting: true })
 )

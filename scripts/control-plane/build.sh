@@ -5,7 +5,10 @@
 #
 # Usage:
 #   scripts/control-plane/build.sh              build what is missing
+#   scripts/control-plane/build.sh --tools      build only helm and promtool (what the fast
+#                                               test tier runs: chart rendering, alert rules)
 #   scripts/control-plane/build.sh --print-dir  print the cache dir, build nothing
+#   scripts/control-plane/build.sh --print-kubernetes-version
 #
 # The cache dir is the LAST line printed on stdout (progress goes to stderr), so
 # callers can do:  dir="$(scripts/control-plane/build.sh | tail -n 1)"
@@ -50,11 +53,14 @@ MANIFEST="${DIR}/manifest.txt"
 log() { printf '[control-plane] %s\n' "$*" >&2; }
 die() { printf '[control-plane] ERROR: %s\n' "$*" >&2; exit 1; }
 
+TOOLS_ONLY=0
 case "${1:-}" in
   --print-dir) echo "${DIR}"; exit 0 ;;
-  -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  --print-kubernetes-version) echo "${K8S_VERSION}"; exit 0 ;;
+  --tools) TOOLS_ONLY=1 ;;
+  -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   "") ;;
-  *) die "unknown argument: $1 (use --print-dir or no argument)" ;;
+  *) die "unknown argument: $1 (use --tools, --print-dir, --print-kubernetes-version or no argument)" ;;
 esac
 
 CURRENT_STEP="setup"
@@ -87,6 +93,8 @@ ALL_BINS=(etcd kwok helm kube-bench kube-apiserver kube-controller-manager kube-
 PROMTOOL_MARKER="${DIR}/promtool.version"
 build_promtool_done() { [[ -x "${BIN}/promtool" && "$(cat "${PROMTOOL_MARKER}" 2>/dev/null)" == "${PROMETHEUS_VERSION}" ]]; }
 
+tools_present() { [[ -x "${BIN}/helm" ]] && build_promtool_done; }
+
 all_present() {
   local b
   for b in "${ALL_BINS[@]}"; do [[ -x "${BIN}/${b}" ]] || return 1; done
@@ -94,7 +102,12 @@ all_present() {
   build_promtool_done
 }
 
-if [[ -f "${MANIFEST}" ]] && all_present; then
+# Nothing to do when what was asked for is complete (the cheap check, before the lock).
+up_to_date() {
+  if [[ ${TOOLS_ONLY} -eq 1 ]]; then tools_present; else [[ -f "${MANIFEST}" ]] && all_present; fi
+}
+
+if up_to_date; then
   log "up to date: ${DIR}"
   echo "${DIR}"
   exit 0
@@ -107,7 +120,7 @@ exec 9>"${DIR}/.lock"
 if command -v flock >/dev/null 2>&1; then
   flock 9
   # Another run may have finished while we waited.
-  if [[ -f "${MANIFEST}" ]] && all_present; then
+  if up_to_date; then
     log "up to date: ${DIR}"
     echo "${DIR}"
     exit 0
@@ -350,6 +363,17 @@ build_kubectl() {
 }
 
 # ---------------------------------------------------------------- run
+if [[ ${TOOLS_ONLY} -eq 1 ]]; then
+  run_step helm build_helm
+  run_step promtool build_promtool
+  CURRENT_STEP="verify"
+  "${BIN}/promtool" --version >/dev/null 2>&1 || die "promtool --version failed"
+  "${BIN}/helm" version --short >/dev/null 2>&1 || die "helm version failed"
+  log "tools done in $(( $(date +%s) - TOTAL_START )) s (${TIMINGS[*]})"
+  echo "${DIR}"
+  exit 0
+fi
+
 # Cheapest first, so the small tools are ready early; the big Kubernetes build last.
 run_step etcd build_etcd
 run_step kwok build_kwok

@@ -1,5 +1,5 @@
-import { Config, Option } from "effect"
-import { Flag } from "effect/cli"
+import { Config, Effect, Option } from "effect"
+import { CliError, Flag } from "effect/cli"
 import { defaultOperatorConfig } from "../services/OperatorConfig.ts"
 
 /**
@@ -11,17 +11,59 @@ export const envName = (flag: string) => flag.toUpperCase().replaceAll("-", "_")
 
 const describe = (flag: string, description: string) => `${description} [env ${envName(flag)}]`
 
+/** A value read from a flag's environment variable, decoded by `withEnvFallback`. */
+class EnvValue {
+  readonly raw: string
+  constructor(raw: string) {
+    this.raw = raw
+  }
+}
+
+/**
+ * The flag's environment variable as its fallback. The variable is read as text and decoded
+ * here, not by a typed `Config`, because the CLI library reports a bad typed value as
+ * `"config"`; this error names the variable and the value it holds.
+ */
+const withEnvFallback = <A>(name: string, decode: (raw: string) => A | undefined, expected: string) =>
+  (self: Flag.Flag<A>): Flag.Flag<A> =>
+    self.pipe(
+      Flag.withFallbackConfig(Config.String(envName(name)).pipe(Config.map((raw) => new EnvValue(raw)))),
+      Flag.mapEffect((value) => {
+        if (!(value instanceof EnvValue)) return Effect.succeed(value)
+        const decoded = decode(value.raw)
+        return decoded === undefined
+          ? Effect.fail(
+            new CliError.InvalidValue({
+              option: name,
+              value: value.raw,
+              expected: `${expected} (from environment variable ${envName(name)})`,
+              kind: "flag"
+            })
+          )
+          : Effect.succeed(decoded)
+      })
+    )
+
+const asText = (raw: string) => raw
+const asInteger = (raw: string) => (/^-?\d+$/u.test(raw.trim()) ? Number(raw.trim()) : undefined)
+const asBoolean = (raw: string) => {
+  const word = raw.trim().toLowerCase()
+  if (["true", "yes", "on", "1"].includes(word)) return true
+  if (["false", "no", "off", "0"].includes(word)) return false
+  return undefined
+}
+
 export const stringFlag = (name: string, description: string, fallback: string) =>
   Flag.String(name).pipe(
     Flag.withDescription(describe(name, `${description} (default ${JSON.stringify(fallback)})`)),
-    Flag.withFallbackConfig(Config.String(envName(name))),
+    withEnvFallback(name, asText, "a string"),
     Flag.withDefault(fallback)
   )
 
 export const optionalStringFlag = (name: string, description: string) =>
   Flag.String(name).pipe(
     Flag.withDescription(describe(name, description)),
-    Flag.withFallbackConfig(Config.String(envName(name))),
+    withEnvFallback(name, asText, "a string"),
     Flag.optional,
     Flag.map(Option.getOrUndefined)
   )
@@ -29,14 +71,31 @@ export const optionalStringFlag = (name: string, description: string) =>
 export const intFlag = (name: string, description: string, fallback: number) =>
   Flag.Int(name).pipe(
     Flag.withDescription(describe(name, `${description} (default ${fallback})`)),
-    Flag.withFallbackConfig(Config.Int(envName(name))),
+    withEnvFallback(name, asInteger, "an integer"),
     Flag.withDefault(fallback)
   )
 
 export const booleanFlag = (name: string, description: string, fallback: boolean) =>
   Flag.Boolean(name).pipe(
     Flag.withDescription(describe(name, `${description} (default ${fallback})`)),
-    Flag.withFallbackConfig(Config.Boolean(envName(name))),
+    withEnvFallback(name, asBoolean, "true or false"),
+    Flag.withDefault(fallback)
+  )
+
+/** One of a fixed set of words, e.g. `--log-level`. */
+export const choiceFlag = <const Choices extends ReadonlyArray<string>>(
+  name: string,
+  choices: Choices,
+  description: string,
+  fallback: Choices[number]
+) =>
+  Flag.Literals(name, choices).pipe(
+    Flag.withDescription(describe(name, `${description} (default ${fallback})`)),
+    withEnvFallback(
+      name,
+      (raw): Choices[number] | undefined => choices.find((choice) => choice === raw.trim()),
+      `one of ${choices.join(", ")}`
+    ),
     Flag.withDefault(fallback)
   )
 
@@ -44,7 +103,7 @@ export const booleanFlag = (name: string, description: string, fallback: boolean
 export const durationFlag = (name: string, description: string, fallbackMillis: number) =>
   Flag.String(name).pipe(
     Flag.withDescription(describe(name, `${description} (default ${fallbackMillis / 1000}s)`)),
-    Flag.withFallbackConfig(Config.String(envName(name))),
+    withEnvFallback(name, asText, "a duration"),
     Flag.withDefault(`${fallbackMillis / 1000}s`)
   )
 
@@ -108,14 +167,6 @@ export const operatorFlags = {
     d.exceptionUnusedAfterRuns
   ),
   kubeconfig: optionalStringFlag("kubeconfig", "kubeconfig file (default: in-cluster config, then ~/.kube/config)"),
-  logLevel: Flag.Literals("log-level", ["debug", "info", "warn", "error"]).pipe(
-    Flag.withDescription(describe("log-level", "Minimum level of log lines (default info)")),
-    Flag.withFallbackConfig(Config.Literals(["debug", "info", "warn", "error"], envName("log-level"))),
-    Flag.withDefault("info" as const)
-  ),
-  logFormat: Flag.Literals("log-format", ["json", "text"]).pipe(
-    Flag.withDescription(describe("log-format", "Log line format (default json)")),
-    Flag.withFallbackConfig(Config.Literals(["json", "text"], envName("log-format"))),
-    Flag.withDefault("json" as const)
-  )
+  logLevel: choiceFlag("log-level", ["debug", "info", "warn", "error"], "Minimum level of log lines", "info"),
+  logFormat: choiceFlag("log-format", ["json", "text"], "Log line format", "json")
 }

@@ -68,6 +68,41 @@ describe("compliance-scan run: flags", () => {
   })
 })
 
+describe("compliance-scan run: environment variables", () => {
+  const failureOf = (env: Record<string, string>, args: ReadonlyArray<string> = []) =>
+    cli(["run", "--metrics-bind-address", "0", "--health-probe-bind-address", "0", ...args], env).then(
+      () => expect.fail("run should have stopped"),
+      (error: { code: number; stdout: string; stderr: string }) => error
+    )
+
+  it.each([
+    [{ LOG_LEVEL: "verbose" }, '--log-level: "verbose"', "one of debug, info, warn, error (from environment variable LOG_LEVEL)"],
+    [{ FALCO_PORT: "abc" }, '--falco-port: "abc"', "an integer (from environment variable FALCO_PORT)"],
+    [{ LEADER_ELECT: "maybe" }, '--leader-elect: "maybe"', "true or false (from environment variable LEADER_ELECT)"]
+  ])("a bad value in %o is one line naming the variable and its value, not the help page", async (env, value, expected) => {
+    const failure = await failureOf(env)
+    expect(failure.code).toBe(1)
+    expect(failure.stdout).toBe("")
+    const lines = failure.stderr.trim().split("\n")
+    expect(lines).toHaveLength(2)
+    expect(lines[0]).toContain(value)
+    expect(lines[0]).toContain(expected)
+    expect(lines[1]).toBe("Run 'compliance-scan run --help' for the flags.")
+  })
+
+  it("a good value in a variable is used (durations decoded from LEASE_DURATION and RENEW_DEADLINE)", async () => {
+    const failure = await failureOf({ LEASE_DURATION: "10s", RENEW_DEADLINE: "10s", LOG_LEVEL: "debug", LEADER_ELECT: "yes" })
+    expect(failure.code).toBe(1)
+    expect(failure.stderr).toContain("--renew-deadline (10000 ms) must be shorter than --lease-duration (10000 ms)")
+  })
+
+  it("a flag on the command line wins over its variable", async () => {
+    const failure = await failureOf({ LOG_LEVEL: "verbose" }, ["--log-level", "info", "--lease-duration", "10s", "--renew-deadline", "10s"])
+    expect(failure.stderr).not.toContain("verbose")
+    expect(failure.stderr).toContain("--renew-deadline (10000 ms) must be shorter than --lease-duration (10000 ms)")
+  })
+})
+
 describe("compliance-scan demo", () => {
   it("exits 0 and prints every sample run's Result and the SecurityEvents", async () => {
     const { stdout } = await cli(["demo"])

@@ -78,4 +78,13 @@ describe("monitoring: every metric the dashboard and the alerts read exists", ()
     ]) expect(charted.has(name), name).toBe(true)
     expect(dashboard.uid).toBe("ugallu-compliance-scan")
   })
+
+  it("the dashboard charts every metric the operator and its backends register", () => {
+    const charted = new Set(dashboardQueries.flatMap(metricNames))
+    const registered = new Set(
+      [...sourceText(join(repoRoot, "src")).matchAll(/"(ugallu_compliance_scan_[a-z0-9_]+)"/gu)].map((match) => match[1]!)
+    )
+    expect(registered.size).toBeGreaterThanOrEqual(20)
+    expect([...registered].filter((name) => !charted.has(name))).toEqual([])
+  })
 })

@@ -5,18 +5,16 @@ import { join } from "node:path"
 import { promisify } from "node:util"
 import { afterAll, describe, expect, inject, it } from "vitest"
 import { parse, stringify } from "yaml"
-import { chartDir, findManifest, parseManifests, readManifests, repoRoot } from "../unit/deploy/DeployFiles.ts"
-import "./harness/ClusterInfo.ts"
+import "../toolsSetup.ts"
+import { chartDir, findManifest, parseManifests, readManifests, repoRoot } from "./DeployFiles.ts"
 
 /**
- * The shipped alert rules through the real promtool (built by scripts/control-plane/build.sh):
- * `promtool check rules` and the `promtool test rules` cases of test/monitoring, on the plain
- * rules file, on the kustomize PrometheusRule's spec and on the one the chart renders. In
- * the cluster tier because that is where the build step runs; a missing promtool fails it.
+ * The shipped alert rules through the real promtool (built by scripts/control-plane/build.sh
+ * --tools, test/unit/toolsSetup.ts): `promtool check rules` and the `promtool test rules` cases
+ * of test/monitoring, on the plain rules file, on the kustomize PrometheusRule's spec and on
+ * the one the chart renders. A missing promtool fails the run.
  */
-const cluster = inject("cluster")
-const promtool = join(cluster.cacheDir, "bin", "promtool")
-const helm = join(cluster.cacheDir, "bin", "helm")
+const { promtool, helm, kubernetesVersion } = inject("tools")
 const run = promisify(execFile)
 const scratch = mkdtempSync(join(tmpdir(), "alert-rules-test-"))
 const rulesTests = join(repoRoot, "test", "monitoring", "compliance-scan.rules.test.yaml")
@@ -36,8 +34,7 @@ const runTool = async (tool: string, args: ReadonlyArray<string>) => {
 /** The rule groups of every form the project ships, each written to a plain rules file. */
 const ruleSources = async (): Promise<Array<{ readonly name: string; readonly file: string }>> => {
   // --kube-version: see helmCommand in Deploy.test.ts (a helm built from source defaults to v1.20).
-  const kubeVersion = /^kubernetes=(\S+)$/mu.exec(readFileSync(join(cluster.cacheDir, "manifest.txt"), "utf8"))![1]!
-  const rendered = await runTool(helm, ["template", "alerts", chartDir, "--namespace", "ugallu-system", "--kube-version", kubeVersion, "--set", "prometheusRule.enabled=true"])
+  const rendered = await runTool(helm, ["template", "alerts", chartDir, "--namespace", "ugallu-system", "--kube-version", kubernetesVersion, "--set", "prometheusRule.enabled=true"])
   expect(rendered.code, rendered.output).toBe(0)
   const forms = {
     "deploy/monitoring/compliance-scan.rules.yaml": parse(readFileSync(join(repoRoot, "deploy/monitoring/compliance-scan.rules.yaml"), "utf8")),
@@ -53,10 +50,11 @@ const ruleSources = async (): Promise<Array<{ readonly name: string; readonly fi
   })
 }
 
+let testFiles = 0
 /** test/monitoring's cases, pointed at one rules file. */
 const testsFor = (rulesFile: string): string => {
   const tests = parse(readFileSync(rulesTests, "utf8"))
-  const file = join(scratch, `tests-${Math.random().toString(36).slice(2)}.yaml`)
+  const file = join(scratch, `tests-${++testFiles}.yaml`)
   writeFileSync(file, stringify({ ...tests, rule_files: [rulesFile] }))
   return file
 }
