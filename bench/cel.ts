@@ -13,7 +13,7 @@ import type { ComplianceScanRun } from "../src/api/ComplianceScanRun.ts"
 import { CelScanner } from "../src/backends/cel/CelScanner.ts"
 import { Metrics } from "../src/services/Metrics.ts"
 import type { KubeObject } from "../src/services/kube/KubeObject.ts"
-import { SimulatedCluster } from "../src/services/kube/SimulatedCluster.ts"
+import { SimulatedCluster } from "../sim/cluster/SimulatedCluster.ts"
 
 const podCount = Number(process.argv[2] ?? 10_000)
 const namespaceCount = 25

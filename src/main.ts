@@ -4,7 +4,7 @@ import { CliError, Command } from "effect/cli"
 import { celCommand } from "./backends/cel/CelTestCommand.ts"
 import { kubeBenchCommand } from "./backends/kube-bench/KubeBenchCommand.ts"
 import { runCommand } from "./cli/RunCommand.ts"
-import { runDemo } from "./demo/Demo.ts"
+import { runDemo } from "../sim/demo/Demo.ts"
 import { defaultOperatorConfig } from "./services/OperatorConfig.ts"
 
 const demoCommand = Command.make("demo", {}, () => runDemo).pipe(

@@ -5,7 +5,7 @@ import { CelScanner } from "../../src/backends/cel/CelScanner.ts"
 import { Scanners, scannersOf } from "../../src/backends/Scanner.ts"
 import { KubeClient } from "../../src/services/kube/KubeClient.ts"
 import { Resources } from "../../src/services/kube/Resources.ts"
-import { SimulatedCluster } from "../../src/services/kube/SimulatedCluster.ts"
+import { SimulatedCluster } from "../../sim/cluster/SimulatedCluster.ts"
 import { runManifest, startOperator, testCluster, testNamespace } from "../support/TestOperator.ts"
 
 const phases = Effect.gen(function*() {

@@ -5,7 +5,7 @@ import { severities } from "../../src/api/Severity.ts"
 import { securityEventName } from "../../src/services/SecurityEvents.ts"
 import { KubeClient } from "../../src/services/kube/KubeClient.ts"
 import { Resources } from "../../src/services/kube/Resources.ts"
-import { SimulatedCluster } from "../../src/services/kube/SimulatedCluster.ts"
+import { SimulatedCluster } from "../../sim/cluster/SimulatedCluster.ts"
 import {
   eventsOf,
   getRun,

@@ -11,7 +11,7 @@ import type { ScanRequest } from "../../../src/backends/Scanner.ts"
 import { Metrics } from "../../../src/services/Metrics.ts"
 import { Forbidden, Transient } from "../../../src/services/kube/KubeErrors.ts"
 import type { KubeObject } from "../../../src/services/kube/KubeObject.ts"
-import { SimulatedCluster } from "../../../src/services/kube/SimulatedCluster.ts"
+import { SimulatedCluster } from "../../../sim/cluster/SimulatedCluster.ts"
 import { namespace, restrictedPod, violating } from "../../unit/cel/PodFixtures.ts"
 import { expectScenarioFindings, scenarioObjects, scenarioRun } from "./CelScenario.ts"
 

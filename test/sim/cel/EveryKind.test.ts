@@ -7,7 +7,7 @@ import { CelScanner } from "../../../src/backends/cel/CelScanner.ts"
 import { KubeClient } from "../../../src/services/kube/KubeClient.ts"
 import { Forbidden } from "../../../src/services/kube/KubeErrors.ts"
 import type { KubeObject } from "../../../src/services/kube/KubeObject.ts"
-import { SimulatedCluster } from "../../../src/services/kube/SimulatedCluster.ts"
+import { SimulatedCluster } from "../../../sim/cluster/SimulatedCluster.ts"
 import { Metrics } from "../../../src/services/Metrics.ts"
 import { namespace } from "../../unit/cel/PodFixtures.ts"
 

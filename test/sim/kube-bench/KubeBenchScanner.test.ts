@@ -1,14 +1,14 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Option, Ref } from "effect"
 import type { Check } from "../../../src/api/Check.ts"
-import { kubeBenchDemoExecutor } from "../../../src/backends/kube-bench/KubeBenchDemoExecutor.ts"
+import { kubeBenchDemoExecutor } from "../../../sim/kube-bench/KubeBenchDemoExecutor.ts"
 import { kubeBenchJob, kubeBenchJobName, runIdentityOf } from "../../../src/backends/kube-bench/KubeBenchJob.ts"
 import { loadBenchmarkRoots, mountsFor } from "../../../src/backends/kube-bench/KubeBenchHostPaths.ts"
 import { KubeBenchScanner } from "../../../src/backends/kube-bench/KubeBenchScanner.ts"
 import { Metrics } from "../../../src/services/Metrics.ts"
 import { KubeClient } from "../../../src/services/kube/KubeClient.ts"
 import { Resources } from "../../../src/services/kube/Resources.ts"
-import { type PodOutcome, SimulatedCluster } from "../../../src/services/kube/SimulatedCluster.ts"
+import { type PodOutcome, SimulatedCluster } from "../../../sim/cluster/SimulatedCluster.ts"
 import {
   eventually,
   jobNamespace,

@@ -1,7 +1,7 @@
-import type { DeleteOptions, ListOptions, LogOptions, PatchOptions, WatchOptions } from "../KubeClient.ts"
-import { AlreadyExists, Conflict, Gone, Invalid, NotFound } from "../KubeErrors.ts"
-import type { KubeObject, ObjectList } from "../KubeObject.ts"
-import { type ResourceType, Resources } from "../Resources.ts"
+import type { DeleteOptions, ListOptions, LogOptions, PatchOptions, WatchOptions } from "../../src/services/kube/KubeClient.ts"
+import { AlreadyExists, Conflict, Gone, Invalid, NotFound } from "../../src/services/kube/KubeErrors.ts"
+import type { KubeObject, ObjectList } from "../../src/services/kube/KubeObject.ts"
+import { type ResourceType, Resources } from "../../src/services/kube/Resources.ts"
 import {
   admitCreate,
   admitUpdate,

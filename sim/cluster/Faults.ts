@@ -1,5 +1,5 @@
 import { Duration, Effect } from "effect"
-import { type KubeError, Transient } from "../KubeErrors.ts"
+import { type KubeError, Transient } from "../../src/services/kube/KubeErrors.ts"
 import { seededRandom } from "./SeededRandom.ts"
 
 /** The API calls the simulation counts and can fail: the KubeClient methods. */
