@@ -7,6 +7,7 @@ import { makeApiServer } from "./ApiServer.ts"
 import { attempt } from "./Errors.ts"
 import { type FaultSettings, makeFaults, type RequestCounts, type Verb } from "./Faults.ts"
 import { type JobExecutor, makeJobController, succeedingExecutor } from "./JobController.ts"
+import { seededRandom } from "./SeededRandom.ts"
 import type { Change } from "./WatchHub.ts"
 
 export type { FaultSettings, RequestCounts, Verb } from "./Faults.ts"
@@ -25,6 +26,8 @@ export interface SimulatedClusterOptions {
   /** What Job Pods do; default: succeed with an empty log. */
   readonly jobExecutor?: JobExecutor
   readonly faults?: FaultSettings
+  /** Seeds the cluster's generator (generated names, injected faults); default 1, so runs reproduce. */
+  readonly seed?: number
   /** Kinds beyond `Resources` that `apply` should recognise by apiVersion and kind. */
   readonly resources?: ReadonlyArray<ResourceType>
   /** Objects to `apply` when the cluster starts (one the server refuses is a defect). */
@@ -80,7 +83,9 @@ const makeSimulatedCluster = Effect.fnUntraced(function*(options: SimulatedClust
   const clock = yield* Clock.Clock
   let executor: JobExecutor = options.jobExecutor ?? succeedingExecutor
   const listeners: Array<(change: Change) => void> = []
+  const random = seededRandom(options.seed ?? 1)
   const api = makeApiServer({
+    random,
     historySize: options.historySize ?? 1000,
     statusSubresources: options.statusSubresources ?? defaultStatusSubresources,
     now: () => clock.currentTimeMillisUnsafe(),
@@ -93,7 +98,7 @@ const makeSimulatedCluster = Effect.fnUntraced(function*(options: SimulatedClust
   // Closing the cluster ends its watches, as a server shutdown does.
   yield* Effect.addFinalizer(() => Effect.sync(() => api.dropWatches()))
 
-  const faults = makeFaults(options.faults)
+  const faults = makeFaults(options.faults, random)
   const request = <A>(verb: Verb, handle: () => A): Effect.Effect<A, KubeError> =>
     Effect.andThen(faults.admit(verb), attempt(handle))
 

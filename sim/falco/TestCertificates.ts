@@ -1,14 +1,16 @@
-import { execFile } from "node:child_process"
-import { randomBytes } from "node:crypto"
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import forge from "node-forge"
+import { generateKeyPair, randomBytes } from "node:crypto"
+import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { promisify } from "node:util"
 import { Effect, Schema, type Scope } from "effect"
 
 /**
  * Throwaway certificates for the simulated Falco, the demo, tests and the bench: a CA, a
- * server certificate and a client certificate made with the `openssl` command line in a
- * temporary directory that is removed when the Scope closes. Never for production.
+ * server certificate and a client certificate, made in process with node-forge and keys from
+ * Node's crypto (no `openssl` binary), written to a temporary directory that is removed when
+ * the Scope closes. Never for production.
  */
 
 export class CertificateGenerationFailed extends Schema.TaggedError<CertificateGenerationFailed>()(
@@ -56,101 +58,127 @@ export interface TestCertificatesOptions {
   readonly validDays?: number
 }
 
+const generateKeyPairAsync = promisify(generateKeyPair)
 const defaultDnsNames = ["localhost"]
 const defaultIpAddresses = ["127.0.0.1", "::1"]
 const hourMillis = 3_600_000
 const dayMillis = 24 * hourMillis
 
-const runOpenssl = (dir: string, args: ReadonlyArray<string>) =>
-  Effect.callback<void, CertificateGenerationFailed>((resume) => {
-    execFile("openssl", [...args], { cwd: dir }, (error, _stdout, stderr) => {
-      if (error === null) resume(Effect.void)
-      else resume(Effect.fail(new CertificateGenerationFailed({ message: `openssl ${args[0]} failed: ${stderr.trim() || error.message}` })))
-    })
-  })
-
-const fileEffect = <A>(what: string, run: () => Promise<A>) =>
+const certificateEffect = <A>(what: string, run: () => Promise<A>) =>
   Effect.tryPromise({
     try: run,
     catch: (cause) => new CertificateGenerationFailed({ message: `${what}: ${String(cause)}` })
   })
 
-/** `openssl ca` wants GeneralizedTime-like `YYYYMMDDHHMMSSZ`. */
-const opensslTime = (date: Date): string => date.toISOString().replace(/[-:T]/gu, "").replace(/\.\d+Z$/u, "Z")
-
-const extensionsFor = (options: IssueOptions): string => {
-  const common = [
-    "basicConstraints = critical,CA:FALSE",
-    "subjectKeyIdentifier = hash",
-    "authorityKeyIdentifier = keyid"
-  ]
-  if (options.usage === "client") {
-    return [...common, "keyUsage = critical,digitalSignature", "extendedKeyUsage = clientAuth"].join("\n")
-  }
-  const names = [
-    ...(options.dnsNames ?? defaultDnsNames).map((name) => `DNS:${name}`),
-    ...(options.ipAddresses ?? defaultIpAddresses).map((address) => `IP:${address}`)
-  ]
-  return [
-    ...common,
-    "keyUsage = critical,digitalSignature,keyEncipherment",
-    "extendedKeyUsage = serverAuth",
-    `subjectAltName = ${names.join(",")}`
-  ].join("\n")
+/** The CA's certificate and key, kept as forge objects to sign with. */
+interface Issuer {
+  readonly certificate: forge.pki.Certificate
+  readonly key: forge.pki.rsa.PrivateKey
 }
 
-/**
- * One `openssl ca` invocation with its own config and database file, so that issuing
- * several certificates at once from the same CA never shares state.
- */
-const issueFrom = (dir: string, ca: CertificateFiles, validDays: number) => (options: IssueOptions) =>
-  Effect.gen(function*() {
-    const name = options.name
-    // Real wall-clock time on purpose: TLS peers check validity against it, not a test clock.
-    const now = Date.now()
-    const notBefore = options.notBefore ?? new Date(now - hourMillis)
-    const notAfter = options.notAfter ?? new Date(now + validDays * dayMillis)
-    const config = [
-      "[ca]",
-      "default_ca = issuer",
-      "[issuer]",
-      `database = ${name}.index`,
-      `serial = ${name}.serial`,
-      "new_certs_dir = .",
-      "default_md = sha256",
-      "policy = any_name",
-      "unique_subject = no",
-      "copy_extensions = none",
-      "[any_name]",
-      "commonName = supplied",
-      "[extensions]",
-      extensionsFor(options),
-      ""
-    ].join("\n")
-    yield* fileEffect("writing the openssl config", async () => {
-      await writeFile(join(dir, `${name}.cnf`), config)
-      await writeFile(join(dir, `${name}.index`), "")
-      // A random serial: certificates of separate runs must never look like the same one.
-      await writeFile(join(dir, `${name}.serial`), `${randomBytes(16).toString("hex")}\n`)
+interface KeyPair {
+  readonly publicKey: forge.pki.rsa.PublicKey
+  readonly privateKey: forge.pki.rsa.PrivateKey
+  /** PKCS#8 PEM, which Node's TLS (and Falco's gRPC client) read. */
+  readonly privateKeyPem: string
+}
+
+/** RSA 2048 made by Node's native crypto (forge's pure-JavaScript generator is slow). */
+const generateKeys = () =>
+  certificateEffect("generating a key", async (): Promise<KeyPair> => {
+    const { publicKey, privateKey } = await generateKeyPairAsync("rsa", {
+      modulusLength: 2048,
+      publicKeyEncoding: { type: "spki", format: "pem" },
+      privateKeyEncoding: { type: "pkcs8", format: "pem" }
     })
-    yield* runOpenssl(dir, [
-      "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-      "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${options.commonName}`
-    ])
-    yield* runOpenssl(dir, [
-      "ca", "-batch", "-notext", "-config", `${name}.cnf`,
-      "-cert", ca.certFile, "-keyfile", ca.keyFile, "-in", `${name}.csr`, "-out", `${name}.crt`,
-      "-extensions", "extensions",
-      "-startdate", opensslTime(notBefore), "-enddate", opensslTime(notAfter)
-    ])
-    return yield* readPair(dir, name)
+    return {
+      publicKey: forge.pki.publicKeyFromPem(publicKey),
+      privateKey: forge.pki.privateKeyFromPem(privateKey),
+      privateKeyPem: privateKey
+    }
   })
 
-const readPair = (dir: string, name: string) =>
-  fileEffect(`reading ${name}`, async (): Promise<CertificateFiles> => {
+/** A random positive serial: certificates of separate runs must never look like the same one. */
+const randomSerial = () => {
+  const bytes = randomBytes(16)
+  bytes[0] = bytes[0]! & 0x7f
+  return bytes.toString("hex")
+}
+
+/** forge's GeneralName types: 2 = dNSName, 7 = iPAddress. */
+const extensionsFor = (options: IssueOptions): ReadonlyArray<object> => {
+  const common = [
+    { name: "basicConstraints", cA: false, critical: true },
+    { name: "subjectKeyIdentifier" },
+    { name: "authorityKeyIdentifier", keyIdentifier: true }
+  ]
+  if (options.usage === "client") {
+    return [...common, { name: "keyUsage", critical: true, digitalSignature: true }, { name: "extKeyUsage", clientAuth: true }]
+  }
+  return [
+    ...common,
+    { name: "keyUsage", critical: true, digitalSignature: true, keyEncipherment: true },
+    { name: "extKeyUsage", serverAuth: true },
+    {
+      name: "subjectAltName",
+      altNames: [
+        ...(options.dnsNames ?? defaultDnsNames).map((value) => ({ type: 2, value })),
+        ...(options.ipAddresses ?? defaultIpAddresses).map((ip) => ({ type: 7, ip }))
+      ]
+    }
+  ]
+}
+
+interface CertificateSpec {
+  readonly commonName: string
+  readonly notBefore: Date
+  readonly notAfter: Date
+  readonly extensions: ReadonlyArray<object>
+}
+
+/** Signs a certificate for `keys`; self-signed when there is no issuer. */
+const sign = (spec: CertificateSpec, keys: KeyPair, issuer: Issuer | undefined) =>
+  certificateEffect(`signing ${spec.commonName}`, async () => {
+    const certificate = forge.pki.createCertificate()
+    certificate.publicKey = keys.publicKey
+    certificate.serialNumber = randomSerial()
+    certificate.validity.notBefore = spec.notBefore
+    certificate.validity.notAfter = spec.notAfter
+    certificate.setSubject([{ name: "commonName", value: spec.commonName }])
+    certificate.setIssuer(issuer === undefined ? certificate.subject.attributes : issuer.certificate.subject.attributes)
+    // forge fills `keyIdentifier: true` with the subject's own key id; the authority is the issuer.
+    certificate.setExtensions(spec.extensions.map((extension) =>
+      "keyIdentifier" in extension && issuer !== undefined
+        ? { ...extension, keyIdentifier: issuer.certificate.generateSubjectKeyIdentifier().getBytes() }
+        : extension
+    ))
+    certificate.sign(issuer?.key ?? keys.privateKey, forge.md.sha256.create())
+    return certificate
+  })
+
+/** Writes `<name>.crt` and `<name>.key` (owner-only) into the directory. */
+const writePair = (dir: string, name: string, certificate: forge.pki.Certificate, keys: KeyPair) =>
+  certificateEffect(`writing ${name}`, async (): Promise<CertificateFiles> => {
     const certFile = join(dir, `${name}.crt`)
     const keyFile = join(dir, `${name}.key`)
-    return { certFile, keyFile, cert: await readFile(certFile, "utf8"), key: await readFile(keyFile, "utf8") }
+    const cert = forge.pki.certificateToPem(certificate)
+    await writeFile(certFile, cert)
+    await writeFile(keyFile, keys.privateKeyPem, { mode: 0o600 })
+    return { certFile, keyFile, cert, key: keys.privateKeyPem }
+  })
+
+const issueFrom = (dir: string, issuer: Issuer, validDays: number) => (options: IssueOptions) =>
+  Effect.gen(function*() {
+    // Real wall-clock time on purpose: TLS peers check validity against it, not a test clock.
+    const now = Date.now()
+    const keys = yield* generateKeys()
+    const certificate = yield* sign({
+      commonName: options.commonName,
+      notBefore: options.notBefore ?? new Date(now - hourMillis),
+      notAfter: options.notAfter ?? new Date(now + validDays * dayMillis),
+      extensions: extensionsFor(options)
+    }, keys, issuer)
+    return yield* writePair(dir, options.name, certificate, keys)
   })
 
 /**
@@ -163,18 +191,23 @@ export const generateTestCertificates = (
   Effect.gen(function*() {
     const validDays = options.validDays ?? 2
     const dir = yield* Effect.acquireRelease(
-      fileEffect("creating a temporary directory", () => mkdtemp(join(tmpdir(), "falco-certs-"))),
+      certificateEffect("creating a temporary directory", () => mkdtemp(join(tmpdir(), "falco-certs-"))),
       (path) => Effect.promise(() => rm(path, { recursive: true, force: true }))
     )
-    yield* runOpenssl(dir, [
-      "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-      "-keyout", "ca.key", "-out", "ca.crt", "-days", String(validDays),
-      "-subj", `/CN=${options.caCommonName ?? "falco-test-ca"}`,
-      "-addext", "basicConstraints=critical,CA:TRUE",
-      "-addext", "keyUsage=critical,keyCertSign,cRLSign"
-    ])
-    const ca = yield* readPair(dir, "ca")
-    const issue = issueFrom(dir, ca, validDays)
+    const now = Date.now()
+    const caKeys = yield* generateKeys()
+    const caCertificate = yield* sign({
+      commonName: options.caCommonName ?? "falco-test-ca",
+      notBefore: new Date(now - hourMillis),
+      notAfter: new Date(now + validDays * dayMillis),
+      extensions: [
+        { name: "basicConstraints", cA: true, critical: true },
+        { name: "keyUsage", critical: true, keyCertSign: true, cRLSign: true },
+        { name: "subjectKeyIdentifier" }
+      ]
+    }, caKeys, undefined)
+    const ca = yield* writePair(dir, "ca", caCertificate, caKeys)
+    const issue = issueFrom(dir, { certificate: caCertificate, key: caKeys.privateKey }, validDays)
     const [server, client] = yield* Effect.all([
       issue({
         name: "server",
