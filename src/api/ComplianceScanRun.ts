@@ -4,6 +4,7 @@ import { crd } from "./CrdAnnotations.ts"
 import { DurationString, parseDurationMillis } from "./Duration.ts"
 import { apiVersion, Condition, ObjectMeta } from "./ObjectMeta.ts"
 import { OutcomeCounts } from "./Outcome.ts"
+import { RunReason } from "./RunReason.ts"
 import { Severity } from "./Severity.ts"
 
 export const kind = "ComplianceScanRun"
@@ -169,7 +170,7 @@ export const ComplianceScanRunStatus = Schema.Struct({
   phase: Schema.optionalKey(RunPhase),
   startTime: Schema.optionalKey(Schema.String.annotate(crd({ format: "date-time" }))),
   completionTime: Schema.optionalKey(Schema.String.annotate(crd({ format: "date-time" }))),
-  reason: Schema.optionalKey(Schema.String),
+  reason: Schema.optionalKey(RunReason),
   message: Schema.optionalKey(Schema.String),
   worstSeverity: Schema.optionalKey(Severity),
   summary: Schema.optionalKey(OutcomeCounts),

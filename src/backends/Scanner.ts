@@ -1,13 +1,14 @@
 import { Context, type Effect, Schema, type Scope } from "effect"
 import type { Check } from "../api/Check.ts"
 import type { ComplianceScanRun, NodeScanStatus, ScannerName } from "../api/ComplianceScanRun.ts"
+import { FailureReason } from "../api/RunReason.ts"
 
 /**
  * Why a scan could not produce a normal report. `reason` is the run's machine-readable
  * status.reason (`CELCompileError`, `FalcoCredentialsInvalid`, `ImagePullFailed`, ...).
  */
 export class ScanFailed extends Schema.TaggedError<ScanFailed>()("ScanFailed", {
-  reason: Schema.String,
+  reason: FailureReason,
   message: Schema.String
 }) {}
 
@@ -19,7 +20,7 @@ export interface ScanReport {
    * The scan ran but the run must end Failed (one node failed, say); unlike ScanFailed the
    * checks found so far are kept in the Result.
    */
-  readonly failure?: { readonly reason: string; readonly message: string }
+  readonly failure?: { readonly reason: FailureReason; readonly message: string }
 }
 
 export interface ScanRequest {

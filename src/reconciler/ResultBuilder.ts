@@ -4,6 +4,7 @@ import { kind as resultKind } from "../api/ComplianceScanResult.ts"
 import { type ComplianceScanRun, kind as runKind, type NodeScanStatus } from "../api/ComplianceScanRun.ts"
 import { apiVersion } from "../api/ObjectMeta.ts"
 import { countOutcomes, type OutcomeCounts } from "../api/Outcome.ts"
+import type { FailureReason } from "../api/RunReason.ts"
 import { highestSeverity, type Severity, severityRank } from "../api/Severity.ts"
 import { decorateChecks, frameworkReports } from "./ControlMappings.ts"
 
@@ -12,7 +13,7 @@ export const resultByteBudget = 1024 * 1024
 
 /** Why a run failed, as it appears in status.reason/message and in the Result. */
 export interface RunFailure {
-  readonly reason: string
+  readonly reason: FailureReason
   readonly message: string
 }
 

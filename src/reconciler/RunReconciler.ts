@@ -12,6 +12,7 @@ import {
 import { parseDurationMillis } from "../api/Duration.ts"
 import type { Condition } from "../api/ObjectMeta.ts"
 import { emptyCounts, type OutcomeCounts } from "../api/Outcome.ts"
+import { isFailureReason, scanCompleted } from "../api/RunReason.ts"
 import { isAtLeast, type Severity } from "../api/Severity.ts"
 import { Scanners } from "../backends/Scanner.ts"
 import { EventRecorder } from "../services/EventRecorder.ts"
@@ -311,7 +312,7 @@ export class RunReconciler extends Context.Service<
         const now = yield* isoNow
         const { result, summary, worstSeverity } = buildResult(run, outcome.checks, outcome.failure, now, undefined, outcome.nodes)
         const base = { summary, worstSeverity, nodes: outcome.nodes }
-        const scannedCondition = stepCondition("Scanned", "True", outcome.failure?.reason ?? "ScanCompleted", outcome.failure?.message ?? "The scan finished.", now, run)
+        const scannedCondition = stepCondition("Scanned", "True", outcome.failure?.reason ?? scanCompleted, outcome.failure?.message ?? "The scan finished.", now, run)
         // Visible while the write is pending or retried: the scan is done (its outcome is held
         // in memory until the Result is written). Best effort: the Result write is what counts.
         const scannedOnly = withConditions(run.status?.conditions, [scannedCondition])
@@ -364,12 +365,15 @@ export class RunReconciler extends Context.Service<
       const writtenFromStatus = (run: ComplianceScanRun): Written => {
         const status = run.status ?? {}
         const scanned = status.conditions?.find((condition) => condition.type === "Scanned")
-        const failed = scanned !== undefined && scanned.reason !== "ScanCompleted"
+        const failed = scanned !== undefined && scanned.reason !== scanCompleted
         return {
           summary: status.summary ?? emptyCounts(),
           worstSeverity: status.worstSeverity,
           nodes: status.nodes,
-          failure: failed ? { reason: scanned.reason, message: scanned.message } : undefined,
+          // A reason this operator did not write (an older version's) reads as InternalError.
+          failure: failed
+            ? { reason: isFailureReason(scanned.reason) ? scanned.reason : "InternalError", message: scanned.message }
+            : undefined,
           resultName: status.resultRef?.name,
           conditions: status.conditions ?? []
         }
@@ -416,7 +420,7 @@ export class RunReconciler extends Context.Service<
         }
 
         const phase = failure === undefined ? "Succeeded" : "Failed"
-        const reason = failure?.reason ?? "ScanCompleted"
+        const reason = failure?.reason ?? scanCompleted
         const message = failure?.message ??
           `${summary.fail} failed, ${summary.warn} to review, ${summary.pass} passed${
             worstSeverity === undefined ? "" : `; worst severity ${worstSeverity}`

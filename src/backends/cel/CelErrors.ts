@@ -15,7 +15,7 @@ export class CelCompileError extends Schema.TaggedError<CelCompileError>()("CelC
   line: Schema.optionalKey(Schema.Int),
   column: Schema.optionalKey(Schema.Int)
 }) {
-  get reason(): string {
+  get reason(): "CELCompileError" {
     return "CELCompileError"
   }
 }
@@ -37,7 +37,7 @@ export class CelRuleSetInvalid extends Schema.TaggedError<CelRuleSetInvalid>()("
 export class CelInventoryFailed extends Schema.TaggedError<CelInventoryFailed>()("CelInventoryFailed", {
   message: Schema.String
 }) {
-  get reason(): string {
+  get reason(): "KubernetesAPIError" {
     return "KubernetesAPIError"
   }
 }

@@ -2,6 +2,7 @@ import { Clock, Context, Duration, Effect, Layer, Ref, Result, Schema, type Scop
 import * as Prometheus from "prom-client"
 import type { ComplianceScanRun, NodeScanStatus } from "../../api/ComplianceScanRun.ts"
 import { specDefaults } from "../../api/ComplianceScanRun.ts"
+import { type FailureReason, KubeBenchNodeFailureReason } from "../../api/RunReason.ts"
 import { Metrics } from "../../services/Metrics.ts"
 import { OperatorConfig } from "../../services/OperatorConfig.ts"
 import { KubeClient } from "../../services/kube/KubeClient.ts"
@@ -43,13 +44,13 @@ export interface KubeBenchScannerOptions {
 
 /** Why one node has no report; `reason` goes to status.nodes[].reason. */
 export class NodeScanFailure extends Schema.TaggedError<NodeScanFailure>()("NodeScanFailure", {
-  reason: Schema.String,
+  reason: KubeBenchNodeFailureReason,
   message: Schema.String
 }) {}
 
 type NodeResult =
   | { readonly _tag: "Succeeded"; readonly node: string; readonly benchmark: string; readonly report: KubeBenchReport }
-  | { readonly _tag: "Failed"; readonly node: string; readonly reason: string; readonly message: string }
+  | { readonly _tag: "Failed"; readonly node: string; readonly reason: KubeBenchNodeFailureReason; readonly message: string }
 
 /** A node's progress in status.nodes (its identity fields stay as they are). */
 type NodeProgress = Pick<NodeScanStatus, "phase" | "reason" | "message">
@@ -470,11 +471,11 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
  * other mix is `NodeScanFailed`. Per-node reasons are always in status.nodes.
  */
 export const runFailure = (
-  failures: ReadonlyArray<{ readonly node: string; readonly reason: string; readonly message: string }>,
+  failures: ReadonlyArray<{ readonly node: string; readonly reason: KubeBenchNodeFailureReason; readonly message: string }>,
   nodeCount: number
-): { readonly reason: string; readonly message: string } => {
+): { readonly reason: FailureReason; readonly message: string } => {
   const reasons = new Set(failures.map((failure) => failure.reason))
-  const reason = failures.length === nodeCount && reasons.size === 1 ? failures[0]!.reason : "NodeScanFailed"
+  const reason: FailureReason = failures.length === nodeCount && reasons.size === 1 ? failures[0]!.reason : "NodeScanFailed"
   const shown = failures.slice(0, 5).map((failure) => `${failure.node}: ${failure.reason}: ${failure.message}`)
   const more = failures.length > shown.length ? `; and ${failures.length - shown.length} more` : ""
   const message = `kube-bench failed on ${failures.length} of ${nodeCount} node${nodeCount === 1 ? "" : "s"}: ${shown.join("; ")}${more}`
