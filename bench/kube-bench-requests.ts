@@ -43,7 +43,7 @@ const program = Effect.gen(function*() {
   const before = yield* cluster.requestCounts
   const started = Date.now()
   const result = yield* Effect.scoped(
-    scanner.scan({ run, deadline: Date.now() + 600_000, reportNodes: () => Effect.void })
+    scanner.scan({ run, deadline: Date.now() + 600_000, reportProgress: () => Effect.void })
   )
   const after = yield* cluster.requestCounts
   const used = Object.fromEntries(Object.entries(after).map(([verb, count]) => [verb, count - (before[verb as keyof typeof before] ?? 0)]))

@@ -149,6 +149,9 @@ export const runPhases = ["", "Running", "Succeeded", "Failed"] as const
 export const RunPhase = Schema.Literals(runPhases)
 export type RunPhase = typeof RunPhase.Type
 
+/** What the run checks against, as its events and metrics name it: a kube-bench benchmark or a CEL profile. */
+export const checkedAgainst = (spec: ComplianceScanRunSpec): string | undefined => spec.benchmark ?? spec.profile
+
 export const isTerminal = (phase: RunPhase | undefined): boolean => phase === "Succeeded" || phase === "Failed"
 
 export const NodeScanStatus = Schema.Struct({

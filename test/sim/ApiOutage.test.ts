@@ -24,7 +24,9 @@ const tick = (duration: "1 second" | "100 millis") =>
     for (let i = 0; i < 100; i++) yield* Effect.yieldNow
   })
 
-const celScanners = Layer.effect(Scanners, Effect.gen(function*() { return scannersOf([yield* CelScanner.make()]) }))
+const celScanners = Layer.effect(Scanners, Effect.gen(function*() { return scannersOf([yield* CelScanner]) })).pipe(
+  Layer.provide(CelScanner.layer())
+)
 
 describe("API server outages", () => {
   for (const outageSeconds of [5, 40]) {

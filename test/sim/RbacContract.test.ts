@@ -143,9 +143,9 @@ describe("RBAC contract", () => {
       const scanners = Layer.effect(
         Scanners,
         Effect.gen(function*() {
-          return scannersOf([yield* KubeBenchScanner.make(), yield* CelScanner.make()])
+          return scannersOf([yield* KubeBenchScanner, yield* CelScanner])
         })
-      )
+      ).pipe(Layer.provide(Layer.mergeAll(KubeBenchScanner.layer(), CelScanner.layer())))
       yield* startOperator({
         kube: recording.client,
         scanners,

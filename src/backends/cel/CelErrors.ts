@@ -1,10 +1,9 @@
 import { Schema } from "effect"
-import { ScanFailed } from "../Scanner.ts"
 
 /**
  * Why a CEL scan (or a `cel test`) cannot produce checks. Each carries the run's
- * machine-readable `reason` and a sentence naming the rule; the scanner maps them to
- * ScanFailed once, here.
+ * machine-readable `reason` and a sentence naming the rule (ScanFailed.from turns one into
+ * the run's failure).
  */
 
 /** A rule's expression, messageExpression or selector is invalid. */
@@ -43,5 +42,3 @@ export class CelInventoryFailed extends Schema.TaggedError<CelInventoryFailed>()
 }
 
 export type CelScanError = CelCompileError | CelBoundExceeded | CelRuleSetInvalid | CelInventoryFailed
-
-export const toScanFailed = (error: CelScanError): ScanFailed => new ScanFailed({ reason: error.reason, message: error.message })

@@ -4,7 +4,7 @@ import type { KubeClient } from "../../services/kube/KubeClient.ts"
 import { Metrics } from "../../services/Metrics.ts"
 import { type Scanner, ScanFailed, type ScanRequest } from "../Scanner.ts"
 import { type CelEngineLimits, defaultCelEngineLimits, makeCelJsEngine } from "./CelJsEngine.ts"
-import { CelCompileError, CelRuleSetInvalid, toScanFailed } from "./CelErrors.ts"
+import { CelCompileError, CelRuleSetInvalid } from "./CelErrors.ts"
 import { loadInventory } from "./CelInventory.ts"
 import { resolveRuleSet } from "./CelRuleSet.ts"
 import { celTargets } from "./CelTarget.ts"
@@ -63,7 +63,7 @@ export class CelScanner extends Context.Service<
     readonly profiles: ReadonlyArray<string>
   }
 >()("compliance-scan/backends/cel/CelScanner") {
-  static readonly make = (overrides: Partial<CelScannerOptions> = {}): Effect.Effect<CelScanner["Service"], never, KubeClient | Metrics> =>
+  private static readonly make = (overrides: Partial<CelScannerOptions>): Effect.Effect<CelScanner["Service"], never, KubeClient | Metrics> =>
     Effect.gen(function*() {
       const options: CelScannerOptions = { ...defaultCelScannerOptions, ...overrides }
       const metrics = yield* Metrics
@@ -95,14 +95,14 @@ export class CelScanner extends Context.Service<
       const scan = Effect.fn("CelScanner.scan")(function*(request: ScanRequest) {
         const spec = request.run.spec
         const ruleSet = resolveRuleSet(packs, spec.profile, spec.cel?.rules ?? [])
-        if (ruleSet instanceof CelRuleSetInvalid) return yield* toScanFailed(ruleSet)
+        if (ruleSet instanceof CelRuleSetInvalid) return yield* ScanFailed.from(ruleSet)
         const [hits, misses] = [cache.hits, cache.misses]
         const rules = compileRules(compile, ruleSet)
         recordCache(hits, misses)
-        if (rules instanceof CelCompileError) return yield* toScanFailed(rules)
+        if (rules instanceof CelCompileError) return yield* ScanFailed.from(rules)
 
         const inventory = yield* loadInventory(rules, { pageSize: options.pageSize, deadline: request.deadline }).pipe(
-          Effect.mapError(toScanFailed),
+          Effect.mapError(ScanFailed.from),
           Effect.provide(kube)
         )
         const targets = celTargets(engine.fromJson, inventory)
@@ -131,28 +131,18 @@ export class CelScanner extends Context.Service<
             costUnits: meter.used
           })
         )
-        if (outcome._tag === "Exceeded") return yield* toScanFailed(outcome.error)
+        if (outcome._tag === "Exceeded") return yield* ScanFailed.from(outcome.error)
         return { checks: outcome.checks }
       })
 
       return CelScanner.of({
         name: "cel",
         profiles: [...packs.keys()].sort(),
-        scan: (request) => scan(request).pipe(Effect.catchDefect((defect) => Effect.fail(internalError(defect))))
+        scan
       })
     })
 
-  /** The scanner with the default limits and the built-in packs. */
-  static readonly layer: Layer.Layer<CelScanner, never, KubeClient | Metrics> = Layer.effect(CelScanner, CelScanner.make())
-
-  /** The scanner with some options changed (tests, benchmarks). */
-  static readonly layerWith = (overrides: Partial<CelScannerOptions>): Layer.Layer<CelScanner, never, KubeClient | Metrics> =>
+  /** The scanner: default limits and the built-in packs, or some options changed (tests, benchmarks). */
+  static readonly layer = (overrides: Partial<CelScannerOptions> = {}): Layer.Layer<CelScanner, never, KubeClient | Metrics> =>
     Layer.effect(CelScanner, CelScanner.make(overrides))
 }
-
-/** A bug in the backend must end the run Failed with a reason, not take the operator down. */
-const internalError = (defect: unknown) =>
-  new ScanFailed({ reason: "InternalError", message: `CEL backend error: ${defect instanceof Error ? defect.message : String(defect)}` })
-
-/** The scanner as a plain effect, for `scannersOf([...])`. */
-export const makeCelScanner: Effect.Effect<Scanner, never, KubeClient | Metrics> = CelScanner.make()

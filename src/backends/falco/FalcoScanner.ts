@@ -74,7 +74,7 @@ const describeFilter = (filter: FalcoFilter): string => {
   return parts.length === 0 ? "" : ` (${parts.join("; ")})`
 }
 
-export const makeFalcoScanner = (options: FalcoScannerOptions = {}) =>
+const makeFalcoScanner = (options: FalcoScannerOptions) =>
   Effect.gen(function*() {
     const config = yield* OperatorConfig
     const receiver = yield* FalcoReceiver
@@ -176,7 +176,7 @@ export const makeFalcoScanner = (options: FalcoScannerOptions = {}) =>
             const { collection } = outcome.success
             sources.push(`gRPC ${grpcWhere} (Falco ${collection.falcoVersion})`)
             coverage.push(outcome.success.coverage)
-            if (collection.error !== undefined) failure = { reason: collection.error._tag, message: visibleText(collection.error.message) }
+            if (collection.error !== undefined) failure = { reason: collection.error.reason, message: visibleText(collection.error.message) }
           } else {
             const error = outcome.failure
             const failedAt = yield* Clock.currentTimeMillis
@@ -190,7 +190,7 @@ export const makeFalcoScanner = (options: FalcoScannerOptions = {}) =>
               checks.push(endpointUnreachableCheck(`Falco gRPC endpoint ${grpcWhere} unreachable: ${error.message}`))
               yield* Effect.logWarning(`Falco gRPC endpoint unreachable: ${error.message}`)
             } else {
-              failure = { reason: error._tag, message: visibleText(error.message) }
+              failure = { reason: error.reason, message: visibleText(error.message) }
               yield* Effect.logWarning(`Falco gRPC source failed at ${new Date(failedAt).toISOString()}: ${error.message}`)
             }
           }
@@ -223,7 +223,7 @@ export const makeFalcoScanner = (options: FalcoScannerOptions = {}) =>
     return {
       name: "falco",
       scan: (request) =>
-        scan(request).pipe(Effect.mapError((error) => new ScanFailed({ reason: error._tag, message: error.message })))
+        scan(request).pipe(Effect.mapError(ScanFailed.from))
     } satisfies Scanner
   })
 
@@ -231,6 +231,5 @@ export const makeFalcoScanner = (options: FalcoScannerOptions = {}) =>
 export class FalcoScanner extends Context.Service<FalcoScanner, Scanner>()(
   "compliance-scan/backends/falco/FalcoScanner"
 ) {
-  static readonly make = makeFalcoScanner
   static readonly layer = (options: FalcoScannerOptions = {}) => Layer.effect(FalcoScanner, makeFalcoScanner(options))
 }

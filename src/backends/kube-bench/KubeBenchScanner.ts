@@ -85,7 +85,7 @@ const isLinux = (node: KubeObject): boolean => {
   return os === undefined || os === "linux"
 }
 
-export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
+const makeKubeBenchScanner = (options: KubeBenchScannerOptions) =>
   Effect.gen(function*() {
     const kube = yield* KubeClient
     const config = yield* OperatorConfig
@@ -165,7 +165,7 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
       )
 
     /** status.nodes, reported in node order after every change (serialised, so never out of order). */
-    const makeProgress = (initial: ReadonlyArray<NodeScanStatus>, report: ScanRequest["reportNodes"]) =>
+    const makeProgress = (initial: ReadonlyArray<NodeScanStatus>, report: ScanRequest["reportProgress"]) =>
       Effect.gen(function*() {
         const state = yield* Ref.make(initial)
         const lock = yield* Semaphore.make(1)
@@ -182,7 +182,7 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
               const changed = before.some((entry, index) => JSON.stringify(entry) !== JSON.stringify(after[index]))
               if (!changed) return
               yield* Ref.set(state, after)
-              yield* report(after)
+              yield* report({ nodes: after })
             })
           )
         return { set, get: Ref.get(state) }
@@ -226,9 +226,9 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
             ...(choice.detected.version === undefined ? {} : { version: choice.detected.version }),
             ...(benchmark === undefined ? {} : { benchmark })
           })),
-          request.reportNodes
+          request.reportProgress
         )
-        yield* request.reportNodes(yield* progress.get)
+        yield* request.reportProgress({ nodes: yield* progress.get })
 
         // One watch on the run's Jobs and one on their Pods (by the run's label), for every node.
         const objects = yield* SubscriptionRef.make(emptyRunObjects)
@@ -291,8 +291,9 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
         }
         const checks = checksFromReports(reports, severities)
         const nodeStatuses = yield* progress.get
-        if (failures.length === 0) return { checks, nodes: nodeStatuses }
-        return { checks, nodes: nodeStatuses, failure: runFailure(failures, results.length) }
+        const backendStatus = { nodes: nodeStatuses }
+        if (failures.length === 0) return { checks, backendStatus }
+        return { checks, backendStatus, failure: runFailure(failures, results.length) }
       }).pipe(
         Effect.annotateLogs({ backend: "kube-bench", run: `${request.run.metadata.namespace}/${request.run.metadata.name}` })
       )
@@ -489,7 +490,6 @@ export const runFailure = (
 export class KubeBenchScanner extends Context.Service<KubeBenchScanner, Scanner>()(
   "compliance-scan/backends/kube-bench/KubeBenchScanner"
 ) {
-  static readonly make = makeKubeBenchScanner
   static readonly layer = (options: KubeBenchScannerOptions = {}) =>
     Layer.effect(KubeBenchScanner, makeKubeBenchScanner(options))
 }

@@ -82,7 +82,7 @@ export const request = Effect.fnUntraced(function*(scanRun: ComplianceScanRun, t
   const scanRequest: ScanRequest = {
     run: scanRun,
     deadline: Date.now() + timeoutMillis,
-    reportNodes: (nodes) => Ref.update(reports, (all) => [...all, nodes])
+    reportProgress: ({ nodes }) => Ref.update(reports, (all) => (nodes === undefined ? all : [...all, nodes]))
   }
   return { scanRequest, reports: Ref.get(reports) }
 })
