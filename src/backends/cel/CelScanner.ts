@@ -1,5 +1,4 @@
 import { Clock, Context, Effect, Layer } from "effect"
-import * as Prometheus from "prom-client"
 import type { KubeClient } from "../../services/kube/KubeClient.ts"
 import { Metrics } from "../../services/Metrics.ts"
 import { type Scanner, ScanFailed, type ScanRequest } from "../Scanner.ts"
@@ -52,10 +51,6 @@ export const defaultCelScannerOptions: CelScannerOptions = {
   packsDirectory: defaultPacksDirectory
 }
 
-const counter = <L extends string>(registry: Prometheus.Registry, name: string, help: string, labelNames: ReadonlyArray<L>) =>
-  (registry.getSingleMetric(name) as Prometheus.Counter<L> | undefined) ??
-    new Prometheus.Counter({ name, help, labelNames, registers: [registry] })
-
 export class CelScanner extends Context.Service<
   CelScanner,
   Scanner & {
@@ -67,18 +62,15 @@ export class CelScanner extends Context.Service<
     Effect.gen(function*() {
       const options: CelScannerOptions = { ...defaultCelScannerOptions, ...overrides }
       const metrics = yield* Metrics
-      const evaluationsTotal = counter(
-        metrics.registry,
-        "ugallu_compliance_scan_cel_evaluations_total",
-        "CEL expression evaluations (rules and messages) against objects.",
-        []
-      )
-      const cacheRequests = counter(
-        metrics.registry,
-        "ugallu_compliance_scan_cel_program_cache_requests_total",
-        "Lookups of compiled CEL programs, by result (hit or miss).",
-        ["result"]
-      )
+      const evaluationsTotal = metrics.counter({
+        name: "ugallu_compliance_scan_cel_evaluations_total",
+        help: "CEL expression evaluations (rules and messages) against objects."
+      })
+      const cacheRequests = metrics.counter({
+        name: "ugallu_compliance_scan_cel_program_cache_requests_total",
+        help: "Lookups of compiled CEL programs, by result (hit or miss).",
+        labelNames: ["result"]
+      })
       const engine = makeCelJsEngine(options.engineLimits)
       const cache = new ProgramCache(engine, options.programCacheSize)
       const compile = cache.compile.bind(cache)

@@ -1,5 +1,4 @@
 import { Clock, Context, Effect, Layer } from "effect"
-import * as Prometheus from "prom-client"
 import type { Check } from "../../api/Check.ts"
 import { specDefaults } from "../../api/ComplianceScanRun.ts"
 import { parseDurationMillis } from "../../api/Duration.ts"
@@ -81,14 +80,10 @@ const makeFalcoScanner = (options: FalcoScannerOptions) =>
     const metrics = yield* Metrics
     const api = loadFalcoApi()
 
-    // The registry may outlive one scanner (tests build several on one Metrics).
-    const grpcEventsName = "ugallu_compliance_scan_falco_grpc_events_total"
-    const grpcEvents = (metrics.registry.getSingleMetric(grpcEventsName) as Prometheus.Counter | undefined) ??
-      new Prometheus.Counter({
-        name: grpcEventsName,
-        help: "Falco alerts received over Falco's gRPC outputs service.",
-        registers: [metrics.registry]
-      })
+    const grpcEvents = metrics.counter({
+      name: "ugallu_compliance_scan_falco_grpc_events_total",
+      help: "Falco alerts received over Falco's gRPC outputs service."
+    })
 
     const grpcHost = config.falcoHost === undefined || config.falcoHost === "" ? undefined : config.falcoHost
     const grpcWhere = `${grpcHost}:${config.falcoPort}`

@@ -1,5 +1,4 @@
 import { Clock, Context, Duration, Effect, Layer, Ref, Result, Schema, type Scope, Semaphore, Stream, SubscriptionRef } from "effect"
-import * as Prometheus from "prom-client"
 import type { ComplianceScanRun, NodeScanStatus } from "../../api/ComplianceScanRun.ts"
 import { specDefaults } from "../../api/ComplianceScanRun.ts"
 import { type FailureReason, KubeBenchNodeFailureReason } from "../../api/RunReason.ts"
@@ -97,15 +96,11 @@ const makeKubeBenchScanner = (options: KubeBenchScannerOptions) =>
     const cleanupTimeout = options.cleanupTimeout ?? "30 seconds"
     const namespace = config.jobNamespace
 
-    // The registry may outlive one scanner (tests build several on one Metrics).
-    const nodeScansName = "ugallu_compliance_scan_kube_bench_node_scans_total"
-    const nodeScans = (metrics.registry.getSingleMetric(nodeScansName) as Prometheus.Counter<"outcome" | "reason"> | undefined) ??
-      new Prometheus.Counter({
-        name: nodeScansName,
-        help: "kube-bench node scans that ended, by outcome (succeeded or failed) and failure reason.",
-        labelNames: ["outcome", "reason"],
-        registers: [metrics.registry]
-      })
+    const nodeScans = metrics.counter({
+      name: "ugallu_compliance_scan_kube_bench_node_scans_total",
+      help: "kube-bench node scans that ended, by outcome (succeeded or failed) and failure reason.",
+      labelNames: ["outcome", "reason"]
+    })
 
     const listNodes = (selector: Readonly<Record<string, string>> | undefined) =>
       Effect.gen(function*() {
