@@ -6,7 +6,7 @@ import { Clock, Context, Effect, Layer, Option, Result, Schedule, Schema, type S
 import { Metrics } from "../../services/Metrics.ts"
 import { KubeClient } from "../../services/kube/KubeClient.ts"
 import { OperatorConfig } from "../../services/OperatorConfig.ts"
-import { parseBindAddress } from "./BindAddress.ts"
+import { parseBindAddress } from "../../services/BindAddress.ts"
 import { type CertificateSet, loadCertificateSet } from "./CertificateFiles.ts"
 import { alertBytes } from "./AlertBudget.ts"
 import { ClientRateLimiter } from "./ClientRateLimiter.ts"

@@ -5,7 +5,7 @@ import type { KubeObject } from "../../services/kube/KubeObject.ts"
 import { Resources } from "../../services/kube/Resources.ts"
 import { LeaderElection } from "../../services/LeaderElection.ts"
 import { OperatorConfig, type OperatorConfigShape } from "../../services/OperatorConfig.ts"
-import { parseBindAddress } from "./BindAddress.ts"
+import { parseBindAddress } from "../../services/BindAddress.ts"
 import { FalcoReceiver } from "./FalcoReceiver.ts"
 
 /** The `endpointslice.kubernetes.io/managed-by` value: tells the EndpointSlice controllers to leave the slice alone. */
