@@ -191,12 +191,13 @@ export const makeFalcoReceiver = (
   options: FalcoReceiverOptions
 ): Effect.Effect<FalcoReceiverShape, FalcoReceiverStartFailed, Scope.Scope | Metrics> =>
   Effect.gen(function*() {
-    const bind = parseBindAddress(options.bindAddress)
-    if (bind === undefined) {
+    const parsed = parseBindAddress(options.bindAddress)
+    if (Result.isFailure(parsed) || parsed.success === undefined) {
       return yield* new FalcoReceiverStartFailed({
         message: `--falco-receiver-bind-address ${JSON.stringify(options.bindAddress)} is not host:port`
       })
     }
+    const bind = parsed.success
     const clock = yield* Clock.Clock
     const now = () => clock.currentTimeMillisUnsafe()
     let certificates = yield* loadCertificateSet(certificateFlags(options), now()).pipe(

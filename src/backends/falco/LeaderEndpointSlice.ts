@@ -1,4 +1,4 @@
-import { Clock, Effect, Layer, Schedule, Schema } from "effect"
+import { Clock, Effect, Layer, Result, Schedule, Schema } from "effect"
 import type { KubeError } from "../../services/kube/KubeErrors.ts"
 import { KubeClient } from "../../services/kube/KubeClient.ts"
 import type { KubeObject } from "../../services/kube/KubeObject.ts"
@@ -59,7 +59,8 @@ export const leaderEndpointSlice = (endpoint: LeaderEndpoint): KubeObject => ({
 export const leaderEndpointFromConfig = (config: OperatorConfigShape): LeaderEndpoint | undefined => {
   if (config.falcoReceiverService === undefined || config.falcoReceiverService === "") return undefined
   if (config.falcoReceiverBindAddress === undefined || config.falcoReceiverBindAddress === "") return undefined
-  const bind = parseBindAddress(config.falcoReceiverBindAddress)
+  const parsed = parseBindAddress(config.falcoReceiverBindAddress)
+  const bind = Result.isSuccess(parsed) ? parsed.success : undefined
   if (bind === undefined || bind.port === 0) {
     throw new Error(`--falco-receiver-service needs a fixed receiver port, not ${JSON.stringify(config.falcoReceiverBindAddress)}`)
   }
