@@ -1,6 +1,6 @@
 import { defineConfig } from "vitest/config"
 
-// Two tiers: `fast` (unit + simulated cluster, seconds) and `cluster` (a real
+// Two tiers: `fast` (unit + simulated cluster, 1-2 minutes) and `cluster` (a real
 // kube-apiserver, controller-manager, scheduler and kwok started once per run).
 export default defineConfig({
   test: {
