@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Option, Ref } from "effect"
+import { Deferred, Effect, Fiber, Option, Ref, Schedule } from "effect"
 import type { Check } from "../../../src/api/Check.ts"
 import { kubeBenchDemoExecutor } from "../../../sim/kube-bench/KubeBenchDemoExecutor.ts"
 import { kubeBenchJob, kubeBenchJobName, runIdentityOf } from "../../../src/backends/kube-bench/KubeBenchJob.ts"
@@ -36,7 +36,12 @@ describe("kube-bench scanner on the simulated cluster", () => {
           const now = yield* Ref.updateAndGet(running, (count) => count + 1)
           yield* Ref.update(mostAtOnce, (most) => Math.max(most, now))
           yield* Ref.update(started, (names) => [...names, nodeOf(pod)])
-          yield* Effect.sleep("40 millis")
+          // Works until the limit is reached (two Pods at once) or it is the last node: a
+          // condition, not a fixed time, so the overlap the test counts always happens.
+          yield* Effect.all([Ref.get(mostAtOnce), Ref.get(started)]).pipe(
+            Effect.repeat({ schedule: Schedule.spaced("5 millis"), until: ([most, names]) => most >= 2 || names.length === nodes.length }),
+            Effect.timeoutOrElse({ duration: "10 seconds", orElse: () => Effect.die(new Error("never two kube-bench Pods at once")) })
+          )
           yield* Ref.update(running, (count) => count - 1)
           return succeed(nodeOf(pod) === "node-3" ? reportWith({ "1.1.1": "FAIL" }) : sampleReport)
         })
@@ -206,7 +211,9 @@ describe("kube-bench scanner on the simulated cluster", () => {
           const scan = yield* Effect.forkChild(Effect.scoped((yield* KubeBenchScanner).scan(scanRequest)))
           // Let the scan find the existing Job (its Pod is still at work) before it finishes.
           yield* eventually(reports.pipe(Effect.map((progress) => progress.length > 0)))
-          yield* Effect.sleep("30 millis")
+          // ... and watch it: its watches on the run's Jobs and Pods are open.
+          const cluster = yield* SimulatedCluster
+          yield* eventually(Effect.map(cluster.openWatches, (open) => open >= 2))
           yield* Deferred.succeed(release, undefined)
           const report = yield* Fiber.join(scan)
 
