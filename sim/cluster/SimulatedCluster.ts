@@ -43,7 +43,7 @@ export const defaultStatusSubresources: ReadonlyArray<ResourceType> = [
 ]
 
 /**
- * An in-memory Kubernetes API server: the `demo` command's cluster, users' rule testing
+ * An in-memory Kubernetes API server (a simulation, never the product): the `demo`'s cluster, the benches
  * and the fast test tier. `SimulatedCluster.layer()` provides KubeClient (behaving like
  * the real API server where the operator can tell) and this control handle, which steers
  * the world behind it: seeding, what Job Pods do, and fault injection. The control
@@ -72,7 +72,7 @@ export class SimulatedCluster extends Context.Service<
     /** Sets the log of a Pod (one seeded with `apply`, say). */
     readonly setPodLog: (namespace: string, name: string, log: string) => Effect.Effect<void, KubeError>
   }
->()("compliance-scan/services/kube/SimulatedCluster") {
+>()("compliance-scan/sim/SimulatedCluster") {
   /** Provides both SimulatedCluster (the control handle) and KubeClient. */
   static layer(options: SimulatedClusterOptions = {}): Layer.Layer<SimulatedCluster | KubeClient> {
     return Layer.effectContext(makeSimulatedCluster(options))
