@@ -13,7 +13,7 @@ import type { ComplianceScanRun } from "../src/api/ComplianceScanRun.ts"
 import { CelScanner } from "../src/backends/cel/CelScanner.ts"
 import { Metrics } from "../src/services/Metrics.ts"
 import type { KubeObject } from "../src/services/kube/KubeObject.ts"
-import { SimulatedCluster } from "../src/services/kube/SimulatedCluster.ts"
+import { SimulatedCluster } from "../sim/cluster/SimulatedCluster.ts"
 
 const podCount = Number(process.argv[2] ?? 10_000)
 const namespaceCount = 25
@@ -91,7 +91,7 @@ const program = Effect.gen(function*() {
   for (const label of ["first scan (cold engine caches)", "second scan", "third scan"]) {
     const started = performance.now()
     const cpuBefore = process.cpuUsage()
-    const report = yield* Effect.scoped(scanner.scan({ run, deadline: Date.now() + 600_000, reportNodes: () => Effect.void }))
+    const report = yield* Effect.scoped(scanner.scan({ run, deadline: Date.now() + 600_000, reportProgress: () => Effect.void }))
     const seconds = (performance.now() - started) / 1000
     const cpu = process.cpuUsage(cpuBefore)
     const cpuMillis = (cpu.user + cpu.system) / 1000
@@ -109,7 +109,7 @@ const program = Effect.gen(function*() {
   console.log(`peak RSS: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`)
 })
 
-const layer = CelScanner.layer.pipe(Layer.provideMerge(Layer.mergeAll(SimulatedCluster.layer({ objects }), Metrics.layerTest)))
+const layer = CelScanner.layer().pipe(Layer.provideMerge(Layer.mergeAll(SimulatedCluster.layer({ objects }), Metrics.layerTest)))
 
 Effect.runPromise(program.pipe(Effect.provide(layer))).catch((error: unknown) => {
   console.error(error)

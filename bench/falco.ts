@@ -18,10 +18,10 @@ import { Agent, request } from "node:https"
 import { Effect, Layer, Logger } from "effect"
 import type { ComplianceScanRun } from "../src/api/ComplianceScanRun.ts"
 import { FalcoReceiver, makeFalcoReceiver } from "../src/backends/falco/FalcoReceiver.ts"
-import { makeFalcoScanner } from "../src/backends/falco/FalcoScanner.ts"
-import { simulatedAlerts, toHttpJson } from "../src/backends/falco/SimulatedAlerts.ts"
-import { makeSimulatedFalco } from "../src/backends/falco/SimulatedFalco.ts"
-import { generateTestCertificates, type TestCertificates } from "../src/backends/falco/TestCertificates.ts"
+import { FalcoScanner } from "../src/backends/falco/FalcoScanner.ts"
+import { simulatedAlerts, toHttpJson } from "../sim/falco/SimulatedAlerts.ts"
+import { makeSimulatedFalco } from "../sim/falco/SimulatedFalco.ts"
+import { generateTestCertificates, type TestCertificates } from "../sim/falco/TestCertificates.ts"
 import type { ScanRequest } from "../src/backends/Scanner.ts"
 import { Metrics } from "../src/services/Metrics.ts"
 import { OperatorConfig } from "../src/services/OperatorConfig.ts"
@@ -66,7 +66,7 @@ const rate = (alerts: number, millis: number) => `${count(Math.round((alerts / m
 const scanRequest = (window: string): ScanRequest => ({
   run: { metadata: { name: "bench", namespace: "bench" }, spec: { backend: "falco", falco: { window } } } as unknown as ComplianceScanRun,
   deadline: Date.now() + 10 * 60_000,
-  reportNodes: () => Effect.void
+  reportProgress: () => Effect.void
 })
 
 /** The operator side: a receiver and the scanner, driven by messages from the parent. */
@@ -89,7 +89,7 @@ const operator = Effect.gen(function*() {
     burst: 1e9
   })
   const scannerWith = (maxEventsPerRun: number) =>
-    makeFalcoScanner({ maxEventsPerRun }).pipe(Effect.provide(Layer.mergeAll(
+    Effect.provide(FalcoScanner, FalcoScanner.layer({ maxEventsPerRun })).pipe(Effect.provide(Layer.mergeAll(
       OperatorConfig.layer({
         falcoHost: "localhost",
         falcoPort: start.falcoPort,
@@ -121,7 +121,7 @@ const operator = Effect.gen(function*() {
       })
     } else if (message.type === "read") {
       // Receiver only: the same receiver, a scanner without --falco-host.
-      const scanner = yield* makeFalcoScanner().pipe(Effect.provide(Layer.mergeAll(
+      const scanner = yield* Effect.provide(FalcoScanner, FalcoScanner.layer()).pipe(Effect.provide(Layer.mergeAll(
         OperatorConfig.layer({}),
         Layer.succeed(FalcoReceiver, receiver),
         Layer.succeed(Metrics, metrics)

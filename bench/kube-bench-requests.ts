@@ -13,16 +13,16 @@ import { Effect, Layer } from "effect"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import type { ComplianceScanRun } from "../src/api/ComplianceScanRun.ts"
-import { kubeBenchDemoExecutor } from "../src/backends/kube-bench/KubeBenchDemoExecutor.ts"
+import { kubeBenchDemoExecutor } from "../sim/kube-bench/KubeBenchDemoExecutor.ts"
 import { KubeBenchScanner } from "../src/backends/kube-bench/KubeBenchScanner.ts"
 import { Metrics } from "../src/services/Metrics.ts"
 import { OperatorConfig } from "../src/services/OperatorConfig.ts"
-import { SimulatedCluster } from "../src/services/kube/SimulatedCluster.ts"
+import { SimulatedCluster } from "../sim/cluster/SimulatedCluster.ts"
 
 const nodeCount = Number(process.argv[2] ?? 10)
 const seconds = Number(process.argv[3] ?? 6)
 const jobNamespace = "ugallu-system-privileged"
-const report = readFileSync(join(import.meta.dirname, "..", "src", "demo", "reports", "cis-1.10-node.json"), "utf8")
+const report = readFileSync(join(import.meta.dirname, "..", "sim", "demo", "reports", "cis-1.10-node.json"), "utf8")
 
 const nodes = Array.from({ length: nodeCount }, (_, index) => ({
   apiVersion: "v1",
@@ -43,7 +43,7 @@ const program = Effect.gen(function*() {
   const before = yield* cluster.requestCounts
   const started = Date.now()
   const result = yield* Effect.scoped(
-    scanner.scan({ run, deadline: Date.now() + 600_000, reportNodes: () => Effect.void })
+    scanner.scan({ run, deadline: Date.now() + 600_000, reportProgress: () => Effect.void })
   )
   const after = yield* cluster.requestCounts
   const used = Object.fromEntries(Object.entries(after).map(([verb, count]) => [verb, count - (before[verb as keyof typeof before] ?? 0)]))

@@ -7,7 +7,7 @@ import { operatorLayer, runOperator } from "../src/Operator.ts"
 import { KubeClient } from "../src/services/kube/KubeClient.ts"
 import { watchResource } from "../src/services/kube/ListWatch.ts"
 import { Resources } from "../src/services/kube/Resources.ts"
-import { SimulatedCluster } from "../src/services/kube/SimulatedCluster.ts"
+import { SimulatedCluster } from "../sim/cluster/SimulatedCluster.ts"
 import { Metrics } from "../src/services/Metrics.ts"
 import { OperatorConfig } from "../src/services/OperatorConfig.ts"
 

@@ -1,40 +1,6 @@
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Effect, Exit, Runtime } from "effect"
-import { CliError, Command } from "effect/cli"
-import { celCommand } from "./backends/cel/CelTestCommand.ts"
-import { kubeBenchCommand } from "./backends/kube-bench/KubeBenchCommand.ts"
-import { ErrorPresenter } from "./cli/ErrorPresenter.ts"
-import { runCommand } from "./cli/RunCommand.ts"
-import { runDemo } from "./demo/Demo.ts"
-import { defaultOperatorConfig } from "./services/OperatorConfig.ts"
+import { Command } from "effect/cli"
+import { productCommands, rootCommand, runCli } from "./cli/Cli.ts"
 
-const demoCommand = Command.make("demo", {}, () => runDemo).pipe(
-  Command.withDescription("Run the operator on an embedded simulated cluster with sample runs, print the results, exit")
-)
-
-const root = Command.make("compliance-scan").pipe(
-  Command.withDescription("Kubernetes operator that runs compliance scans (kube-bench, Falco, CEL)"),
-  Command.withSubcommands([runCommand, demoCommand, celCommand, kubeBenchCommand])
-)
-
-/**
- * SIGTERM/SIGINT interrupt the program and its finalizers drain it: a clean exit (0). Other
- * failures print one line on stderr (errors with a user message were shown by the CLI already).
- */
-const teardown: Runtime.Teardown = (exit, onExit) => {
-  if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) return onExit(0)
-  if (Exit.isFailure(exit)) {
-    const error = Cause.squash(exit.cause)
-    const shown = typeof error === "object" && error !== null && CliError.userMessage in error
-    if (!shown && !CliError.isCliError(error)) {
-      console.error(`compliance-scan: ${error instanceof Error ? error.message : String(error)}`)
-    }
-  }
-  return Runtime.defaultTeardown(exit, onExit)
-}
-
-root.pipe(
-  Command.run({ version: defaultOperatorConfig.version }),
-  Effect.provide([ErrorPresenter, NodeServices.layer]),
-  NodeRuntime.runMain({ teardown, disableErrorReporting: true })
-)
+// The product's entry point (the image's ENTRYPOINT and the package's bin). `demo` lives
+// with the simulations: sim/main.ts.
+runCli(rootCommand.pipe(Command.withSubcommands(productCommands)))

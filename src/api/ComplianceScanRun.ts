@@ -5,6 +5,7 @@ import { crd } from "./CrdAnnotations.ts"
 import { DurationString, parseDurationMillis } from "./Duration.ts"
 import { apiVersion, Condition, ObjectMeta } from "./ObjectMeta.ts"
 import { OutcomeCounts } from "./Outcome.ts"
+import { RunReason } from "./RunReason.ts"
 import { Severity } from "./Severity.ts"
 
 export const kind = "ComplianceScanRun"
@@ -149,6 +150,9 @@ export const runPhases = ["", "Running", "Succeeded", "Failed"] as const
 export const RunPhase = Schema.Literals(runPhases)
 export type RunPhase = typeof RunPhase.Type
 
+/** What the run checks against, as its events and metrics name it: a kube-bench benchmark or a CEL profile. */
+export const checkedAgainst = (spec: ComplianceScanRunSpec): string | undefined => spec.benchmark ?? spec.profile
+
 export const isTerminal = (phase: RunPhase | undefined): boolean => phase === "Succeeded" || phase === "Failed"
 
 export const NodeScanStatus = Schema.Struct({
@@ -170,7 +174,7 @@ export const ComplianceScanRunStatus = Schema.Struct({
   phase: Schema.optionalKey(RunPhase),
   startTime: Schema.optionalKey(Schema.String.annotate(crd({ format: "date-time" }))),
   completionTime: Schema.optionalKey(Schema.String.annotate(crd({ format: "date-time" }))),
-  reason: Schema.optionalKey(Schema.String),
+  reason: Schema.optionalKey(RunReason),
   message: Schema.optionalKey(Schema.String),
   worstSeverity: Schema.optionalKey(Severity),
   summary: Schema.optionalKey(OutcomeCounts),

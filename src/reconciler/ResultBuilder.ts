@@ -1,22 +1,17 @@
 import type { Check } from "../api/Check.ts"
 import type { ComplianceScanResult, ComplianceScanResultStatus, FrameworkReport } from "../api/ComplianceScanResult.ts"
 import { kind as resultKind } from "../api/ComplianceScanResult.ts"
-import { type ComplianceScanRun, kind as runKind, type NodeScanStatus, scannerNameOf } from "../api/ComplianceScanRun.ts"
+import { type ComplianceScanRun, kind as runKind, scannerNameOf } from "../api/ComplianceScanRun.ts"
 import { apiVersion } from "../api/ObjectMeta.ts"
 import { countOutcomes, type OutcomeCounts } from "../api/Outcome.ts"
 import { highestSeverity, type Severity, severityRank } from "../api/Severity.ts"
+import type { BackendStatus, RunFailure } from "../backends/Scanner.ts"
 import { applyExceptions, countsTowardAlerts, isExcepted } from "../exceptions/ExceptionApplication.ts"
 import type { ExceptionsInput } from "../exceptions/ExceptionsInput.ts"
 import { decorateChecks, frameworkReports } from "./ControlMappings.ts"
 
 /** etcd refuses objects over 1.5 MiB; a whole Result (JSON) stays well under it. */
 export const resultByteBudget = 1024 * 1024
-
-/** Why a run failed, as it appears in status.reason/message and in the Result. */
-export interface RunFailure {
-  readonly reason: string
-  readonly message: string
-}
 
 /** The check a Failed run's Result carries so that dashboards see the gap. */
 export const failureCheck = (failure: RunFailure): Check => ({
@@ -160,7 +155,7 @@ export const buildResult = (
   failure: RunFailure | undefined,
   now: string,
   budget = resultByteBudget,
-  nodes?: ReadonlyArray<NodeScanStatus>,
+  backendStatus?: BackendStatus,
   exceptions?: ExceptionsInput
 ): BuiltResult => {
   const { checks: decorated, records } = applyExceptions(
@@ -222,7 +217,7 @@ export const buildResult = (
         checks: content.checks,
         summary,
         ...(content.frameworks.length === 0 ? {} : { frameworks: content.frameworks }),
-        ...(nodes === undefined ? {} : { nodes }),
+        ...backendStatus,
         ...(records.length === 0 ? {} : { exceptions: records })
       },
       status

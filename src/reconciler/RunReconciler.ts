@@ -4,16 +4,17 @@ import {
   type ComplianceScanRun,
   ComplianceScanRun as RunSchema,
   type ComplianceScanRunStatus,
+  checkedAgainst,
   isTerminal,
-  type NodeScanStatus,
   scannerNameOf,
   withDefaults
 } from "../api/ComplianceScanRun.ts"
 import { parseDurationMillis } from "../api/Duration.ts"
 import type { Condition } from "../api/ObjectMeta.ts"
 import { emptyCounts, type OutcomeCounts } from "../api/Outcome.ts"
+import { isFailureReason, scanCompleted } from "../api/RunReason.ts"
 import { isAtLeast, type Severity } from "../api/Severity.ts"
-import { Scanners } from "../backends/Scanner.ts"
+import { type BackendStatus, backendStatusOf, type RunFailure, Scanners } from "../backends/Scanner.ts"
 import { EventRecorder } from "../services/EventRecorder.ts"
 import { KubeClient } from "../services/kube/KubeClient.ts"
 import type { KubeError } from "../services/kube/KubeErrors.ts"
@@ -26,7 +27,7 @@ import { SecurityEvents } from "../services/SecurityEvents.ts"
 import { countsTowardAlerts } from "../exceptions/ExceptionApplication.ts"
 import { listExceptionsWith } from "../exceptions/ExceptionList.ts"
 import { subjectLabelsWith } from "../exceptions/SubjectLabels.ts"
-import { buildResult, type RunFailure } from "./ResultBuilder.ts"
+import { buildResult } from "./ResultBuilder.ts"
 
 /** namespace/name of a run: the queue key and the FiberMap key. */
 export interface RunKey {
@@ -55,7 +56,7 @@ const withConditions = (conditions: ReadonlyArray<Condition> | undefined, update
 interface Written {
   readonly summary: OutcomeCounts
   readonly worstSeverity: Severity | undefined
-  readonly nodes: ReadonlyArray<NodeScanStatus> | undefined
+  readonly backendStatus: BackendStatus | undefined
   readonly failure: RunFailure | undefined
   readonly resultName: string | undefined
   readonly conditions: ReadonlyArray<Condition>
@@ -64,7 +65,7 @@ interface Written {
 /** What the scan produced, whether it finished, failed, timed out or crashed. */
 interface ScanOutcome {
   readonly checks: ReadonlyArray<Check>
-  readonly nodes: ReadonlyArray<NodeScanStatus> | undefined
+  readonly backendStatus: BackendStatus | undefined
   readonly failure: RunFailure | undefined
 }
 
@@ -151,7 +152,7 @@ export class RunReconciler extends Context.Service<
         run: run.metadata.name,
         namespace: run.metadata.namespace!,
         backend: run.spec.backend,
-        profile: run.spec.benchmark ?? run.spec.profile ?? "",
+        profile: checkedAgainst(run.spec) ?? "",
         ...extra
       })
 
@@ -183,33 +184,33 @@ export class RunReconciler extends Context.Service<
         if (scanner === undefined) {
           return {
             checks: [],
-            nodes: undefined,
+            backendStatus: undefined,
             failure: { reason: "BackendUnavailable", message: `This operator has no ${backend} backend.` }
           } satisfies ScanOutcome
         }
         const remaining = Math.max(0, deadline - (yield* Clock.currentTimeMillis))
         const timeout = withDefaults(run.spec).timeout
-        const reportNodes = (nodes: ReadonlyArray<NodeScanStatus>) =>
-          patchStatus(run, { nodes }, undefined).pipe(
+        const reportProgress = (backendStatus: BackendStatus) =>
+          patchStatus(run, backendStatus, undefined).pipe(
             Effect.ignore
           )
         metrics.activeRuns.inc({ backend })
-        const outcome = yield* Effect.scoped(scanner.scan({ run, deadline, reportNodes })).pipe(
+        const outcome = yield* Effect.scoped(scanner.scan({ run, deadline, reportProgress })).pipe(
           Effect.timeoutOption(Duration.millis(remaining)),
           Effect.map((report): ScanOutcome =>
             Option.match(report, {
               onNone: () => ({
                 checks: [],
-                nodes: undefined,
+                backendStatus: undefined,
                 failure: { reason: "Timeout", message: `The scan did not finish within its timeout of ${timeout}.` }
               }),
-              onSome: (report) => ({ checks: report.checks, nodes: report.nodes, failure: report.failure })
+              onSome: (report) => ({ checks: report.checks, backendStatus: report.backendStatus, failure: report.failure })
             })
           ),
           Effect.catchTag("ScanFailed", (error) =>
             Effect.succeed<ScanOutcome>({
               checks: [],
-              nodes: undefined,
+              backendStatus: undefined,
               failure: { reason: error.reason, message: error.message }
             })),
           // A bug in a scanner fails its run, never the operator. Interruption (shutdown,
@@ -221,7 +222,7 @@ export class RunReconciler extends Context.Service<
               : Effect.logError("scanner defect", Cause.pretty(cause)).pipe(
                 Effect.as<ScanOutcome>({
                   checks: [],
-                  nodes: undefined,
+                  backendStatus: undefined,
                   failure: {
                     reason: "InternalError",
                     message: `The ${backend} backend failed unexpectedly: ${String(Cause.squash(cause))}`
@@ -323,14 +324,14 @@ export class RunReconciler extends Context.Service<
           }),
           deadline
         )
-        const { result, summary, worstSeverity, checks } = buildResult(run, outcome.checks, outcome.failure, now, undefined, outcome.nodes, {
+        const { result, summary, worstSeverity, checks } = buildResult(run, outcome.checks, outcome.failure, now, undefined, outcome.backendStatus, {
           exceptions,
           operatorNamespace: config.operatorNamespace,
           maxDurationMillis: config.maxExceptionDurationMillis,
           labelsOf
         })
-        const base = { summary, worstSeverity, nodes: outcome.nodes }
-        const scannedCondition = stepCondition("Scanned", "True", outcome.failure?.reason ?? "ScanCompleted", outcome.failure?.message ?? "The scan finished.", now, run)
+        const base = { summary, worstSeverity, backendStatus: outcome.backendStatus }
+        const scannedCondition = stepCondition("Scanned", "True", outcome.failure?.reason ?? scanCompleted, outcome.failure?.message ?? "The scan finished.", now, run)
         // Visible while the write is pending or retried: the scan is done (its outcome is held
         // in memory until the Result is written). Best effort: the Result write is what counts.
         const scannedOnly = withConditions(run.status?.conditions, [scannedCondition])
@@ -356,7 +357,7 @@ export class RunReconciler extends Context.Service<
           return { ...base, failure, resultName: undefined, conditions } satisfies Written
         }
         const backend = scannerNameOf(run.spec.backend)
-        const benchmark = run.spec.benchmark ?? run.spec.profile ?? backend
+        const benchmark = checkedAgainst(run.spec) ?? backend
         // As written (exceptions applied): waived and alert-only findings are not counted.
         for (const check of checks) {
           if (countsTowardAlerts(check)) metrics.findingsTotal.inc({ benchmark, severity: check.severity })
@@ -370,7 +371,7 @@ export class RunReconciler extends Context.Service<
           patchStatus(run, {
             summary,
             ...(worstSeverity === undefined ? {} : { worstSeverity }),
-            ...(outcome.nodes === undefined ? {} : { nodes: outcome.nodes }),
+            ...outcome.backendStatus,
             resultRef: { name: result.metadata.name },
             ...(result.spec.exceptions === undefined ? {} : { exceptions: result.spec.exceptions }),
             ...(outcome.failure === undefined ? {} : { reason: outcome.failure.reason, message: outcome.failure.message }),
@@ -385,12 +386,15 @@ export class RunReconciler extends Context.Service<
       const writtenFromStatus = (run: ComplianceScanRun): Written => {
         const status = run.status ?? {}
         const scanned = status.conditions?.find((condition) => condition.type === "Scanned")
-        const failed = scanned !== undefined && scanned.reason !== "ScanCompleted"
+        const failed = scanned !== undefined && scanned.reason !== scanCompleted
         return {
           summary: status.summary ?? emptyCounts(),
           worstSeverity: status.worstSeverity,
-          nodes: status.nodes,
-          failure: failed ? { reason: scanned.reason, message: scanned.message } : undefined,
+          backendStatus: backendStatusOf(status),
+          // A reason this operator did not write (an older version's) reads as InternalError.
+          failure: failed
+            ? { reason: isFailureReason(scanned.reason) ? scanned.reason : "InternalError", message: scanned.message }
+            : undefined,
           resultName: status.resultRef?.name,
           conditions: status.conditions ?? []
         }
@@ -437,13 +441,13 @@ export class RunReconciler extends Context.Service<
         }
 
         const phase = failure === undefined ? "Succeeded" : "Failed"
-        const reason = failure?.reason ?? "ScanCompleted"
+        const reason = failure?.reason ?? scanCompleted
         const message = failure?.message ??
           `${summary.fail} failed, ${summary.warn} to review, ${summary.pass} passed${
             worstSeverity === undefined ? "" : `; worst severity ${worstSeverity}`
           }.`
         // The last write, conditional on the version it was read at. A Conflict (a label
-        // change, a status.nodes write) re-reads and tries again; if another actor finished the
+        // change, a backend progress write) re-reads and tries again; if another actor finished the
         // run meanwhile, its terminal phase stands.
         const done = yield* writeTerminal(run, {
           phase,
@@ -453,7 +457,7 @@ export class RunReconciler extends Context.Service<
           summary,
           ...(written.resultName === undefined ? {} : { resultRef: { name: written.resultName } }),
           ...(worstSeverity === undefined ? {} : { worstSeverity }),
-          ...(written.nodes === undefined ? {} : { nodes: written.nodes }),
+          ...written.backendStatus,
           conditions: withConditions(conditions, [
             succeededCondition(phase === "Succeeded" ? "True" : "False", reason, message, now, run.metadata.generation)
           ])
@@ -523,7 +527,7 @@ export class RunReconciler extends Context.Service<
           const written: Written = {
             summary: run.status?.summary ?? emptyCounts(),
             worstSeverity: run.status?.worstSeverity,
-            nodes: run.status?.nodes,
+            backendStatus: backendStatusOf(run.status),
             failure,
             resultName: run.status?.resultRef?.name,
             conditions: withConditions(run.status?.conditions, [

@@ -1,41 +1,54 @@
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
+import { type BindAddress, parseBindAddress } from "./BindAddress.ts"
 import { Metrics } from "./Metrics.ts"
 import { OperatorConfig } from "./OperatorConfig.ts"
 
-/** `:8080`, `127.0.0.1:8080`, `[::1]:8080`; `0` turns the endpoint off (controller-runtime's convention). */
-export const parseBindAddress = (address: string): { host: string; port: number } | undefined => {
-  if (address === "0") return undefined
-  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/u.exec(address)
-  if (match === null) throw new Error(`invalid bind address ${JSON.stringify(address)}: expected host:port or :port`)
-  return { host: match[1] ?? (match[2] || "0.0.0.0"), port: Number(match[3]) }
+/** An endpoint could not be served: a malformed bind flag, or the port cannot be bound. */
+export class HttpEndpointFailed extends Schema.TaggedError<HttpEndpointFailed>()("HttpEndpointFailed", {
+  message: Schema.String
+}) {}
+
+interface Reply {
+  readonly status: number
+  readonly contentType: string
+  readonly body: string
 }
 
-type Handler = (request: http.IncomingMessage) => Promise<{ status: number; contentType: string; body: string }>
+type Handler = (request: http.IncomingMessage) => Effect.Effect<Reply>
 
+const listen = (name: string, address: string, bind: BindAddress, handler: Handler, run: <A>(effect: Effect.Effect<A>) => Promise<A>) =>
+  Effect.callback<http.Server, HttpEndpointFailed>((resume) => {
+    const server = http.createServer((request, response) => {
+      run(handler(request)).then(
+        ({ status, contentType, body }) => response.writeHead(status, { "content-type": contentType }).end(body),
+        (error) => response.writeHead(500).end(String(error))
+      )
+    })
+    server.once("error", (error) => resume(Effect.fail(new HttpEndpointFailed({ message: `${name} server on ${address}: ${error.message}` }))))
+    server.listen(bind.port, bind.host, () => resume(Effect.succeed(server)))
+  })
+
+/** Serves `handler` on `address` until the Scope closes; nothing when the address is `0`. */
 const serve = (name: string, address: string, handler: Handler) =>
-  Effect.acquireRelease(
-    Effect.callback<http.Server | undefined, Error>((resume) => {
-      const bind = parseBindAddress(address)
-      if (bind === undefined) return resume(Effect.succeed(undefined))
-      const server = http.createServer((request, response) => {
-        handler(request).then(
-          ({ status, contentType, body }) => response.writeHead(status, { "content-type": contentType }).end(body),
-          (error) => response.writeHead(500).end(String(error))
-        )
-      })
-      server.once("error", (error) => resume(Effect.fail(new Error(`${name} server on ${address}: ${error.message}`))))
-      server.listen(bind.port, bind.host, () => resume(Effect.succeed(server)))
-    }),
-    (server) =>
-      server === undefined
-        ? Effect.void
-        : Effect.callback<void>((resume) => {
+  Effect.gen(function*() {
+    const bind = yield* parseBindAddress(address).pipe(
+      Effect.fromResult,
+      Effect.mapError((error) => new HttpEndpointFailed({ message: `${name} server: ${error.message}` }))
+    )
+    if (bind === undefined) return undefined
+    // Requests run on this fiber's services (logger, references), not on a bare runtime.
+    const run = Effect.runPromiseWith(yield* Effect.context<never>())
+    return yield* Effect.acquireRelease(
+      listen(name, address, bind, handler, run),
+      (server) =>
+        Effect.callback<void>((resume) => {
           server.close(() => resume(Effect.void))
           server.closeAllConnections()
         })
-  )
+    )
+  })
 
 const text = (status: number, body: string) => ({ status, contentType: "text/plain; charset=utf-8", body })
 
@@ -54,20 +67,18 @@ export class HttpEndpoints extends Context.Service<
         const config = yield* OperatorConfig
         const metrics = yield* Metrics
         const services = yield* Effect.context<R>()
-        const runPromise = <A>(effect: Effect.Effect<A, never, R>) => Effect.runPromise(Effect.provide(effect, services))
-        const metricsServer = yield* serve("metrics", config.metricsBindAddress, async (request) => {
-          if (request.url?.split("?")[0] !== "/metrics") return text(404, "not found\n")
-          const { contentType, body } = await runPromise(metrics.render)
-          return { status: 200, contentType, body }
+        const metricsServer = yield* serve("metrics", config.metricsBindAddress, (request) => {
+          if (request.url?.split("?")[0] !== "/metrics") return Effect.succeed(text(404, "not found\n"))
+          return Effect.map(metrics.render, ({ contentType, body }) => ({ status: 200, contentType, body }))
         })
-        const probeServer = yield* serve("health probe", config.healthProbeBindAddress, async (request) => {
+        const probeServer = yield* serve("health probe", config.healthProbeBindAddress, (request) => {
           switch (request.url?.split("?")[0]) {
             case "/healthz":
-              return text(200, "ok\n")
+              return Effect.succeed(text(200, "ok\n"))
             case "/readyz":
-              return (await runPromise(ready)) ? text(200, "ok\n") : text(503, "not ready\n")
+              return Effect.map(Effect.provide(ready, services), (isReady) => isReady ? text(200, "ok\n") : text(503, "not ready\n"))
             default:
-              return text(404, "not found\n")
+              return Effect.succeed(text(404, "not found\n"))
           }
         })
         const portOf = (server: http.Server | undefined) => (server?.address() as AddressInfo | null)?.port

@@ -1,4 +1,11 @@
 import { backendNames, type ScannerName, scannerNameOf } from "../api/ComplianceScanRun.ts"
+import {
+  celFailureReasons,
+  commonFailureReasons,
+  type FailureReason,
+  falcoFailureReasons,
+  kubeBenchFailureReasons
+} from "../api/RunReason.ts"
 
 /**
  * The label values the operator's labelled metrics can take that are known before any run
@@ -10,30 +17,18 @@ export const scannerNames: ReadonlyArray<ScannerName> = [...new Set(backendNames
 export const runOutcomes = ["Succeeded", "Failed"] as const
 
 /**
- * The status.reason codes of a Failed run, by backend: the "Troubleshooting" table of
- * docs/operations.md (a test keeps the two in step).
+ * The status.reason codes of a Failed run, by backend (src/api/RunReason.ts): the
+ * "Troubleshooting" table of docs/operations.md (a test keeps the two in step).
  */
-export const failureReasons: Readonly<Record<ScannerName | "any", ReadonlyArray<string>>> = {
-  any: ["Timeout", "InvalidSpec", "BackendUnavailable", "InternalError", "ResultTooLarge", "ResultInvalid", "EventRejected", "Forbidden"],
-  "kube-bench": [
-    "NoNodesMatched",
-    "NodeListFailed",
-    "NodeScanFailed",
-    "BenchmarkUnsupported",
-    "ImagePullFailed",
-    "ContainerConfigError",
-    "JobFailed",
-    "JobCreateFailed",
-    "JobWatchFailed",
-    "LogReadFailed",
-    "ReportParseError"
-  ],
-  cel: ["CELCompileError", "CELCostExceeded", "CELTimeout", "UnknownProfile", "NoRules", "DuplicateRuleID", "KubernetesAPIError"],
-  falco: ["FalcoCredentialsInvalid", "FalcoTLSHandshakeFailed", "FalcoStreamFailed", "FalcoSpecInvalid"]
+export const failureReasons: Readonly<Record<ScannerName | "any", ReadonlyArray<FailureReason>>> = {
+  any: commonFailureReasons,
+  "kube-bench": kubeBenchFailureReasons,
+  cel: celFailureReasons,
+  falco: falcoFailureReasons
 }
 
 /** The reasons a run of `backend` can end Failed with. */
-export const failureReasonsOf = (backend: ScannerName): ReadonlyArray<string> => [...failureReasons.any, ...failureReasons[backend]]
+export const failureReasonsOf = (backend: ScannerName): ReadonlyArray<FailureReason> => [...failureReasons.any, ...failureReasons[backend]]
 
 /**
  * Benchmarks known without a run: the built-in CEL profiles and the `falco` default (a run

@@ -3,10 +3,21 @@ import * as Prometheus from "prom-client"
 import { severities } from "../api/Severity.ts"
 import { failureReasonsOf, knownBenchmarks, runOutcomes, scannerNames } from "./KnownLabelValues.ts"
 
+/** What a metric factory needs: the name, the help text and the label names. */
+export interface MetricSpec<L extends string> {
+  readonly name: string
+  readonly help: string
+  readonly labelNames?: ReadonlyArray<L>
+}
+
+/** A counter with label names `L` (prom-client's type, re-exported so backends need not import it). */
+export type Counter<L extends string = never> = Prometheus.Counter<L>
+export type Gauge<L extends string = never> = Prometheus.Gauge<L>
+
 /**
  * The operator's Prometheus metrics, on a registry of its own (no module-level state, so
- * each test and each simulated operator gets a fresh one). Backends register their own
- * metrics on `registry` in their Layers.
+ * each test and each simulated operator gets a fresh one). Backends make their own metrics
+ * with `counter` and `gauge` when their Layer is built.
  */
 export class Metrics extends Context.Service<
   Metrics,
@@ -24,6 +35,13 @@ export class Metrics extends Context.Service<
     readonly apiRequestsTotal: Prometheus.Counter<"verb" | "resource" | "code">
     readonly isLeader: Prometheus.Gauge
     readonly securityEventsSquattedTotal: Prometheus.Counter<"type">
+    /**
+     * The counter of that name, made on first use: idempotent, since one Metrics can outlive
+     * a backend's Layer (tests build several scanners on one Metrics).
+     */
+    readonly counter: <L extends string = never>(spec: MetricSpec<L>) => Counter<L>
+    /** The gauge of that name, made on first use (idempotent, like `counter`). */
+    readonly gauge: <L extends string = never>(spec: MetricSpec<L>) => Gauge<L>
     /** The Prometheus text exposition of every metric. */
     readonly render: Effect.Effect<{ readonly contentType: string; readonly body: string }>
   }
@@ -33,7 +51,22 @@ export class Metrics extends Context.Service<
       const registry = new Prometheus.Registry()
       if (options.processMetrics) Prometheus.collectDefaultMetrics({ register: registry })
       const registers = [registry]
+      // Per instance, never module-level: each Metrics has its own.
+      const counters = new Map<string, Prometheus.Counter<string>>()
+      const gauges = new Map<string, Prometheus.Gauge<string>>()
+      const counter = <L extends string = never>(spec: MetricSpec<L>): Counter<L> => {
+        const made = counters.get(spec.name) ?? new Prometheus.Counter<L>({ ...spec, labelNames: spec.labelNames ?? [], registers })
+        counters.set(spec.name, made)
+        return made
+      }
+      const gauge = <L extends string = never>(spec: MetricSpec<L>): Gauge<L> => {
+        const made = gauges.get(spec.name) ?? new Prometheus.Gauge<L>({ ...spec, labelNames: spec.labelNames ?? [], registers })
+        gauges.set(spec.name, made)
+        return made
+      }
       return initialiseKnownSeries(Metrics.of({
+        counter,
+        gauge,
         registry,
         runsTotal: new Prometheus.Counter({
           name: "ugallu_compliance_scan_runs_total",

@@ -707,6 +707,9 @@ describe("npm run build (the bundle the container image copies)", () => {
   it("runs: `run --help` lists every flag; no devDependency is in it; the data files are where src/ reads them", async () => {
     const build = await run("npm", ["run", "build", "--", "--out", out], { cwd: repoRoot, maxBuffer: 16 * 1024 * 1024 })
     expect(build.stdout).toContain(`${out}: bin/, src/ and`)
+    // The simulations (simulated cluster and Falco, the demo) stay out of the bundle.
+    expect(existsSync(join(out, "sim")), "sim/ in the bundle").toBe(false)
+    expect(existsSync(join(out, "src", "main.ts"))).toBe(true)
     const main = join(out, "src", "main.ts")
     expect(await runFlags(main)).toEqual(await runFlags())
 

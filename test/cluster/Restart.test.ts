@@ -93,8 +93,13 @@ describe("operator restart", () => {
         { what: "the new process to take the Lease", timeoutMillis: shortLease.leaseDurationMillis * 4 }
       )
       const takeoverSeconds = (Date.now() - killedAt) / 1000
-      // Give it a few polls of the Jobs it adopts (AlreadyExists -> watch the existing Job).
-      await sleep(3_000)
+      // Waits until it has tried to create every Job and been refused (AlreadyExists, 409:
+      // it watches the existing Job instead), not for a fixed time.
+      await eventually(
+        async () => ((await second.metricSum("ugallu_compliance_scan_api_requests_total", { verb: "create", resource: "jobs", code: "409" })) >= expectedJobs ? true : undefined),
+        { what: `the new process to adopt the ${expectedJobs} Jobs`, timeoutMillis: 60_000 }
+      )
+      for (const job of await admin.list(jobsPath(jobNamespace), { labelSelector: runSelector() })) jobsSeen.set(job.metadata.uid, job.metadata.name)
       expect(new Set(jobsSeen.values()).size).toBe(expectedJobs)
       expect(jobsSeen.size).toBe(expectedJobs)
       const stillRunning = await admin.list(podsPath(jobNamespace), { labelSelector: runSelector() })

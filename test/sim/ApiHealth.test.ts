@@ -3,7 +3,7 @@ import { Effect, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { ApiHealth } from "../../src/services/ApiHealth.ts"
 import { Forbidden } from "../../src/services/kube/KubeErrors.ts"
-import { SimulatedCluster } from "../../src/services/kube/SimulatedCluster.ts"
+import { SimulatedCluster } from "../../sim/cluster/SimulatedCluster.ts"
 import { testCluster } from "../support/TestOperator.ts"
 
 const settle = Effect.gen(function*() {

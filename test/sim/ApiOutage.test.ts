@@ -5,7 +5,7 @@ import { CelScanner } from "../../src/backends/cel/CelScanner.ts"
 import { Scanners, scannersOf } from "../../src/backends/Scanner.ts"
 import { KubeClient } from "../../src/services/kube/KubeClient.ts"
 import { Resources } from "../../src/services/kube/Resources.ts"
-import { SimulatedCluster } from "../../src/services/kube/SimulatedCluster.ts"
+import { SimulatedCluster } from "../../sim/cluster/SimulatedCluster.ts"
 import { runManifest, startOperator, testCluster, testNamespace } from "../support/TestOperator.ts"
 
 const phases = Effect.gen(function*() {
@@ -24,7 +24,9 @@ const tick = (duration: "1 second" | "100 millis") =>
     for (let i = 0; i < 100; i++) yield* Effect.yieldNow
   })
 
-const celScanners = Layer.effect(Scanners, Effect.gen(function*() { return scannersOf([yield* CelScanner.make()]) }))
+const celScanners = Layer.effect(Scanners, Effect.gen(function*() { return scannersOf([yield* CelScanner]) })).pipe(
+  Layer.provide(CelScanner.layer())
+)
 
 describe("API server outages", () => {
   for (const outageSeconds of [5, 40]) {

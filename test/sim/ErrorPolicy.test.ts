@@ -5,7 +5,7 @@ import { maxFailedAttempts } from "../../src/reconciler/Controller.ts"
 import { KubeClient } from "../../src/services/kube/KubeClient.ts"
 import { Invalid, NotFound } from "../../src/services/kube/KubeErrors.ts"
 import { Resources } from "../../src/services/kube/Resources.ts"
-import { SimulatedCluster } from "../../src/services/kube/SimulatedCluster.ts"
+import { SimulatedCluster } from "../../sim/cluster/SimulatedCluster.ts"
 import { getRun, runManifest, startOperator, testCluster, waitForPhase } from "../support/TestOperator.ts"
 import { instantScanner, passingCheck } from "../support/TestScanners.ts"
 

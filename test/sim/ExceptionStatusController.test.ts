@@ -6,7 +6,7 @@ import { ExceptionStatusController, exceptionSyncMillis } from "../../src/except
 import { KubeClient } from "../../src/services/kube/KubeClient.ts"
 import type { KubeObject } from "../../src/services/kube/KubeObject.ts"
 import { Resources } from "../../src/services/kube/Resources.ts"
-import { SimulatedCluster } from "../../src/services/kube/SimulatedCluster.ts"
+import { SimulatedCluster } from "../../sim/cluster/SimulatedCluster.ts"
 import { exceptionStates } from "../../src/services/KnownLabelValues.ts"
 import { Metrics } from "../../src/services/Metrics.ts"
 import { OperatorConfig } from "../../src/services/OperatorConfig.ts"

@@ -4,7 +4,7 @@ import { TestClock } from "effect/testing"
 import { Transient } from "../../src/services/kube/KubeErrors.ts"
 import { KubeClient } from "../../src/services/kube/KubeClient.ts"
 import { Resources } from "../../src/services/kube/Resources.ts"
-import { SimulatedCluster } from "../../src/services/kube/SimulatedCluster.ts"
+import { SimulatedCluster } from "../../sim/cluster/SimulatedCluster.ts"
 import {
   listResults,
   listSecurityEvents,

@@ -6,7 +6,7 @@ import { Forbidden, type KubeError } from "../../src/services/kube/KubeErrors.ts
 import type { KubeObject } from "../../src/services/kube/KubeObject.ts"
 import { listAll, type ListWatchEvent, watchResource } from "../../src/services/kube/ListWatch.ts"
 import type { ResourceType } from "../../src/services/kube/Resources.ts"
-import { SimulatedCluster, type SimulatedClusterOptions } from "../../src/services/kube/SimulatedCluster.ts"
+import { SimulatedCluster, type SimulatedClusterOptions } from "../../sim/cluster/SimulatedCluster.ts"
 
 const ConfigMap: ResourceType = { apiVersion: "v1", kind: "ConfigMap", plural: "configmaps", namespaced: true }
 const namespaces = ["alpha", "beta"]

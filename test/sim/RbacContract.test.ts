@@ -13,7 +13,7 @@ import { Scanners, scannersOf } from "../../src/backends/Scanner.ts"
 import { KubeClient } from "../../src/services/kube/KubeClient.ts"
 import type { KubeObject } from "../../src/services/kube/KubeObject.ts"
 import { Resources } from "../../src/services/kube/Resources.ts"
-import { SimulatedCluster } from "../../src/services/kube/SimulatedCluster.ts"
+import { SimulatedCluster } from "../../sim/cluster/SimulatedCluster.ts"
 import { securityEventName } from "../../src/services/SecurityEvents.ts"
 import { squatter } from "../support/ForeignEvents.ts"
 import { type ApiCall, recordingKubeClient } from "../support/RecordingKubeClient.ts"
@@ -156,9 +156,9 @@ describe("RBAC contract", () => {
       const scanners = Layer.effect(
         Scanners,
         Effect.gen(function*() {
-          return scannersOf([yield* KubeBenchScanner.make(), yield* CelScanner.make()])
+          return scannersOf([yield* KubeBenchScanner, yield* CelScanner])
         })
-      )
+      ).pipe(Layer.provide(Layer.mergeAll(KubeBenchScanner.layer(), CelScanner.layer())))
       yield* startOperator({
         kube: recording.client,
         scanners,

@@ -5,7 +5,7 @@ import { severities } from "../../src/api/Severity.ts"
 import { securityEventName } from "../../src/services/SecurityEvents.ts"
 import { KubeClient } from "../../src/services/kube/KubeClient.ts"
 import { Resources } from "../../src/services/kube/Resources.ts"
-import { SimulatedCluster } from "../../src/services/kube/SimulatedCluster.ts"
+import { SimulatedCluster } from "../../sim/cluster/SimulatedCluster.ts"
 import {
   eventsOf,
   getRun,
@@ -161,18 +161,26 @@ describe("Reconciler: concurrency", () => {
     Effect.gen(function*() {
       const kube = yield* KubeClient
       const scanning = yield* Ref.make(0)
+      // Scans in progress now, and the most ever seen at once.
+      const inFlight = yield* Ref.make({ now: 0, most: 0 })
       const release = yield* Deferred.make<void>()
       const gated: Scanner = {
         name: "cel",
         scan: () =>
           Ref.update(scanning, (n) => n + 1).pipe(
+            Effect.andThen(Ref.update(inFlight, ({ most, now }) => ({ now: now + 1, most: Math.max(most, now + 1) }))),
             Effect.andThen(Deferred.await(release)),
+            Effect.andThen(Ref.update(inFlight, ({ most, now }) => ({ now: now - 1, most }))),
             Effect.as({ checks: [passingCheck("p")] })
           )
       }
       yield* startOperator({ kube, scanners: [gated], config: { maxConcurrentRuns: 2 } })
       for (let i = 0; i < 5; i++) yield* createRun(`queued-${i}`, { backend: "cel" })
-      yield* Effect.sleep("300 millis")
+      // Waits for the condition (two scans started), never for a fixed time.
+      yield* Ref.get(scanning).pipe(
+        Effect.repeat({ schedule: Schedule.spaced("10 millis"), until: (n) => n >= 2 }),
+        Effect.timeout("10 seconds")
+      )
       expect(yield* Ref.get(scanning)).toBe(2)
       const phases = yield* Effect.forEach([0, 1, 2, 3, 4], (i) => Effect.map(getRun(`queued-${i}`), (run) => run.status?.phase ?? ""))
       expect(phases.filter((phase) => phase === "Running")).toHaveLength(2)
@@ -180,6 +188,7 @@ describe("Reconciler: concurrency", () => {
       yield* Deferred.succeed(release, undefined)
       for (let i = 0; i < 5; i++) yield* waitForPhase(`queued-${i}`, ["Succeeded"])
       expect(yield* Ref.get(scanning)).toBe(5)
+      expect((yield* Ref.get(inFlight)).most).toBe(2)
     }).pipe(Effect.provide(testCluster)))
 })
 

@@ -7,7 +7,7 @@ import { KubeBenchScanner } from "../../src/backends/kube-bench/KubeBenchScanner
 import { KubeClient } from "../../src/services/kube/KubeClient.ts"
 import { TooLarge, Transient } from "../../src/services/kube/KubeErrors.ts"
 import { Resources } from "../../src/services/kube/Resources.ts"
-import { SimulatedCluster } from "../../src/services/kube/SimulatedCluster.ts"
+import { SimulatedCluster } from "../../sim/cluster/SimulatedCluster.ts"
 import { listResults, listSecurityEvents, runManifest, startOperator, testCluster, testNamespace, waitForPhase } from "../support/TestOperator.ts"
 import { failingCheck, instantScanner, passingCheck } from "../support/TestScanners.ts"
 import { namespace, node, sampleReport, simulation } from "./kube-bench/KubeBenchSimulation.ts"

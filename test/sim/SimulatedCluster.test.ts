@@ -9,7 +9,7 @@ import {
   type JobExecutor,
   SimulatedCluster,
   type SimulatedClusterOptions
-} from "../../src/services/kube/SimulatedCluster.ts"
+} from "../../sim/cluster/SimulatedCluster.ts"
 
 const ConfigMap: ResourceType = { apiVersion: "v1", kind: "ConfigMap", plural: "configmaps", namespaced: true }
 

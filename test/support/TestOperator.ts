@@ -7,7 +7,7 @@ import { operatorLayer, runOperator } from "../../src/Operator.ts"
 import { KubeClient } from "../../src/services/kube/KubeClient.ts"
 import type { KubeObject } from "../../src/services/kube/KubeObject.ts"
 import { Resources } from "../../src/services/kube/Resources.ts"
-import { SimulatedCluster } from "../../src/services/kube/SimulatedCluster.ts"
+import { SimulatedCluster } from "../../sim/cluster/SimulatedCluster.ts"
 import { Metrics } from "../../src/services/Metrics.ts"
 import { OperatorConfig, type OperatorConfigShape } from "../../src/services/OperatorConfig.ts"
 

@@ -1,6 +1,7 @@
 import { Effect, Ref } from "effect"
 import type { Check } from "../../src/api/Check.ts"
 import type { ScannerName } from "../../src/api/ComplianceScanRun.ts"
+import type { FailureReason } from "../../src/api/RunReason.ts"
 import type { Severity } from "../../src/api/Severity.ts"
 import { ScanFailed, type Scanner } from "../../src/backends/Scanner.ts"
 
@@ -32,7 +33,7 @@ export const scriptedScanner = (name: ScannerName): Scanner => ({
     }))
 })
 
-export const failingScanner = (name: ScannerName, reason: string, message: string): Scanner => ({
+export const failingScanner = (name: ScannerName, reason: FailureReason, message: string): Scanner => ({
   name,
   scan: () => Effect.fail(new ScanFailed({ reason, message }))
 })

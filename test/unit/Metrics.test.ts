@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import { readFileSync } from "node:fs"
+import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { failureReasons } from "../../src/services/KnownLabelValues.ts"
@@ -52,5 +52,34 @@ describe("Metrics: labelled series exist from start-up", () => {
     const known = Object.entries(failureReasons).flatMap(([backend, reasons]) => reasons.map((reason) => `${backend}:${reason}`))
     expect(table.length).toBeGreaterThan(20)
     expect(known.sort()).toEqual(table.sort())
+  })
+})
+
+describe("Metrics: factories for the backends' own metrics", () => {
+  it.effect("counter and gauge are idempotent by name: a second backend Layer on the same Metrics shares the series", () =>
+    Effect.gen(function*() {
+      const metrics = yield* Metrics.make({ processMetrics: false })
+      const spec = { name: "test_scans_total", help: "Scans.", labelNames: ["outcome"] as const }
+      const first = metrics.counter(spec)
+      const second = metrics.counter(spec)
+      expect(second).toBe(first)
+      first.inc({ outcome: "succeeded" })
+      second.inc({ outcome: "succeeded" }, 2)
+      const gauge = metrics.gauge({ name: "test_open", help: "Open." })
+      expect(metrics.gauge({ name: "test_open", help: "Open." })).toBe(gauge)
+      gauge.set(4)
+      const { body } = yield* metrics.render
+      expect(body).toContain(`test_scans_total{outcome="succeeded"} 3`)
+      expect(body).toContain("test_open 4")
+    }))
+
+  it("no backend imports prom-client or looks metrics up in the registry", () => {
+    const backends = join(repoRoot, "src", "backends")
+    const files = readdirSync(backends, { recursive: true, encoding: "utf8" }).filter((file) => file.endsWith(".ts"))
+    const users = files.filter((file) => /\bmetrics\.(counter|gauge)\(/u.test(readFileSync(join(backends, file), "utf8")))
+    expect(users.sort()).toEqual(["cel/CelScanner.ts", "falco/FalcoReceiver.ts", "falco/FalcoScanner.ts", "kube-bench/KubeBenchScanner.ts"])
+    for (const file of files) {
+      expect(readFileSync(join(backends, file), "utf8"), file).not.toMatch(/prom-client|getSingleMetric|\.registry\b/u)
+    }
   })
 })

@@ -1,10 +1,9 @@
 import { Schema } from "effect"
-import { ScanFailed } from "../Scanner.ts"
 
 /**
  * Why a CEL scan (or a `cel test`) cannot produce checks. Each carries the run's
- * machine-readable `reason` and a sentence naming the rule; the scanner maps them to
- * ScanFailed once, here.
+ * machine-readable `reason` and a sentence naming the rule (ScanFailed.from turns one into
+ * the run's failure).
  */
 
 /** A rule's expression, messageExpression or selector is invalid. */
@@ -15,7 +14,7 @@ export class CelCompileError extends Schema.TaggedError<CelCompileError>()("CelC
   line: Schema.optionalKey(Schema.Int),
   column: Schema.optionalKey(Schema.Int)
 }) {
-  get reason(): string {
+  get reason(): "CELCompileError" {
     return "CELCompileError"
   }
 }
@@ -37,11 +36,9 @@ export class CelRuleSetInvalid extends Schema.TaggedError<CelRuleSetInvalid>()("
 export class CelInventoryFailed extends Schema.TaggedError<CelInventoryFailed>()("CelInventoryFailed", {
   message: Schema.String
 }) {
-  get reason(): string {
+  get reason(): "KubernetesAPIError" {
     return "KubernetesAPIError"
   }
 }
 
 export type CelScanError = CelCompileError | CelBoundExceeded | CelRuleSetInvalid | CelInventoryFailed
-
-export const toScanFailed = (error: CelScanError): ScanFailed => new ScanFailed({ reason: error.reason, message: error.message })

@@ -1,10 +1,9 @@
 import { Clock, Context, Effect, Layer } from "effect"
-import * as Prometheus from "prom-client"
 import type { KubeClient } from "../../services/kube/KubeClient.ts"
 import { Metrics } from "../../services/Metrics.ts"
 import { type Scanner, ScanFailed, type ScanRequest } from "../Scanner.ts"
 import { type CelEngineLimits, defaultCelEngineLimits, makeCelJsEngine } from "./CelJsEngine.ts"
-import { CelCompileError, CelRuleSetInvalid, toScanFailed } from "./CelErrors.ts"
+import { CelCompileError, CelRuleSetInvalid } from "./CelErrors.ts"
 import { loadInventory } from "./CelInventory.ts"
 import { resolveRuleSet } from "./CelRuleSet.ts"
 import { celTargets } from "./CelTarget.ts"
@@ -52,10 +51,6 @@ export const defaultCelScannerOptions: CelScannerOptions = {
   packsDirectory: defaultPacksDirectory
 }
 
-const counter = <L extends string>(registry: Prometheus.Registry, name: string, help: string, labelNames: ReadonlyArray<L>) =>
-  (registry.getSingleMetric(name) as Prometheus.Counter<L> | undefined) ??
-    new Prometheus.Counter({ name, help, labelNames, registers: [registry] })
-
 export class CelScanner extends Context.Service<
   CelScanner,
   Scanner & {
@@ -63,22 +58,19 @@ export class CelScanner extends Context.Service<
     readonly profiles: ReadonlyArray<string>
   }
 >()("compliance-scan/backends/cel/CelScanner") {
-  static readonly make = (overrides: Partial<CelScannerOptions> = {}): Effect.Effect<CelScanner["Service"], never, KubeClient | Metrics> =>
+  private static readonly make = (overrides: Partial<CelScannerOptions>): Effect.Effect<CelScanner["Service"], never, KubeClient | Metrics> =>
     Effect.gen(function*() {
       const options: CelScannerOptions = { ...defaultCelScannerOptions, ...overrides }
       const metrics = yield* Metrics
-      const evaluationsTotal = counter(
-        metrics.registry,
-        "ugallu_compliance_scan_cel_evaluations_total",
-        "CEL expression evaluations (rules and messages) against objects.",
-        []
-      )
-      const cacheRequests = counter(
-        metrics.registry,
-        "ugallu_compliance_scan_cel_program_cache_requests_total",
-        "Lookups of compiled CEL programs, by result (hit or miss).",
-        ["result"]
-      )
+      const evaluationsTotal = metrics.counter({
+        name: "ugallu_compliance_scan_cel_evaluations_total",
+        help: "CEL expression evaluations (rules and messages) against objects."
+      })
+      const cacheRequests = metrics.counter({
+        name: "ugallu_compliance_scan_cel_program_cache_requests_total",
+        help: "Lookups of compiled CEL programs, by result (hit or miss).",
+        labelNames: ["result"]
+      })
       const engine = makeCelJsEngine(options.engineLimits)
       const cache = new ProgramCache(engine, options.programCacheSize)
       const compile = cache.compile.bind(cache)
@@ -95,14 +87,14 @@ export class CelScanner extends Context.Service<
       const scan = Effect.fn("CelScanner.scan")(function*(request: ScanRequest) {
         const spec = request.run.spec
         const ruleSet = resolveRuleSet(packs, spec.profile, spec.cel?.rules ?? [])
-        if (ruleSet instanceof CelRuleSetInvalid) return yield* toScanFailed(ruleSet)
+        if (ruleSet instanceof CelRuleSetInvalid) return yield* ScanFailed.from(ruleSet)
         const [hits, misses] = [cache.hits, cache.misses]
         const rules = compileRules(compile, ruleSet)
         recordCache(hits, misses)
-        if (rules instanceof CelCompileError) return yield* toScanFailed(rules)
+        if (rules instanceof CelCompileError) return yield* ScanFailed.from(rules)
 
         const inventory = yield* loadInventory(rules, { pageSize: options.pageSize, deadline: request.deadline }).pipe(
-          Effect.mapError(toScanFailed),
+          Effect.mapError(ScanFailed.from),
           Effect.provide(kube)
         )
         const targets = celTargets(engine.fromJson, inventory)
@@ -131,28 +123,18 @@ export class CelScanner extends Context.Service<
             costUnits: meter.used
           })
         )
-        if (outcome._tag === "Exceeded") return yield* toScanFailed(outcome.error)
+        if (outcome._tag === "Exceeded") return yield* ScanFailed.from(outcome.error)
         return { checks: outcome.checks }
       })
 
       return CelScanner.of({
         name: "cel",
         profiles: [...packs.keys()].sort(),
-        scan: (request) => scan(request).pipe(Effect.catchDefect((defect) => Effect.fail(internalError(defect))))
+        scan
       })
     })
 
-  /** The scanner with the default limits and the built-in packs. */
-  static readonly layer: Layer.Layer<CelScanner, never, KubeClient | Metrics> = Layer.effect(CelScanner, CelScanner.make())
-
-  /** The scanner with some options changed (tests, benchmarks). */
-  static readonly layerWith = (overrides: Partial<CelScannerOptions>): Layer.Layer<CelScanner, never, KubeClient | Metrics> =>
+  /** The scanner: default limits and the built-in packs, or some options changed (tests, benchmarks). */
+  static readonly layer = (overrides: Partial<CelScannerOptions> = {}): Layer.Layer<CelScanner, never, KubeClient | Metrics> =>
     Layer.effect(CelScanner, CelScanner.make(overrides))
 }
-
-/** A bug in the backend must end the run Failed with a reason, not take the operator down. */
-const internalError = (defect: unknown) =>
-  new ScanFailed({ reason: "InternalError", message: `CEL backend error: ${defect instanceof Error ? defect.message : String(defect)}` })
-
-/** The scanner as a plain effect, for `scannersOf([...])`. */
-export const makeCelScanner: Effect.Effect<Scanner, never, KubeClient | Metrics> = CelScanner.make()

@@ -1,8 +1,8 @@
 import { Schema } from "effect"
 
 /**
- * Why the Falco backend could not collect. Each tag is also the run's `status.reason` when
- * the scanner turns it into a ScanFailed, so the reason codes live in one place:
+ * Why the Falco backend could not collect. Each tag is also its `reason`, the run's
+ * `status.reason` (ScanFailed.from), so the reason codes live in one place:
  *
  * - `FalcoCredentialsInvalid`: a client certificate, key or CA file is not set, missing,
  *   unreadable, not PEM, expired or not yet valid, or the key does not match the certificate.
@@ -18,19 +18,35 @@ import { Schema } from "effect"
  */
 export class FalcoCredentialsInvalid extends Schema.TaggedError<FalcoCredentialsInvalid>()("FalcoCredentialsInvalid", {
   message: Schema.String
-}) {}
+}) {
+  get reason(): "FalcoCredentialsInvalid" {
+    return this._tag
+  }
+}
 
 export class FalcoTLSHandshakeFailed extends Schema.TaggedError<FalcoTLSHandshakeFailed>()("FalcoTLSHandshakeFailed", {
   message: Schema.String
-}) {}
+}) {
+  get reason(): "FalcoTLSHandshakeFailed" {
+    return this._tag
+  }
+}
 
 export class FalcoStreamFailed extends Schema.TaggedError<FalcoStreamFailed>()("FalcoStreamFailed", {
   message: Schema.String
-}) {}
+}) {
+  get reason(): "FalcoStreamFailed" {
+    return this._tag
+  }
+}
 
 export class FalcoSpecInvalid extends Schema.TaggedError<FalcoSpecInvalid>()("FalcoSpecInvalid", {
   message: Schema.String
-}) {}
+}) {
+  get reason(): "FalcoSpecInvalid" {
+    return this._tag
+  }
+}
 
 export class FalcoEndpointUnreachable extends Schema.TaggedError<FalcoEndpointUnreachable>()("FalcoEndpointUnreachable", {
   message: Schema.String

@@ -3,11 +3,10 @@ import { createServer, type Server } from "node:https"
 import type { AddressInfo } from "node:net"
 import { gunzip } from "node:zlib"
 import { Clock, Context, Effect, Layer, Option, Result, Schedule, Schema, type Scope } from "effect"
-import * as Prometheus from "prom-client"
 import { Metrics } from "../../services/Metrics.ts"
 import { KubeClient } from "../../services/kube/KubeClient.ts"
 import { OperatorConfig } from "../../services/OperatorConfig.ts"
-import { parseBindAddress } from "./BindAddress.ts"
+import { parseBindAddress } from "../../services/BindAddress.ts"
 import { type CertificateSet, loadCertificateSet } from "./CertificateFiles.ts"
 import { alertBytes } from "./AlertBudget.ts"
 import { ClientRateLimiter } from "./ClientRateLimiter.ts"
@@ -117,61 +116,49 @@ const certificateFlags = (options: FalcoReceiverOptions) => ({
   caFile: { flag: "--falco-receiver-client-ca-file", path: options.clientCAFile }
 })
 
-const receiverMetrics = (registry: Prometheus.Registry) => {
-  const registers = [registry]
-  return {
-    received: new Prometheus.Counter({
-      name: "ugallu_compliance_scan_falco_receiver_events_total",
-      help: "Falco alerts accepted by the HTTPS receiver, by payload format (falco http_output or falcosidekick).",
-      labelNames: ["format"] as const,
-      registers
-    }),
-    dropped: new Prometheus.Counter({
-      name: "ugallu_compliance_scan_falco_receiver_events_dropped_total",
-      help: "Buffered Falco alerts dropped before any run read them: the oldest, when the buffer was full in alerts or bytes (capacity) or too old (age).",
-      labelNames: ["reason"] as const,
-      registers
-    }),
-    rejected: new Prometheus.Counter({
-      name: "ugallu_compliance_scan_falco_receiver_rejected_requests_total",
-      help: "Requests to the Falco receiver refused, by reason (tls, standby, method, rate_limited, too_large, overloaded, unsupported_encoding, malformed).",
-      labelNames: ["reason"] as const,
-      registers
-    }),
-    buffered: new Prometheus.Gauge({
-      name: "ugallu_compliance_scan_falco_receiver_buffered_events",
-      help: "Falco alerts held in the receiver's ring buffer.",
-      registers
-    }),
-    serving: new Prometheus.Gauge({
-      name: "ugallu_compliance_scan_falco_receiver_serving",
-      help: "1 when this replica's Falco receiver takes alerts (the leader, or leader election off), 0 when it refuses them as a standby.",
-      registers
-    }),
-    connections: new Prometheus.Gauge({
-      name: "ugallu_compliance_scan_falco_receiver_open_connections",
-      help: "Connections open to the Falco receiver.",
-      registers
-    }),
-    closedConnections: new Prometheus.Counter({
-      name: "ugallu_compliance_scan_falco_receiver_closed_connections_total",
-      help: "Connections the Falco receiver closed on a limit: connection_limit (total or per client), request_timeout (headers or whole request too slow), idle_timeout.",
-      labelNames: ["reason"] as const,
-      registers
-    }),
-    limits: new Prometheus.Gauge({
-      name: "ugallu_compliance_scan_falco_receiver_limit",
-      help: "The Falco receiver's configured limits (timeouts in seconds, sizes in bytes, counts).",
-      labelNames: ["limit"] as const,
-      registers
-    }),
-    bufferedBytes: new Prometheus.Gauge({
-      name: "ugallu_compliance_scan_falco_receiver_buffered_bytes",
-      help: "Accounted bytes of the Falco alerts in the receiver's ring buffer (bounded by --falco-receiver-buffer-bytes).",
-      registers
-    })
-  }
-}
+const receiverMetrics = (metrics: Metrics["Service"]) => ({
+  received: metrics.counter({
+    name: "ugallu_compliance_scan_falco_receiver_events_total",
+    help: "Falco alerts accepted by the HTTPS receiver, by payload format (falco http_output or falcosidekick).",
+    labelNames: ["format"]
+  }),
+  dropped: metrics.counter({
+    name: "ugallu_compliance_scan_falco_receiver_events_dropped_total",
+    help: "Buffered Falco alerts dropped before any run read them: the oldest, when the buffer was full in alerts or bytes (capacity) or too old (age).",
+    labelNames: ["reason"]
+  }),
+  rejected: metrics.counter({
+    name: "ugallu_compliance_scan_falco_receiver_rejected_requests_total",
+    help: "Requests to the Falco receiver refused, by reason (tls, standby, method, rate_limited, too_large, overloaded, unsupported_encoding, malformed).",
+    labelNames: ["reason"]
+  }),
+  buffered: metrics.gauge({
+    name: "ugallu_compliance_scan_falco_receiver_buffered_events",
+    help: "Falco alerts held in the receiver's ring buffer."
+  }),
+  serving: metrics.gauge({
+    name: "ugallu_compliance_scan_falco_receiver_serving",
+    help: "1 when this replica's Falco receiver takes alerts (the leader, or leader election off), 0 when it refuses them as a standby."
+  }),
+  connections: metrics.gauge({
+    name: "ugallu_compliance_scan_falco_receiver_open_connections",
+    help: "Connections open to the Falco receiver."
+  }),
+  closedConnections: metrics.counter({
+    name: "ugallu_compliance_scan_falco_receiver_closed_connections_total",
+    help: "Connections the Falco receiver closed on a limit: connection_limit (total or per client), request_timeout (headers or whole request too slow), idle_timeout.",
+    labelNames: ["reason"]
+  }),
+  limits: metrics.gauge({
+    name: "ugallu_compliance_scan_falco_receiver_limit",
+    help: "The Falco receiver's configured limits (timeouts in seconds, sizes in bytes, counts).",
+    labelNames: ["limit"]
+  }),
+  bufferedBytes: metrics.gauge({
+    name: "ugallu_compliance_scan_falco_receiver_buffered_bytes",
+    help: "Accounted bytes of the Falco alerts in the receiver's ring buffer (bounded by --falco-receiver-buffer-bytes)."
+  })
+})
 
 type RejectReason = "standby" | "method" | "rate_limited" | "too_large" | "overloaded" | "unsupported_encoding" | "malformed"
 
@@ -204,18 +191,19 @@ export const makeFalcoReceiver = (
   options: FalcoReceiverOptions
 ): Effect.Effect<FalcoReceiverShape, FalcoReceiverStartFailed, Scope.Scope | Metrics> =>
   Effect.gen(function*() {
-    const bind = parseBindAddress(options.bindAddress)
-    if (bind === undefined) {
+    const parsed = parseBindAddress(options.bindAddress)
+    if (Result.isFailure(parsed) || parsed.success === undefined) {
       return yield* new FalcoReceiverStartFailed({
         message: `--falco-receiver-bind-address ${JSON.stringify(options.bindAddress)} is not host:port`
       })
     }
+    const bind = parsed.success
     const clock = yield* Clock.Clock
     const now = () => clock.currentTimeMillisUnsafe()
     let certificates = yield* loadCertificateSet(certificateFlags(options), now()).pipe(
       Effect.mapError((error) => new FalcoReceiverStartFailed({ message: `Falco receiver: ${error.message}` }))
     )
-    const metrics = receiverMetrics((yield* Metrics).registry)
+    const metrics = receiverMetrics(yield* Metrics)
     const limits: ConnectionLimits = { ...receiverDefaults.connections, ...options.connections }
     const maxBodyBytes = options.maxBodyBytes ?? receiverDefaults.maxBodyBytes
     const maxInFlightBodyBytes = options.maxInFlightBodyBytes ?? receiverDefaults.maxInFlightBodyBytes

@@ -1,5 +1,4 @@
 import { Clock, Context, Effect, Layer } from "effect"
-import * as Prometheus from "prom-client"
 import type { Check } from "../../api/Check.ts"
 import { specDefaults } from "../../api/ComplianceScanRun.ts"
 import { parseDurationMillis } from "../../api/Duration.ts"
@@ -74,21 +73,17 @@ const describeFilter = (filter: FalcoFilter): string => {
   return parts.length === 0 ? "" : ` (${parts.join("; ")})`
 }
 
-export const makeFalcoScanner = (options: FalcoScannerOptions = {}) =>
+const makeFalcoScanner = (options: FalcoScannerOptions) =>
   Effect.gen(function*() {
     const config = yield* OperatorConfig
     const receiver = yield* FalcoReceiver
     const metrics = yield* Metrics
     const api = loadFalcoApi()
 
-    // The registry may outlive one scanner (tests build several on one Metrics).
-    const grpcEventsName = "ugallu_compliance_scan_falco_grpc_events_total"
-    const grpcEvents = (metrics.registry.getSingleMetric(grpcEventsName) as Prometheus.Counter | undefined) ??
-      new Prometheus.Counter({
-        name: grpcEventsName,
-        help: "Falco alerts received over Falco's gRPC outputs service.",
-        registers: [metrics.registry]
-      })
+    const grpcEvents = metrics.counter({
+      name: "ugallu_compliance_scan_falco_grpc_events_total",
+      help: "Falco alerts received over Falco's gRPC outputs service."
+    })
 
     const grpcHost = config.falcoHost === undefined || config.falcoHost === "" ? undefined : config.falcoHost
     const grpcWhere = `${grpcHost}:${config.falcoPort}`
@@ -176,7 +171,7 @@ export const makeFalcoScanner = (options: FalcoScannerOptions = {}) =>
             const { collection } = outcome.success
             sources.push(`gRPC ${grpcWhere} (Falco ${collection.falcoVersion})`)
             coverage.push(outcome.success.coverage)
-            if (collection.error !== undefined) failure = { reason: collection.error._tag, message: visibleText(collection.error.message) }
+            if (collection.error !== undefined) failure = { reason: collection.error.reason, message: visibleText(collection.error.message) }
           } else {
             const error = outcome.failure
             const failedAt = yield* Clock.currentTimeMillis
@@ -190,7 +185,7 @@ export const makeFalcoScanner = (options: FalcoScannerOptions = {}) =>
               checks.push(endpointUnreachableCheck(`Falco gRPC endpoint ${grpcWhere} unreachable: ${error.message}`))
               yield* Effect.logWarning(`Falco gRPC endpoint unreachable: ${error.message}`)
             } else {
-              failure = { reason: error._tag, message: visibleText(error.message) }
+              failure = { reason: error.reason, message: visibleText(error.message) }
               yield* Effect.logWarning(`Falco gRPC source failed at ${new Date(failedAt).toISOString()}: ${error.message}`)
             }
           }
@@ -223,7 +218,7 @@ export const makeFalcoScanner = (options: FalcoScannerOptions = {}) =>
     return {
       name: "falco",
       scan: (request) =>
-        scan(request).pipe(Effect.mapError((error) => new ScanFailed({ reason: error._tag, message: error.message })))
+        scan(request).pipe(Effect.mapError(ScanFailed.from))
     } satisfies Scanner
   })
 
@@ -231,6 +226,5 @@ export const makeFalcoScanner = (options: FalcoScannerOptions = {}) =>
 export class FalcoScanner extends Context.Service<FalcoScanner, Scanner>()(
   "compliance-scan/backends/falco/FalcoScanner"
 ) {
-  static readonly make = makeFalcoScanner
   static readonly layer = (options: FalcoScannerOptions = {}) => Layer.effect(FalcoScanner, makeFalcoScanner(options))
 }

@@ -1,11 +1,11 @@
-import { Clock, Effect, Layer, Schedule, Schema } from "effect"
+import { Clock, Effect, Layer, Result, Schedule, Schema } from "effect"
 import type { KubeError } from "../../services/kube/KubeErrors.ts"
 import { KubeClient } from "../../services/kube/KubeClient.ts"
 import type { KubeObject } from "../../services/kube/KubeObject.ts"
 import { Resources } from "../../services/kube/Resources.ts"
 import { LeaderElection } from "../../services/LeaderElection.ts"
 import { OperatorConfig, type OperatorConfigShape } from "../../services/OperatorConfig.ts"
-import { parseBindAddress } from "./BindAddress.ts"
+import { parseBindAddress } from "../../services/BindAddress.ts"
 import { FalcoReceiver } from "./FalcoReceiver.ts"
 
 /** The `endpointslice.kubernetes.io/managed-by` value: tells the EndpointSlice controllers to leave the slice alone. */
@@ -59,7 +59,8 @@ export const leaderEndpointSlice = (endpoint: LeaderEndpoint): KubeObject => ({
 export const leaderEndpointFromConfig = (config: OperatorConfigShape): LeaderEndpoint | undefined => {
   if (config.falcoReceiverService === undefined || config.falcoReceiverService === "") return undefined
   if (config.falcoReceiverBindAddress === undefined || config.falcoReceiverBindAddress === "") return undefined
-  const bind = parseBindAddress(config.falcoReceiverBindAddress)
+  const parsed = parseBindAddress(config.falcoReceiverBindAddress)
+  const bind = Result.isSuccess(parsed) ? parsed.success : undefined
   if (bind === undefined || bind.port === 0) {
     throw new Error(`--falco-receiver-service needs a fixed receiver port, not ${JSON.stringify(config.falcoReceiverBindAddress)}`)
   }

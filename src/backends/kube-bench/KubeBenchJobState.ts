@@ -1,3 +1,4 @@
+import type { KubeBenchNodeFailureReason } from "../../api/RunReason.ts"
 import type { KubeObject } from "../../services/kube/KubeObject.ts"
 
 /**
@@ -16,7 +17,8 @@ export type JobObservation =
     readonly podName?: string
   }
 
-export type NodeFailureReason = "ImagePullFailed" | "ContainerConfigError" | "JobFailed"
+/** The node failures a Job's own status can show (src/api/RunReason.ts has them all). */
+export type NodeFailureReason = Extract<KubeBenchNodeFailureReason, "ImagePullFailed" | "ContainerConfigError" | "JobFailed">
 
 /** Waiting reasons that never resolve by waiting: the node fails at once, not at the timeout. */
 const stuckReasons: Readonly<Record<string, NodeFailureReason>> = {

@@ -1,7 +1,7 @@
 import { Clock, Context, Duration, Effect, Layer, Ref, Result, Schema, type Scope, Semaphore, Stream, SubscriptionRef } from "effect"
-import * as Prometheus from "prom-client"
 import type { ComplianceScanRun, NodeScanStatus } from "../../api/ComplianceScanRun.ts"
 import { specDefaults } from "../../api/ComplianceScanRun.ts"
+import { type FailureReason, KubeBenchNodeFailureReason } from "../../api/RunReason.ts"
 import { Metrics } from "../../services/Metrics.ts"
 import { OperatorConfig } from "../../services/OperatorConfig.ts"
 import { KubeClient } from "../../services/kube/KubeClient.ts"
@@ -43,13 +43,13 @@ export interface KubeBenchScannerOptions {
 
 /** Why one node has no report; `reason` goes to status.nodes[].reason. */
 export class NodeScanFailure extends Schema.TaggedError<NodeScanFailure>()("NodeScanFailure", {
-  reason: Schema.String,
+  reason: KubeBenchNodeFailureReason,
   message: Schema.String
 }) {}
 
 type NodeResult =
   | { readonly _tag: "Succeeded"; readonly node: string; readonly benchmark: string; readonly report: KubeBenchReport }
-  | { readonly _tag: "Failed"; readonly node: string; readonly reason: string; readonly message: string }
+  | { readonly _tag: "Failed"; readonly node: string; readonly reason: KubeBenchNodeFailureReason; readonly message: string }
 
 /** A node's progress in status.nodes (its identity fields stay as they are). */
 type NodeProgress = Pick<NodeScanStatus, "phase" | "reason" | "message">
@@ -84,7 +84,7 @@ const isLinux = (node: KubeObject): boolean => {
   return os === undefined || os === "linux"
 }
 
-export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
+const makeKubeBenchScanner = (options: KubeBenchScannerOptions) =>
   Effect.gen(function*() {
     const kube = yield* KubeClient
     const config = yield* OperatorConfig
@@ -96,15 +96,11 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
     const cleanupTimeout = options.cleanupTimeout ?? "30 seconds"
     const namespace = config.jobNamespace
 
-    // The registry may outlive one scanner (tests build several on one Metrics).
-    const nodeScansName = "ugallu_compliance_scan_kube_bench_node_scans_total"
-    const nodeScans = (metrics.registry.getSingleMetric(nodeScansName) as Prometheus.Counter<"outcome" | "reason"> | undefined) ??
-      new Prometheus.Counter({
-        name: nodeScansName,
-        help: "kube-bench node scans that ended, by outcome (succeeded or failed) and failure reason.",
-        labelNames: ["outcome", "reason"],
-        registers: [metrics.registry]
-      })
+    const nodeScans = metrics.counter({
+      name: "ugallu_compliance_scan_kube_bench_node_scans_total",
+      help: "kube-bench node scans that ended, by outcome (succeeded or failed) and failure reason.",
+      labelNames: ["outcome", "reason"]
+    })
 
     const listNodes = (selector: Readonly<Record<string, string>> | undefined) =>
       Effect.gen(function*() {
@@ -164,7 +160,7 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
       )
 
     /** status.nodes, reported in node order after every change (serialised, so never out of order). */
-    const makeProgress = (initial: ReadonlyArray<NodeScanStatus>, report: ScanRequest["reportNodes"]) =>
+    const makeProgress = (initial: ReadonlyArray<NodeScanStatus>, report: ScanRequest["reportProgress"]) =>
       Effect.gen(function*() {
         const state = yield* Ref.make(initial)
         const lock = yield* Semaphore.make(1)
@@ -181,7 +177,7 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
               const changed = before.some((entry, index) => JSON.stringify(entry) !== JSON.stringify(after[index]))
               if (!changed) return
               yield* Ref.set(state, after)
-              yield* report(after)
+              yield* report({ nodes: after })
             })
           )
         return { set, get: Ref.get(state) }
@@ -225,9 +221,9 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
             ...(choice.detected.version === undefined ? {} : { version: choice.detected.version }),
             ...(benchmark === undefined ? {} : { benchmark })
           })),
-          request.reportNodes
+          request.reportProgress
         )
-        yield* request.reportNodes(yield* progress.get)
+        yield* request.reportProgress({ nodes: yield* progress.get })
 
         // One watch on the run's Jobs and one on their Pods (by the run's label), for every node.
         const objects = yield* SubscriptionRef.make(emptyRunObjects)
@@ -290,8 +286,9 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
         }
         const checks = checksFromReports(reports, severities)
         const nodeStatuses = yield* progress.get
-        if (failures.length === 0) return { checks, nodes: nodeStatuses }
-        return { checks, nodes: nodeStatuses, failure: runFailure(failures, results.length) }
+        const backendStatus = { nodes: nodeStatuses }
+        if (failures.length === 0) return { checks, backendStatus }
+        return { checks, backendStatus, failure: runFailure(failures, results.length) }
       }).pipe(
         Effect.annotateLogs({ backend: "kube-bench", run: `${request.run.metadata.namespace}/${request.run.metadata.name}` })
       )
@@ -470,11 +467,11 @@ export const makeKubeBenchScanner = (options: KubeBenchScannerOptions = {}) =>
  * other mix is `NodeScanFailed`. Per-node reasons are always in status.nodes.
  */
 export const runFailure = (
-  failures: ReadonlyArray<{ readonly node: string; readonly reason: string; readonly message: string }>,
+  failures: ReadonlyArray<{ readonly node: string; readonly reason: KubeBenchNodeFailureReason; readonly message: string }>,
   nodeCount: number
-): { readonly reason: string; readonly message: string } => {
+): { readonly reason: FailureReason; readonly message: string } => {
   const reasons = new Set(failures.map((failure) => failure.reason))
-  const reason = failures.length === nodeCount && reasons.size === 1 ? failures[0]!.reason : "NodeScanFailed"
+  const reason: FailureReason = failures.length === nodeCount && reasons.size === 1 ? failures[0]!.reason : "NodeScanFailed"
   const shown = failures.slice(0, 5).map((failure) => `${failure.node}: ${failure.reason}: ${failure.message}`)
   const more = failures.length > shown.length ? `; and ${failures.length - shown.length} more` : ""
   const message = `kube-bench failed on ${failures.length} of ${nodeCount} node${nodeCount === 1 ? "" : "s"}: ${shown.join("; ")}${more}`
@@ -488,7 +485,6 @@ export const runFailure = (
 export class KubeBenchScanner extends Context.Service<KubeBenchScanner, Scanner>()(
   "compliance-scan/backends/kube-bench/KubeBenchScanner"
 ) {
-  static readonly make = makeKubeBenchScanner
   static readonly layer = (options: KubeBenchScannerOptions = {}) =>
     Layer.effect(KubeBenchScanner, makeKubeBenchScanner(options))
 }

@@ -11,7 +11,7 @@ import type { ScanRequest } from "../../../src/backends/Scanner.ts"
 import { Metrics } from "../../../src/services/Metrics.ts"
 import { Forbidden, Transient } from "../../../src/services/kube/KubeErrors.ts"
 import type { KubeObject } from "../../../src/services/kube/KubeObject.ts"
-import { SimulatedCluster } from "../../../src/services/kube/SimulatedCluster.ts"
+import { SimulatedCluster } from "../../../sim/cluster/SimulatedCluster.ts"
 import { namespace, restrictedPod, violating } from "../../unit/cel/PodFixtures.ts"
 import { expectScenarioFindings, scenarioObjects, scenarioRun } from "./CelScenario.ts"
 
@@ -27,7 +27,7 @@ const run = (spec: Partial<ComplianceScanRun["spec"]> = {}, name = "cel-run"): C
 const request = (scanRun: ComplianceScanRun, deadline = Date.now() + 60_000): ScanRequest => ({
   run: scanRun,
   deadline,
-  reportNodes: () => Effect.void
+  reportProgress: () => Effect.void
 })
 
 const rule = (id: string, expression: string, extra: Partial<CelRule> = {}): CelRule => ({ id, severity: "high", expression, ...extra })
@@ -48,7 +48,7 @@ const world: ReadonlyArray<KubeObject> = [
 ]
 
 const cluster = (objects: ReadonlyArray<KubeObject> = world, options: Partial<CelScannerOptions> = {}) =>
-  CelScanner.layerWith(options).pipe(Layer.provideMerge(Layer.mergeAll(SimulatedCluster.layer({ objects }), Metrics.layerTest)))
+  CelScanner.layer(options).pipe(Layer.provideMerge(Layer.mergeAll(SimulatedCluster.layer({ objects }), Metrics.layerTest)))
 
 const scan = (scanRun: ComplianceScanRun, deadline?: number) =>
   Effect.gen(function*() {

@@ -7,7 +7,7 @@ import { CelScanner } from "../../../src/backends/cel/CelScanner.ts"
 import { KubeClient } from "../../../src/services/kube/KubeClient.ts"
 import { Forbidden } from "../../../src/services/kube/KubeErrors.ts"
 import type { KubeObject } from "../../../src/services/kube/KubeObject.ts"
-import { SimulatedCluster } from "../../../src/services/kube/SimulatedCluster.ts"
+import { SimulatedCluster } from "../../../sim/cluster/SimulatedCluster.ts"
 import { Metrics } from "../../../src/services/Metrics.ts"
 import { namespace } from "../../unit/cel/PodFixtures.ts"
 
@@ -60,13 +60,13 @@ const cluster = () => {
       })
     })
   ).pipe(Layer.provide(simulated))
-  return CelScanner.layer.pipe(Layer.provideMerge(Layer.mergeAll(refusingCronJobs, Metrics.layerTest)))
+  return CelScanner.layer().pipe(Layer.provideMerge(Layer.mergeAll(refusingCronJobs, Metrics.layerTest)))
 }
 
 const scan = (rules: ReadonlyArray<CelRule>) =>
   Effect.gen(function*() {
     const scanner = yield* CelScanner
-    const report = yield* Effect.scoped(scanner.scan({ run: run(rules), deadline: Date.now() + 60_000, reportNodes: () => Effect.void }))
+    const report = yield* Effect.scoped(scanner.scan({ run: run(rules), deadline: Date.now() + 60_000, reportProgress: () => Effect.void }))
     return Object.fromEntries(report.checks.map((check) => [check.checkID, check])) as Record<string, Check>
   })
 
@@ -106,7 +106,7 @@ describe("cel rules over every kind", () => {
   it.effect("refuses a resource that is neither built in nor named with its group and version", () =>
     Effect.gen(function*() {
       const scanner = yield* CelScanner
-      const failure = yield* Effect.flip(Effect.scoped(scanner.scan({ run: run([rule("w", { resources: ["widgets"] }, "true")]), deadline: Date.now() + 60_000, reportNodes: () => Effect.void })))
+      const failure = yield* Effect.flip(Effect.scoped(scanner.scan({ run: run([rule("w", { resources: ["widgets"] }, "true")]), deadline: Date.now() + 60_000, reportProgress: () => Effect.void })))
       expect(failure).toMatchObject({
         reason: "CELCompileError",
         message: 'rule "w": invalid match: resource "widgets" is not a built-in kind: name its apiGroups and apiVersions (a custom resource)'

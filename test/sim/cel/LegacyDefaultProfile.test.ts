@@ -1,14 +1,14 @@
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import type { ComplianceScanResult } from "../../../src/api/ComplianceScanResult.ts"
 import type { ComplianceScanRun } from "../../../src/api/ComplianceScanRun.ts"
 import { networkPolicyKind } from "../../../src/backends/cel/CelKinds.ts"
-import { makeCelScanner } from "../../../src/backends/cel/CelScanner.ts"
+import { CelScanner } from "../../../src/backends/cel/CelScanner.ts"
 import { KubeClient } from "../../../src/services/kube/KubeClient.ts"
 import type { KubeObject } from "../../../src/services/kube/KubeObject.ts"
 import { Resources } from "../../../src/services/kube/Resources.ts"
-import { SimulatedCluster } from "../../../src/services/kube/SimulatedCluster.ts"
+import { SimulatedCluster } from "../../../sim/cluster/SimulatedCluster.ts"
 import { Metrics } from "../../../src/services/Metrics.ts"
 import { startOperator } from "../../support/TestOperator.ts"
 import { deployDir, readManifests } from "../../unit/deploy/DeployFiles.ts"
@@ -38,7 +38,7 @@ describe("the earlier implementation's default-profile run", () => {
   it.live("reaches Succeeded with its three check ids, per-object subjects and the soc2 report", () =>
     Effect.gen(function*() {
       const kube = yield* KubeClient
-      const scanner = yield* makeCelScanner.pipe(Effect.provide(Metrics.layerTest))
+      const scanner = yield* Effect.provide(CelScanner, CelScanner.layer().pipe(Layer.provide(Metrics.layerTest)))
       yield* startOperator({ kube, scanners: [scanner] })
       yield* kube.create(Resources.ComplianceScanRun, sample!)
       const run = yield* Effect.gen(function*() {

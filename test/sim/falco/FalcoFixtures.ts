@@ -3,8 +3,8 @@ import { createServer } from "node:net"
 import { Context, Effect, Layer } from "effect"
 import type { ComplianceScanRun } from "../../../src/api/ComplianceScanRun.ts"
 import { FalcoReceiver, type FalcoReceiverOptions, makeFalcoReceiver } from "../../../src/backends/falco/FalcoReceiver.ts"
-import { type FalcoScannerOptions, makeFalcoScanner } from "../../../src/backends/falco/FalcoScanner.ts"
-import { type CertificateFiles, generateTestCertificates, type TestCertificates } from "../../../src/backends/falco/TestCertificates.ts"
+import { FalcoScanner, type FalcoScannerOptions } from "../../../src/backends/falco/FalcoScanner.ts"
+import { type CertificateFiles, generateTestCertificates, type TestCertificates } from "../../../sim/falco/TestCertificates.ts"
 import type { ScanRequest } from "../../../src/backends/Scanner.ts"
 import { Metrics } from "../../../src/services/Metrics.ts"
 import { OperatorConfig, type OperatorConfigShape } from "../../../src/services/OperatorConfig.ts"
@@ -52,7 +52,7 @@ export const scannerWith = (
 ) =>
   Effect.gen(function*() {
     const metrics = yield* Metrics
-    const scanner = yield* makeFalcoScanner({ connectTimeoutMillis: 2_000, ...options })
+    const scanner = yield* Effect.provide(FalcoScanner, FalcoScanner.layer({ connectTimeoutMillis: 2_000, ...options }))
     return { scanner, metrics }
   }).pipe(Effect.provide(Layer.mergeAll(OperatorConfig.layer(config), receiver, Metrics.layerTest)))
 
@@ -67,7 +67,7 @@ export const falcoRun = (falco: NonNullable<ComplianceScanRun["spec"]["falco"]> 
 export const scanRequest = (run: ComplianceScanRun, deadlineInMillis = 20_000): ScanRequest => ({
   run,
   deadline: Date.now() + deadlineInMillis,
-  reportNodes: () => Effect.void
+  reportProgress: () => Effect.void
 })
 
 /** A TCP server that accepts connections and never answers (a stuck or filtered endpoint). */

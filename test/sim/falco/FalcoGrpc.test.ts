@@ -3,8 +3,8 @@ import { expect, layer } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import type { FalcoEvent } from "../../../src/backends/falco/FalcoEvent.ts"
 import { loadFalcoApi } from "../../../src/backends/falco/FalcoProto.ts"
-import { simulatedAlert } from "../../../src/backends/falco/SimulatedAlerts.ts"
-import { makeSimulatedFalco } from "../../../src/backends/falco/SimulatedFalco.ts"
+import { simulatedAlert } from "../../../sim/falco/SimulatedAlerts.ts"
+import { makeSimulatedFalco } from "../../../sim/falco/SimulatedFalco.ts"
 import { closedPort, eventually, falcoRun, grpcConfig, metricValue, Pki, scannerWith, scanRequest, silentServer } from "./FalcoFixtures.ts"
 
 const startFalco = (options: { readonly events?: ReadonlyArray<FalcoEvent>; readonly eventsPerSecond?: number; readonly behaviour?: "deliver" | "hang" } = {}) =>

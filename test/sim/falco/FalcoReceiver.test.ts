@@ -3,8 +3,8 @@ import { expect, layer } from "@effect/vitest"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import type { FalcoEvent } from "../../../src/backends/falco/FalcoEvent.ts"
 import { FalcoReceiver } from "../../../src/backends/falco/FalcoReceiver.ts"
-import { simulatedAlert, toHttpJson } from "../../../src/backends/falco/SimulatedAlerts.ts"
-import { makeSimulatedFalco } from "../../../src/backends/falco/SimulatedFalco.ts"
+import { simulatedAlert, toHttpJson } from "../../../sim/falco/SimulatedAlerts.ts"
+import { makeSimulatedFalco } from "../../../sim/falco/SimulatedFalco.ts"
 import { Metrics } from "../../../src/services/Metrics.ts"
 import { OperatorConfig } from "../../../src/services/OperatorConfig.ts"
 import { eventually, falcoRun, grpcConfig, Pki, post, scannerWith, scanRequest, startReceiver } from "./FalcoFixtures.ts"
@@ -129,15 +129,20 @@ layer(Pki.layer, { excludeTestServices: true })("the HTTPS receiver for Falco 0.
 
   it.effect("forgets alerts older than its age bound, and a run only reads its window back", () =>
     Effect.gen(function*() {
-      const { send, metric, receiver, layer: receiverLayer } = yield* startReceiver({ maxEventAgeMillis: 1_000 })
+      const { send, metric, receiver, layer: receiverLayer } = yield* startReceiver({ maxEventAgeMillis: 2_000 })
       expect((yield* send(toHttpJson(alertAt(0)))).status).toBe(200)
-      yield* Effect.sleep(150)
       const { scanner } = yield* scannerWith({}, receiverLayer)
-      const narrow = yield* scanner.scan(scanRequest(falcoRun({ window: "100ms" })))
-      expect(narrow.checks.map((check) => [check.checkID, check.outcome])).toEqual([["falco.no-events", "pass"], ["falco.coverage", "pass"]])
+      // Waits until the alert is older than a 100ms window (a condition, not a fixed sleep).
+      const narrowChecks = scanner.scan(scanRequest(falcoRun({ window: "100ms" }))).pipe(
+        Effect.map((report) => report.checks.map((check) => [check.checkID, check.outcome]))
+      )
+      const quiet = [["falco.no-events", "pass"], ["falco.coverage", "pass"]]
+      yield* eventually(Effect.map(narrowChecks, (checks) => JSON.stringify(checks) === JSON.stringify(quiet)))
+      expect(yield* narrowChecks).toEqual(quiet)
       const wide = yield* scanner.scan(scanRequest(falcoRun({ window: "10s" })))
       expect(wide.checks.map((check) => check.checkID)).toEqual(["falco.terminal-shell-in-container", "falco.coverage-incomplete"])
-      yield* Effect.sleep(1_000)
+      // ... and until it is older than the age bound.
+      yield* eventually(Effect.map(receiver.read(0, Date.now()), (read) => read.events.length === 0), 10_000)
       expect((yield* receiver.read(0, Date.now())).events.length).toBe(0)
       expect(yield* metric("ugallu_compliance_scan_falco_receiver_events_dropped_total{reason=\"age\"}")).toBe(1)
     }))
@@ -289,12 +294,13 @@ layer(Pki.layer, { excludeTestServices: true })("the HTTPS receiver for Falco 0.
 
   it.effect("requests refused over the rate limit inside the window make its coverage incomplete", () =>
     Effect.gen(function*() {
-      const { send, layer: receiverLayer } = yield* startReceiver({ requestsPerSecond: 0.1, burst: 1 })
-      yield* Effect.sleep(300)
+      const { send, receiver, layer: receiverLayer } = yield* startReceiver({ requestsPerSecond: 0.1, burst: 1 })
+      // The receiver must have been taking alerts for the whole window before the sends.
+      yield* eventually(Effect.map(receiver.read(0, Date.now()), (read) => read.coverage.takingAlertsSince <= Date.now() - 1_100))
       expect((yield* send(toHttpJson(alertAt(1)))).status).toBe(200)
       expect((yield* send(toHttpJson(alertAt(2)))).status).toBe(429)
       const { scanner } = yield* scannerWith({}, receiverLayer)
-      const report = yield* scanner.scan(scanRequest(falcoRun({ window: "200ms" })))
+      const report = yield* scanner.scan(scanRequest(falcoRun({ window: "1s" })))
       expect(report.checks.map((check) => [check.checkID, check.outcome])).toEqual([
         ["falco.write-below-etc", "fail"],
         ["falco.coverage-incomplete", "warn"]

@@ -1,7 +1,7 @@
 import { connect, type ConnectionOptions, type TLSSocket } from "node:tls"
 import { expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
-import { simulatedAlert, toHttpJson } from "../../../src/backends/falco/SimulatedAlerts.ts"
+import { simulatedAlert, toHttpJson } from "../../../sim/falco/SimulatedAlerts.ts"
 import { Pki, startReceiver } from "./FalcoFixtures.ts"
 
 /** Short limits so the tests run in seconds; the defaults are the same mechanism, documented in docs/falco.md. */

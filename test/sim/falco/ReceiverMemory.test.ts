@@ -4,7 +4,7 @@ import { createInterface, type Interface } from "node:readline"
 import { expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { receiverDefaults } from "../../../src/backends/falco/FalcoReceiver.ts"
-import { simulatedAlert, toHttpJson } from "../../../src/backends/falco/SimulatedAlerts.ts"
+import { simulatedAlert, toHttpJson } from "../../../sim/falco/SimulatedAlerts.ts"
 import { Pki, post } from "./FalcoFixtures.ts"
 
 // A quarter of the Deployment's 512Mi limit: V8's default heap for that much memory.

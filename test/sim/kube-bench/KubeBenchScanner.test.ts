@@ -1,14 +1,14 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Option, Ref } from "effect"
+import { Deferred, Effect, Fiber, Option, Ref, Schedule } from "effect"
 import type { Check } from "../../../src/api/Check.ts"
-import { kubeBenchDemoExecutor } from "../../../src/backends/kube-bench/KubeBenchDemoExecutor.ts"
+import { kubeBenchDemoExecutor } from "../../../sim/kube-bench/KubeBenchDemoExecutor.ts"
 import { kubeBenchJob, kubeBenchJobName, runIdentityOf } from "../../../src/backends/kube-bench/KubeBenchJob.ts"
 import { loadBenchmarkRoots, mountsFor } from "../../../src/backends/kube-bench/KubeBenchHostPaths.ts"
 import { KubeBenchScanner } from "../../../src/backends/kube-bench/KubeBenchScanner.ts"
 import { Metrics } from "../../../src/services/Metrics.ts"
 import { KubeClient } from "../../../src/services/kube/KubeClient.ts"
 import { Resources } from "../../../src/services/kube/Resources.ts"
-import { type PodOutcome, SimulatedCluster } from "../../../src/services/kube/SimulatedCluster.ts"
+import { type PodOutcome, SimulatedCluster } from "../../../sim/cluster/SimulatedCluster.ts"
 import {
   eventually,
   jobNamespace,
@@ -36,7 +36,12 @@ describe("kube-bench scanner on the simulated cluster", () => {
           const now = yield* Ref.updateAndGet(running, (count) => count + 1)
           yield* Ref.update(mostAtOnce, (most) => Math.max(most, now))
           yield* Ref.update(started, (names) => [...names, nodeOf(pod)])
-          yield* Effect.sleep("40 millis")
+          // Works until the limit is reached (two Pods at once) or it is the last node: a
+          // condition, not a fixed time, so the overlap the test counts always happens.
+          yield* Effect.all([Ref.get(mostAtOnce), Ref.get(started)]).pipe(
+            Effect.repeat({ schedule: Schedule.spaced("5 millis"), until: ([most, names]) => most >= 2 || names.length === nodes.length }),
+            Effect.timeoutOrElse({ duration: "10 seconds", orElse: () => Effect.die(new Error("never two kube-bench Pods at once")) })
+          )
           yield* Ref.update(running, (count) => count - 1)
           return succeed(nodeOf(pod) === "node-3" ? reportWith({ "1.1.1": "FAIL" }) : sampleReport)
         })
@@ -50,7 +55,7 @@ describe("kube-bench scanner on the simulated cluster", () => {
         expect([...(yield* Ref.get(started))].sort()).toEqual(nodes)
         expect(yield* Ref.get(mostAtOnce)).toBe(2)
         expect(report.failure).toBeUndefined()
-        expect(report.nodes).toEqual(
+        expect(report.backendStatus?.nodes).toEqual(
           nodes.map((name) => ({
             name,
             job: kubeBenchJobName(runIdentityOf(scanRun), name),
@@ -107,7 +112,7 @@ describe("kube-bench scanner on the simulated cluster", () => {
           expect(args["eks-1"]).toEqual(["run", "--json", "--benchmark", "eks-1.7.0"])
           expect(args["gke-1"]).toEqual(["run", "--json", "--benchmark", "gke-1.9.0"])
           expect(args["k3s-1"]).toEqual(["run", "--json", "--benchmark", "k3s-cis-1.8"])
-          const byNode = Object.fromEntries((report.nodes ?? []).map((entry) => [entry.name, entry]))
+          const byNode = Object.fromEntries((report.backendStatus?.nodes ?? []).map((entry) => [entry.name, entry]))
           expect(byNode["eks-1"]).toMatchObject({ phase: "Succeeded", platform: "eks", version: "1.31", benchmark: "eks-1.7.0" })
           expect(byNode["gke-1"]).toMatchObject({ phase: "Succeeded", platform: "gke", version: "1.32", benchmark: "gke-1.9.0" })
           expect(byNode["k3s-1"]).toMatchObject({ phase: "Succeeded", platform: "k3s", version: "1.26", benchmark: "k3s-cis-1.8" })
@@ -133,7 +138,7 @@ describe("kube-bench scanner on the simulated cluster", () => {
           const report = yield* Effect.scoped(scanner.scan(scanRequest))
           expect(Object.values(yield* Ref.get(seen)).map((args) => args[3])).toEqual(["cis-1.10", "cis-1.10", "cis-1.10", "cis-1.10"])
           expect(report.failure).toBeUndefined()
-          expect((report.nodes ?? []).map((entry) => [entry.name, entry.platform, entry.benchmark])).toEqual([
+          expect((report.backendStatus?.nodes ?? []).map((entry) => [entry.name, entry.platform, entry.benchmark])).toEqual([
             ["eks-1", "eks", "cis-1.10"], ["gke-1", "gke", "cis-1.10"], ["k3s-1", "k3s", "cis-1.10"], ["old-eks", "eks", "cis-1.10"]
           ])
         }).pipe(Effect.provide(simulation({ nodes: platformNodes, executor: recordArgs(seen) })))
@@ -179,7 +184,7 @@ describe("kube-bench scanner on the simulated cluster", () => {
           expect(byId(report.checks, "cis.1.1.1")!.outcome).toBe("fail")
           expect(yield* Ref.get(calls)).toBe(1)
           expect((yield* cluster.requestCounts).create).toBe(1) // the one answered AlreadyExists
-          expect(report.nodes).toEqual([{
+          expect(report.backendStatus?.nodes).toEqual([{
             name: "cp-1",
             job: existing.metadata.name,
             phase: "Succeeded",
@@ -206,7 +211,9 @@ describe("kube-bench scanner on the simulated cluster", () => {
           const scan = yield* Effect.forkChild(Effect.scoped((yield* KubeBenchScanner).scan(scanRequest)))
           // Let the scan find the existing Job (its Pod is still at work) before it finishes.
           yield* eventually(reports.pipe(Effect.map((progress) => progress.length > 0)))
-          yield* Effect.sleep("30 millis")
+          // ... and watch it: its watches on the run's Jobs and Pods are open.
+          const cluster = yield* SimulatedCluster
+          yield* eventually(Effect.map(cluster.openWatches, (open) => open >= 2))
           yield* Deferred.succeed(release, undefined)
           const report = yield* Fiber.join(scan)
 
@@ -237,7 +244,7 @@ describe("kube-bench scanner on the simulated cluster", () => {
             message: expect.stringMatching(/^kube-bench failed on 2 of 2 nodes: cp-1: ImagePullFailed: Pod kb-cis-cp-1-\w+-\w+ of Job kb-cis-cp-1-\w+ cannot start: ImagePullBackOff: Back-off pulling image/)
           })
           expect(report.checks).toEqual([])
-          expect(report.nodes!.map((entry) => [entry.name, entry.phase, entry.reason])).toEqual([
+          expect(report.backendStatus!.nodes!.map((entry) => [entry.name, entry.phase, entry.reason])).toEqual([
             ["cp-1", "Failed", "ImagePullFailed"],
             ["w-1", "Failed", "ImagePullFailed"]
           ])
@@ -260,7 +267,7 @@ describe("kube-bench scanner on the simulated cluster", () => {
           expect(report.failure?.message).toMatch(/^kube-bench failed on 1 of 2 nodes: w-1: ImagePullFailed: .*ErrImagePull: manifest unknown/)
           expect(report.checks).toHaveLength(9)
           expect(byId(report.checks, "cis.1.1.1")!.subjects!.map((subject) => subject.name)).toEqual(["cp-1"])
-          expect(report.nodes!.map((entry) => [entry.name, entry.phase, entry.reason])).toEqual([
+          expect(report.backendStatus!.nodes!.map((entry) => [entry.name, entry.phase, entry.reason])).toEqual([
             ["cp-1", "Succeeded", undefined],
             ["w-1", "Failed", "ImagePullFailed"]
           ])
@@ -279,7 +286,7 @@ describe("kube-bench scanner on the simulated cluster", () => {
           const { scanRequest } = yield* request(run())
           const report = yield* Effect.scoped((yield* KubeBenchScanner).scan(scanRequest))
           expect(report.failure?.reason).toBe("NodeScanFailed")
-          const [a, b] = report.nodes!
+          const [a, b] = report.backendStatus!.nodes!
           expect(a).toMatchObject({ name: "a", phase: "Failed", reason: "ReportParseError" })
           expect(a!.message).toMatch(/is not a kube-bench report: no JSON report found.*unable to determine benchmark version/)
           expect(b).toMatchObject({ name: "b", phase: "Failed", reason: "JobFailed" })
@@ -299,7 +306,7 @@ describe("kube-bench scanner on the simulated cluster", () => {
         const { scanRequest } = yield* request(run())
         const report = yield* Effect.scoped((yield* KubeBenchScanner).scan(scanRequest))
         expect(report.failure?.reason).toBe("JobCreateFailed")
-        expect(report.nodes![0]!.message).toContain(`namespaces "${jobNamespace}" not found`)
+        expect(report.backendStatus!.nodes![0]!.message).toContain(`namespaces "${jobNamespace}" not found`)
       }).pipe(Effect.provide(simulation({ nodes: [node("a")], executor: () => Effect.never, withJobNamespace: false }))))
   })
 
@@ -330,7 +337,7 @@ describe("kube-bench scanner on the simulated cluster", () => {
         const { scanRequest } = yield* request(run())
         const report = yield* Effect.scoped((yield* KubeBenchScanner).scan(scanRequest))
         expect(report.failure).toBeUndefined()
-        expect(report.nodes!.map((entry) => `${entry.name}=${entry.phase}`)).toEqual(["a=Succeeded", "b=Succeeded", "c=Succeeded"])
+        expect(report.backendStatus!.nodes!.map((entry) => `${entry.name}=${entry.phase}`)).toEqual(["a=Succeeded", "b=Succeeded", "c=Succeeded"])
         expect(byId(report.checks, "cis.1.1.12")).toMatchObject({ outcome: "fail", subjectCounts: { fail: 3 } })
         // The run's Jobs and Pods are watched (re-listed when a watch fails), never read one by one.
         const counts = yield* cluster.requestCounts
@@ -352,7 +359,7 @@ describe("kube-bench scanner on the simulated cluster", () => {
       Effect.gen(function*() {
         const { scanRequest } = yield* request(run(selector === undefined ? {} : { targetNodeSelector: selector }))
         const report = yield* Effect.scoped((yield* KubeBenchScanner).scan(scanRequest))
-        return report.nodes!.map((entry) => entry.name)
+        return report.backendStatus!.nodes!.map((entry) => entry.name)
       })
 
     it.live("targetNodeSelector picks the nodes; without one every Linux node is scanned", () =>
@@ -378,7 +385,7 @@ describe("kube-bench scanner on the simulated cluster", () => {
         const report = yield* Effect.scoped((yield* KubeBenchScanner).scan(scanRequest))
         expect(report.failure?.reason).toBe("NodeScanFailed") // "nodeless" has no report: it fails like kube-bench would
         expect(byId(report.checks, "cis.4.2.10")).toMatchObject({ outcome: "fail", subjectCounts: { pass: 1, fail: 1 } })
-        expect(report.nodes!.find((entry) => entry.name === "nodeless")!.message).toMatch(/no kube-bench report for node nodeless/)
+        expect(report.backendStatus!.nodes!.find((entry) => entry.name === "nodeless")!.message).toMatch(/no kube-bench report for node nodeless/)
       }).pipe(Effect.provide(simulation({ nodes: [node("cp-1"), node("w-1"), node("nodeless")], executor })))
     }))
 })

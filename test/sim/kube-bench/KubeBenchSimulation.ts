@@ -8,7 +8,7 @@ import { Metrics } from "../../../src/services/Metrics.ts"
 import { OperatorConfig } from "../../../src/services/OperatorConfig.ts"
 import type { KubeObject } from "../../../src/services/kube/KubeObject.ts"
 import { Resources } from "../../../src/services/kube/Resources.ts"
-import { type JobExecutor, SimulatedCluster } from "../../../src/services/kube/SimulatedCluster.ts"
+import { type JobExecutor, SimulatedCluster } from "../../../sim/cluster/SimulatedCluster.ts"
 
 /** Shared set-up of the kube-bench simulated-cluster tests (not a test file itself). */
 
@@ -82,7 +82,7 @@ export const request = Effect.fnUntraced(function*(scanRun: ComplianceScanRun, t
   const scanRequest: ScanRequest = {
     run: scanRun,
     deadline: Date.now() + timeoutMillis,
-    reportNodes: (nodes) => Ref.update(reports, (all) => [...all, nodes])
+    reportProgress: ({ nodes }) => Ref.update(reports, (all) => (nodes === undefined ? all : [...all, nodes]))
   }
   return { scanRequest, reports: Ref.get(reports) }
 })

@@ -4,7 +4,7 @@ import type { CelRule } from "../../../src/api/ComplianceScanRun.ts"
 import type { KubeObject } from "../../../src/services/kube/KubeObject.ts"
 import { engine, meter, packs, rule } from "./CelTestKit.ts"
 import { namespace, restrictedPod, violating } from "./PodFixtures.ts"
-import { seededRandom } from "../../../src/services/kube/simulated/SeededRandom.ts"
+import { seededRandom } from "../../../sim/cluster/SeededRandom.ts"
 
 /**
  * The same rules and objects through @bufbuild/cel (the most faithful engine, test-only)

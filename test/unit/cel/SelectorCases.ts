@@ -1,5 +1,5 @@
 import type { LabelSelector } from "../../../src/api/ComplianceScanRun.ts"
-import { seededRandom } from "../../../src/services/kube/simulated/SeededRandom.ts"
+import { seededRandom } from "../../../sim/cluster/SeededRandom.ts"
 
 /**
  * Label selector cases with the verdicts apimachinery gives (metav1.LabelSelectorAsSelector

@@ -7,8 +7,10 @@ import { envName } from "../../../src/cli/OperatorFlags.ts"
 
 const root = join(import.meta.dirname, "..", "..", "..")
 const run = promisify(execFile)
-const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
-  run(process.execPath, [join(root, "src", "main.ts"), ...args], { cwd: root, env: { ...process.env, ...env } })
+const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}, main = join(root, "src", "main.ts")) =>
+  run(process.execPath, [main, ...args], { cwd: root, env: { ...process.env, ...env } })
+/** The clone's CLI: the product's commands plus `demo` on the simulations. */
+const simMain = join(root, "sim", "main.ts")
 
 /** The flags of `run` as its --help lists them (the global flags below them excluded). */
 const runFlags = async () => {
@@ -104,8 +106,18 @@ describe("compliance-scan run: environment variables", () => {
 })
 
 describe("compliance-scan demo", () => {
+  it("is not a command of the product (the image's entry point); the clone's sim/main.ts has it", async () => {
+    const [product, clone] = (await Promise.all([cli(["--help"]), cli(["--help"], {}, simMain)])).map((run) => run.stdout)
+    for (const command of ["run", "cel", "kube-bench"]) {
+      expect(product).toMatch(new RegExp(`^\\s+${command}\\s`, "mu"))
+      expect(clone).toMatch(new RegExp(`^\\s+${command}\\s`, "mu"))
+    }
+    expect(product).not.toMatch(/^\s+demo\s/mu)
+    expect(clone).toMatch(/^\s+demo\s/mu)
+  }, 120_000)
+
   it("exits 0 and prints every sample run's Result and the SecurityEvents", async () => {
-    const { stdout } = await cli(["demo"])
+    const { stdout } = await cli(["demo"], {}, simMain)
     for (const name of ["cis-control-plane", "cis-all-nodes", "pod-security-baseline", "payments-team-rules", "runtime-detections"]) {
       expect(stdout).toMatch(new RegExp(`^${name} `, "mu"))
     }

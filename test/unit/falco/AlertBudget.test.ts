@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { alertBudget, alertBytes, boundAlert, cutText, maxAlertBytes } from "../../../src/backends/falco/AlertBudget.ts"
 import { EventCompactor } from "../../../src/backends/falco/EventCompactor.ts"
-import { simulatedAlert } from "../../../src/backends/falco/SimulatedAlerts.ts"
+import { simulatedAlert } from "../../../sim/falco/SimulatedAlerts.ts"
 
 const huge = (char: string, length: number) => char.repeat(length)
 

@@ -3,7 +3,7 @@ import { Result } from "effect"
 import { EventRingBuffer } from "../../../src/backends/falco/EventRingBuffer.ts"
 import type { FalcoEvent } from "../../../src/backends/falco/FalcoEvent.ts"
 import { decodeAlerts } from "../../../src/backends/falco/FalcoPayload.ts"
-import { simulatedAlerts, toHttpJson } from "../../../src/backends/falco/SimulatedAlerts.ts"
+import { simulatedAlerts, toHttpJson } from "../../../sim/falco/SimulatedAlerts.ts"
 
 const falcoJson = {
   hostname: "worker-1",

@@ -7,7 +7,7 @@ import {
 } from "../../../src/backends/falco/LeaderEndpointSlice.ts"
 import { KubeClient } from "../../../src/services/kube/KubeClient.ts"
 import { Resources } from "../../../src/services/kube/Resources.ts"
-import { SimulatedCluster } from "../../../src/services/kube/SimulatedCluster.ts"
+import { SimulatedCluster } from "../../../sim/cluster/SimulatedCluster.ts"
 import { OperatorConfig } from "../../../src/services/OperatorConfig.ts"
 
 const routed = OperatorConfig.make({

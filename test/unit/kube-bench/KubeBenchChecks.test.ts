@@ -10,7 +10,7 @@ import { type KubeBenchReport, parseKubeBenchReport, reportChecks } from "../../
 
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, "..", "..", "fixtures", "kube-bench", name), "utf8")
 // Real kube-bench v0.15.6 outputs, kept with the demo that serves them as Pod logs.
-const demoReport = (name: string) => readFileSync(join(import.meta.dirname, "..", "..", "..", "src", "demo", "reports", name), "utf8")
+const demoReport = (name: string) => readFileSync(join(import.meta.dirname, "..", "..", "..", "sim", "demo", "reports", name), "utf8")
 const sample = fixture("sample-cis-1.10-v0.15.json")
 const report = (text: string): KubeBenchReport => Result.getOrThrow(parseKubeBenchReport(text))
 const severities = Effect.runSync(loadSeverityTable)

@@ -12,7 +12,7 @@ import {
 const fixtures = join(import.meta.dirname, "..", "..", "fixtures", "kube-bench")
 const fixture = (name: string) => readFileSync(join(fixtures, name), "utf8")
 // Real kube-bench v0.15.6 outputs, kept with the demo that serves them as Pod logs.
-const demoReport = (name: string) => readFileSync(join(import.meta.dirname, "..", "..", "..", "src", "demo", "reports", name), "utf8")
+const demoReport = (name: string) => readFileSync(join(import.meta.dirname, "..", "..", "..", "sim", "demo", "reports", name), "utf8")
 const current = fixture("sample-cis-1.10-v0.15.json")
 const old = fixture("upstream-cmd-testdata-result.json")
 /** Real kube-bench output is one compact line. */

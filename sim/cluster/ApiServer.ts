@@ -1,7 +1,7 @@
-import type { DeleteOptions, ListOptions, LogOptions, PatchOptions, WatchOptions } from "../KubeClient.ts"
-import { AlreadyExists, Conflict, Gone, Invalid, NotFound } from "../KubeErrors.ts"
-import type { KubeObject, ObjectList } from "../KubeObject.ts"
-import { type ResourceType, Resources } from "../Resources.ts"
+import type { DeleteOptions, ListOptions, LogOptions, PatchOptions, WatchOptions } from "../../src/services/kube/KubeClient.ts"
+import { AlreadyExists, Conflict, Gone, Invalid, NotFound } from "../../src/services/kube/KubeErrors.ts"
+import type { KubeObject, ObjectList } from "../../src/services/kube/KubeObject.ts"
+import { type ResourceType, Resources } from "../../src/services/kube/Resources.ts"
 import {
   admitCreate,
   admitUpdate,
@@ -21,6 +21,8 @@ export interface ApiServerOptions {
   readonly historySize: number
   /** Kinds whose status is a separate subresource. */
   readonly statusSubresources: ReadonlyArray<ResourceType>
+  /** The cluster's seeded generator (generated name suffixes), so runs reproduce. */
+  readonly random: () => number
   /** Epoch milliseconds for timestamps. */
   readonly now: () => number
   /** Told about every committed change (the simulated controllers react to some). */
@@ -32,8 +34,8 @@ type Mutable = Record<string, unknown>
 /** The alphabet Kubernetes uses for generated name suffixes (no vowels, no look-alikes). */
 const suffixAlphabet = "bcdfghjklmnpqrstvwxz2456789"
 
-export const randomSuffix = (): string =>
-  Array.from({ length: 5 }, () => suffixAlphabet[Math.floor(Math.random() * suffixAlphabet.length)]).join("")
+const randomSuffix = (random: () => number): string =>
+  Array.from({ length: 5 }, () => suffixAlphabet[Math.floor(random() * suffixAlphabet.length)]).join("")
 
 interface ContinueToken {
   readonly resourceVersion: number
@@ -192,9 +194,9 @@ export const makeApiServer = (options: ApiServerOptions) => {
         throw invalid(resource, "", "metadata.name: Required value: name or generateName is required")
       }
       // Like the server, retry generated names that happen to collide.
-      let candidate = generateName + randomSuffix()
+      let candidate = generateName + randomSuffix(options.random)
       const namespace = resource.namespaced ? String(metadata.namespace ?? "") : ""
-      while (store.get(resource, namespace, candidate) !== undefined) candidate = generateName + randomSuffix()
+      while (store.get(resource, namespace, candidate) !== undefined) candidate = generateName + randomSuffix(options.random)
       metadata.name = candidate
     }
     const name = metadata.name as string

@@ -1,7 +1,7 @@
-import { Invalid } from "../KubeErrors.ts"
-import type { KubeObject } from "../KubeObject.ts"
-import { parseSelector, SelectorSyntaxError } from "../LabelSelector.ts"
-import type { ResourceType } from "../Resources.ts"
+import { Invalid } from "../../src/services/kube/KubeErrors.ts"
+import type { KubeObject } from "../../src/services/kube/KubeObject.ts"
+import { parseSelector, SelectorSyntaxError } from "../../src/services/kube/LabelSelector.ts"
+import type { ResourceType } from "../../src/services/kube/Resources.ts"
 import { asRecord } from "./Json.ts"
 
 /** A label selector in the string syntax; a malformed one is a bad request, as on the server. */

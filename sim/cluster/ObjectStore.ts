@@ -1,5 +1,5 @@
-import type { KubeObject } from "../KubeObject.ts"
-import type { ResourceType } from "../Resources.ts"
+import type { KubeObject } from "../../src/services/kube/KubeObject.ts"
+import type { ResourceType } from "../../src/services/kube/Resources.ts"
 
 /** `apiVersion/plural`: the identity of a resource type in the store. */
 export const resourceKeyOf = (resource: ResourceType): string => `${resource.apiVersion}/${resource.plural}`

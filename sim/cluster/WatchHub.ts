@@ -1,5 +1,5 @@
-import type { KubeObject, WatchEvent } from "../KubeObject.ts"
-import { matchesRequirements, type parseSelector } from "../LabelSelector.ts"
+import type { KubeObject, WatchEvent } from "../../src/services/kube/KubeObject.ts"
+import { matchesRequirements, type parseSelector } from "../../src/services/kube/LabelSelector.ts"
 
 /** One committed write, as etcd's watch history keeps it. */
 export interface Change {

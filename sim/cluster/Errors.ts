@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import { AlreadyExists, Conflict, Forbidden, Gone, Invalid, type KubeError, NotFound, Transient } from "../KubeErrors.ts"
+import { AlreadyExists, Conflict, Forbidden, Gone, Invalid, type KubeError, NotFound, Transient } from "../../src/services/kube/KubeErrors.ts"
 
 const kubeErrorClasses = [NotFound, Conflict, AlreadyExists, Invalid, Forbidden, Gone, Transient] as const
 

@@ -1,7 +1,7 @@
 import * as Grpc from "@grpc/grpc-js"
 import { Clock, Effect, Schedule, Schema, type Scope } from "effect"
-import type { FalcoEvent } from "./FalcoEvent.ts"
-import { type FalcoApi, loadFalcoApi, responseFromEvent } from "./FalcoProto.ts"
+import type { FalcoEvent } from "../../src/backends/falco/FalcoEvent.ts"
+import { type FalcoApi, loadFalcoApi, responseFromEvent } from "../../src/backends/falco/FalcoProto.ts"
 import { simulatedAlert } from "./SimulatedAlerts.ts"
 
 /**

@@ -1,5 +1,5 @@
 import { Duration, Effect } from "effect"
-import { type KubeError, Transient } from "../KubeErrors.ts"
+import { type KubeError, Transient } from "../../src/services/kube/KubeErrors.ts"
 import { seededRandom } from "./SeededRandom.ts"
 
 /** The API calls the simulation counts and can fail: the KubeClient methods. */
@@ -11,7 +11,7 @@ export type RequestCounts = Readonly<Record<Verb, number>>
 export interface FaultSettings {
   /** Fraction (0..1) of API calls that fail with Transient before reaching the store. */
   readonly errorRate?: number
-  /** Makes the sequence of injected failures repeatable. */
+  /** Restarts the sequence of injected failures from this seed (the cluster's seed otherwise). */
   readonly seed?: number
   /** Added to every API call. */
   readonly latency?: Duration.Input
@@ -21,10 +21,10 @@ const zeroCounts = (): Record<Verb, number> =>
   Object.fromEntries(verbs.map((verb) => [verb, 0])) as Record<Verb, number>
 
 /** Fault injection and request accounting in front of the simulated API server. */
-export const makeFaults = (initial: FaultSettings | undefined) => {
+export const makeFaults = (initial: FaultSettings | undefined, clusterRandom: () => number) => {
   let errorRate = 0
   let latencyMillis = 0
-  let random: () => number = Math.random
+  let random = clusterRandom
   const queued = new Map<Verb, Array<KubeError>>()
   let counts = zeroCounts()
 

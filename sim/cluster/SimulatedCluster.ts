@@ -1,18 +1,19 @@
 import { Cause, Clock, Context, Effect, Layer, Queue, Stream } from "effect"
-import { KubeClient } from "./KubeClient.ts"
-import { Invalid, type KubeError } from "./KubeErrors.ts"
-import type { KubeObject, WatchEvent } from "./KubeObject.ts"
-import { type ResourceType, Resources } from "./Resources.ts"
-import { makeApiServer } from "./simulated/ApiServer.ts"
-import { attempt } from "./simulated/Errors.ts"
-import { type FaultSettings, makeFaults, type RequestCounts, type Verb } from "./simulated/Faults.ts"
-import { type JobExecutor, makeJobController, succeedingExecutor } from "./simulated/JobController.ts"
-import type { Change } from "./simulated/WatchHub.ts"
+import { KubeClient } from "../../src/services/kube/KubeClient.ts"
+import { Invalid, type KubeError } from "../../src/services/kube/KubeErrors.ts"
+import type { KubeObject, WatchEvent } from "../../src/services/kube/KubeObject.ts"
+import { type ResourceType, Resources } from "../../src/services/kube/Resources.ts"
+import { makeApiServer } from "./ApiServer.ts"
+import { attempt } from "./Errors.ts"
+import { type FaultSettings, makeFaults, type RequestCounts, type Verb } from "./Faults.ts"
+import { type JobExecutor, makeJobController, succeedingExecutor } from "./JobController.ts"
+import { seededRandom } from "./SeededRandom.ts"
+import type { Change } from "./WatchHub.ts"
 
-export type { FaultSettings, RequestCounts, Verb } from "./simulated/Faults.ts"
-export { verbs } from "./simulated/Faults.ts"
-export type { JobExecutor, PodOutcome } from "./simulated/JobController.ts"
-export { succeedingExecutor } from "./simulated/JobController.ts"
+export type { FaultSettings, RequestCounts, Verb } from "./Faults.ts"
+export { verbs } from "./Faults.ts"
+export type { JobExecutor, PodOutcome } from "./JobController.ts"
+export { succeedingExecutor } from "./JobController.ts"
 
 export interface SimulatedClusterOptions {
   /** Changes a watch can resume across before it gets Gone (etcd's compaction window). Default 1000. */
@@ -25,6 +26,8 @@ export interface SimulatedClusterOptions {
   /** What Job Pods do; default: succeed with an empty log. */
   readonly jobExecutor?: JobExecutor
   readonly faults?: FaultSettings
+  /** Seeds the cluster's generator (generated names, injected faults); default 1, so runs reproduce. */
+  readonly seed?: number
   /** Kinds beyond `Resources` that `apply` should recognise by apiVersion and kind. */
   readonly resources?: ReadonlyArray<ResourceType>
   /** Objects to `apply` when the cluster starts (one the server refuses is a defect). */
@@ -41,7 +44,7 @@ export const defaultStatusSubresources: ReadonlyArray<ResourceType> = [
 ]
 
 /**
- * An in-memory Kubernetes API server: the `demo` command's cluster, users' rule testing
+ * An in-memory Kubernetes API server (a simulation, never the product): the `demo`'s cluster, the benches
  * and the fast test tier. `SimulatedCluster.layer()` provides KubeClient (behaving like
  * the real API server where the operator can tell) and this control handle, which steers
  * the world behind it: seeding, what Job Pods do, and fault injection. The control
@@ -70,7 +73,7 @@ export class SimulatedCluster extends Context.Service<
     /** Sets the log of a Pod (one seeded with `apply`, say). */
     readonly setPodLog: (namespace: string, name: string, log: string) => Effect.Effect<void, KubeError>
   }
->()("compliance-scan/services/kube/SimulatedCluster") {
+>()("compliance-scan/sim/SimulatedCluster") {
   /** Provides both SimulatedCluster (the control handle) and KubeClient. */
   static layer(options: SimulatedClusterOptions = {}): Layer.Layer<SimulatedCluster | KubeClient> {
     return Layer.effectContext(makeSimulatedCluster(options))
@@ -81,7 +84,9 @@ const makeSimulatedCluster = Effect.fnUntraced(function*(options: SimulatedClust
   const clock = yield* Clock.Clock
   let executor: JobExecutor = options.jobExecutor ?? succeedingExecutor
   const listeners: Array<(change: Change) => void> = []
+  const random = seededRandom(options.seed ?? 1)
   const api = makeApiServer({
+    random,
     historySize: options.historySize ?? 1000,
     statusSubresources: options.statusSubresources ?? defaultStatusSubresources,
     now: () => clock.currentTimeMillisUnsafe(),
@@ -94,7 +99,7 @@ const makeSimulatedCluster = Effect.fnUntraced(function*(options: SimulatedClust
   // Closing the cluster ends its watches, as a server shutdown does.
   yield* Effect.addFinalizer(() => Effect.sync(() => api.dropWatches()))
 
-  const faults = makeFaults(options.faults)
+  const faults = makeFaults(options.faults, random)
   const request = <A>(verb: Verb, handle: () => A): Effect.Effect<A, KubeError> =>
     Effect.andThen(faults.admit(verb), attempt(handle))
 

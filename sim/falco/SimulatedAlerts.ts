@@ -1,5 +1,5 @@
-import type { FalcoPriority } from "../../api/ComplianceScanRun.ts"
-import { type FalcoEvent, formatEventTime } from "./FalcoEvent.ts"
+import type { FalcoPriority } from "../../src/api/ComplianceScanRun.ts"
+import { type FalcoEvent, formatEventTime } from "../../src/backends/falco/FalcoEvent.ts"
 
 /**
  * Realistic Falco alerts for the simulated Falco, the demo, tests and the bench: rules

@@ -1,4 +1,4 @@
-import type { KubeObject } from "../services/kube/KubeObject.ts"
+import type { KubeObject } from "../../src/services/kube/KubeObject.ts"
 
 /**
  * The sample cluster of `compliance-scan demo`: a control-plane node and two workers,

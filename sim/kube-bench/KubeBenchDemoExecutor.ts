@@ -1,6 +1,6 @@
 import { Duration, Effect } from "effect"
-import type { JobExecutor, PodOutcome } from "../../services/kube/SimulatedCluster.ts"
-import { kubeBenchLabelKeys, managedByValue } from "./KubeBenchJob.ts"
+import type { JobExecutor, PodOutcome } from "../cluster/SimulatedCluster.ts"
+import { kubeBenchLabelKeys, managedByValue } from "../../src/backends/kube-bench/KubeBenchJob.ts"
 
 export interface KubeBenchDemoOptions {
   /** How long each simulated kube-bench run takes (default 1 s: long enough to watch status.nodes move). */
