@@ -1,5 +1,4 @@
 import { Clock, Context, Duration, Effect, Layer, Queue, Schema, Stream } from "effect"
-import * as Prometheus from "prom-client"
 import { type ComplianceException, kind as exceptionKind, modeOf } from "../api/ComplianceException.ts"
 import { ComplianceScanRun as RunSchema, isTerminal } from "../api/ComplianceScanRun.ts"
 import { apiVersion } from "../api/ObjectMeta.ts"
@@ -78,11 +77,10 @@ export class ExceptionStatusController extends Context.Service<
       const kube = yield* KubeClient
       const metrics = yield* Metrics
       const config = yield* OperatorConfig
-      const gauge = new Prometheus.Gauge({
+      const gauge = metrics.gauge({
         name: "ugallu_compliance_scan_exceptions",
         help: "ComplianceExceptions by state (active, expiring within 7 days, expired, unused in the last runs); an exception can count in several.",
-        labelNames: ["state"],
-        registers: [metrics.registry]
+        labelNames: ["state"]
       })
       // Every state at 0 from start-up (see KnownLabelValues).
       for (const state of exceptionStates) gauge.set({ state }, 0)
