@@ -2,6 +2,7 @@ import { Effect, Layer } from "effect"
 import type { Scanners } from "./backends/Scanner.ts"
 import { Controller } from "./reconciler/Controller.ts"
 import { RunReconciler } from "./reconciler/RunReconciler.ts"
+import { ReportWriter } from "./reports/ReportWriter.ts"
 import { EventRecorder } from "./services/EventRecorder.ts"
 import { FencedKubeClient } from "./services/kube/FencedKubeClient.ts"
 import { LeaderElection } from "./services/LeaderElection.ts"
@@ -9,7 +10,7 @@ import { SecurityEvents } from "./services/SecurityEvents.ts"
 
 const Reconciling = Controller.layer.pipe(
   Layer.provideMerge(RunReconciler.layer),
-  Layer.provideMerge(Layer.mergeAll(SecurityEvents.layer, EventRecorder.layer))
+  Layer.provideMerge(Layer.mergeAll(SecurityEvents.layer, EventRecorder.layer, ReportWriter.layer))
 )
 
 /**

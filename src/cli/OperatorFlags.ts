@@ -1,5 +1,6 @@
 import { Config, Option } from "effect"
 import { Flag } from "effect/cli"
+import { reportApiChoices } from "../reports/ReportApis.ts"
 import { defaultOperatorConfig } from "../services/OperatorConfig.ts"
 
 /**
@@ -107,5 +108,13 @@ export const operatorFlags = {
     Flag.withDescription(describe("log-format", "Log line format (default json)")),
     Flag.withFallbackConfig(Config.Literals(["json", "text"], envName("log-format"))),
     Flag.withDefault("json" as const)
+  ),
+  reportApi: Flag.Literals("report-api", reportApiChoices).pipe(
+    Flag.withDescription(describe(
+      "report-api",
+      "Where findings are also written as reports: auto (OpenReports when its CRDs are served, else wgpolicyk8s when served), openreports, wgpolicyk8s, both, none (default auto)"
+    )),
+    Flag.withFallbackConfig(Config.Literals(reportApiChoices, envName("report-api"))),
+    Flag.withDefault(d.reportApi)
   )
 }

@@ -54,6 +54,7 @@ export const configFromFlags = (flags: Flags): OperatorConfigShape => ({
   retryPeriodMillis: millis("retry-period", flags.retryPeriod),
   maxConcurrentRuns: flags.maxConcurrentRuns,
   watchNamespace: flags.watchNamespace,
+  reportApi: flags.reportApi,
   // client-go's convention: unique per process, readable in the Lease.
   identity: `${process.env.POD_NAME ?? hostname()}_${randomUUID().slice(0, 8)}`
 })

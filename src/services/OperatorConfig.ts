@@ -1,4 +1,5 @@
 import { Context, Layer } from "effect"
+import type { ReportApiChoice } from "../reports/ReportApis.ts"
 
 /**
  * Everything the operator is configured with (flags of `run`, each also an environment
@@ -48,6 +49,8 @@ export interface OperatorConfigShape {
   /** Identity written into the Lease and SecurityEvent sources (defaults to the hostname). */
   readonly identity: string
   readonly version: string
+  /** Which report APIs findings are written to (`auto`: OpenReports when served, else wgpolicyk8s when served). */
+  readonly reportApi: ReportApiChoice
 }
 
 export const defaultKubeBenchImage = "docker.io/aquasec/kube-bench:v0.15.6"
@@ -82,7 +85,8 @@ export const defaultOperatorConfig: OperatorConfigShape = {
   resyncPeriodMillis: 5 * 60_000,
   watchNamespace: undefined,
   identity: "compliance-scan",
-  version: "0.1.0"
+  version: "0.1.0",
+  reportApi: "auto"
 }
 
 export class OperatorConfig extends Context.Service<OperatorConfig, OperatorConfigShape>()(

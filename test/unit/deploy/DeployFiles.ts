@@ -168,7 +168,8 @@ export const chartValueOfFlag: Readonly<Record<string, string>> = {
   "watch-namespace": "watchNamespace",
   kubeconfig: "kubeconfig",
   "log-level": "logLevel",
-  "log-format": "logFormat"
+  "log-format": "logFormat",
+  "report-api": "openReports.api"
 }
 
 /** The value at a dotted path of a values object; undefined when a step is missing. */
