@@ -63,6 +63,12 @@ export interface ReportInput {
   /** When the scan finished (ISO 8601): every result's timestamp. */
   readonly finishedAt: string
   readonly budget: number
+  /**
+   * Namespaces that exist: findings about objects of any other (a Pod Falco saw in a
+   * namespace deleted since) go to the cluster report, where no namespace is needed.
+   * Undefined: every namespace exists.
+   */
+  readonly namespaces?: ReadonlySet<string>
 }
 
 export const labels = {
@@ -77,6 +83,8 @@ export const labels = {
 
 export const annotations = {
   run: "security.ugallu.io/run",
+  /** When the writing run was created: an older run of a series never replaces a newer one's reports. */
+  runCreated: "security.ugallu.io/run-created",
   result: "security.ugallu.io/result",
   parts: "security.ugallu.io/report-parts"
 } as const
@@ -212,7 +220,11 @@ const resultsOfCheck = (input: ReportInput, check: Check): ReadonlyArray<Placed>
     group.subjects.push(subject)
     groups.set(key, group)
   }
-  return [...groups.values()].map((group) => ({ namespace: group.namespace, result: base(group.outcome, group.subjects) }))
+  const exists = (namespace: string) => input.namespaces === undefined || input.namespaces.has(namespace)
+  return [...groups.values()].map((group) => ({
+    namespace: exists(group.namespace) ? group.namespace : "",
+    result: base(group.outcome, group.subjects)
+  }))
 }
 
 /** Every result of a Result, in check order, with the report namespace of each. */
@@ -267,6 +279,7 @@ export const buildReports = (api: ReportApi, input: ReportInput): ReadonlyArray<
           [annotations.run]: `${runNamespace}/${run.metadata.name}`,
           [annotations.result]: result.metadata.name,
           [annotations.parts]: String(parts),
+          ...(run.metadata.creationTimestamp === undefined ? {} : { [annotations.runCreated]: run.metadata.creationTimestamp }),
           ...(series === undefined ? {} : { "security.ugallu.io/series": series })
         },
         // Owner references cannot cross namespaces: reports elsewhere are removed by the operator.

@@ -8,7 +8,7 @@ import type { KubeObject } from "../services/kube/KubeObject.ts"
 import { Resources, type ResourceType } from "../services/kube/Resources.ts"
 import { retryTransient, retryTransientUntil } from "../services/kube/Retry.ts"
 import { OperatorConfig } from "../services/OperatorConfig.ts"
-import { buildReports, labels, managedBy, reportKeyOf, reportName } from "./OpenReports.ts"
+import { annotations, buildReports, labels, managedBy, reportKeyOf, reportName } from "./OpenReports.ts"
 import { type ReportApiName, reportApiNames, reportApis, selectReportApis } from "./ReportApis.ts"
 
 /** How the reports step of a run ended: the run's `ReportsWritten` condition. */
@@ -20,9 +20,6 @@ export interface ReportsOutcome {
 
 /** Time the reports step gets even when the run's own deadline has passed (a resumed run). */
 const minimumWindowMillis = 30_000
-
-/** Annotation of when the run that wrote the reports was created: an older run never replaces a newer one's. */
-const runCreatedAnnotation = "security.ugallu.io/run-created"
 
 const keyOf = (object: KubeObject) => `${object.metadata.namespace ?? ""}/${object.metadata.name}`
 
@@ -98,21 +95,33 @@ export class ReportWriter extends Context.Service<
           Effect.retry({ times: 5, while: (error) => error._tag === "Conflict" })
         )
 
+      /** Every object of `resource` (matching `selector`), all pages, in all namespaces. */
+      const listAll = (resource: ResourceType, selector: string | undefined, deadline: number) =>
+        Effect.gen(function*() {
+          const found: Array<KubeObject> = []
+          let token: string | undefined
+          do {
+            const page = yield* retryTransientUntil(
+              kube.list(resource, {
+                limit: 500,
+                ...(selector === undefined ? {} : { labelSelector: selector }),
+                ...(token === undefined ? {} : { continue: token })
+              }),
+              deadline
+            )
+            found.push(...page.items)
+            token = page.continue
+          } while (token !== undefined)
+          return found
+        })
+
       /** Every report of `api` matching `selector`, in all namespaces and cluster-wide. */
       const listReports = (name: ReportApiName, selector: string, deadline: number) =>
         Effect.gen(function*() {
           const api = reportApis[name]
           const found: Array<{ resource: ResourceType; object: KubeObject }> = []
           for (const resource of [api.namespaced, api.cluster]) {
-            let token: string | undefined
-            do {
-              const page = yield* retryTransientUntil(
-                kube.list(resource, { labelSelector: selector, limit: 500, ...(token === undefined ? {} : { continue: token }) }),
-                deadline
-              )
-              for (const object of page.items) found.push({ resource, object })
-              token = page.continue
-            } while (token !== undefined)
+            for (const object of yield* listAll(resource, selector, deadline)) found.push({ resource, object })
           }
           return found
         })
@@ -126,7 +135,7 @@ export class ReportWriter extends Context.Service<
       const superseded = (name: ReportApiName, run: ComplianceScanRun, deadline: number) =>
         retryTransientUntil(kube.get(reportApis[name].cluster, undefined, reportName(run, 1)), deadline).pipe(
           Effect.map((existing) => {
-            const theirs = existing.metadata.annotations?.[runCreatedAnnotation]
+            const theirs = existing.metadata.annotations?.[annotations.runCreated]
             const ours = run.metadata.creationTimestamp
             return existing.metadata.labels?.[labels.runUID] !== run.metadata.uid && theirs !== undefined &&
               ours !== undefined && Date.parse(theirs) > Date.parse(ours)
@@ -138,16 +147,8 @@ export class ReportWriter extends Context.Service<
         Effect.gen(function*() {
           const api = reportApis[name]
           if (yield* superseded(name, run, deadline)) return { written: 0, superseded: true }
-          const reports = buildReports(api, { run, result, finishedAt, budget: resultByteBudget }).map((report) => ({
-            ...report,
-            metadata: {
-              ...report.metadata,
-              annotations: {
-                ...report.metadata.annotations,
-                ...(run.metadata.creationTimestamp === undefined ? {} : { [runCreatedAnnotation]: run.metadata.creationTimestamp })
-              }
-            }
-          }))
+          const namespaces = new Set((yield* listAll(Resources.Namespace, undefined, deadline)).map((object) => object.metadata.name))
+          const reports = buildReports(api, { run, result, finishedAt, budget: resultByteBudget, namespaces })
           for (const report of reports) {
             yield* upsert(report.metadata.namespace === undefined ? api.cluster : api.namespaced, report, deadline)
           }

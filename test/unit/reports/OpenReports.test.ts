@@ -108,6 +108,18 @@ describe("OpenReports from a Result", () => {
     expect(reports[1]!.summary).toEqual({ pass: 0, fail: 1, warn: 0, skip: 0, error: 1 })
   })
 
+  it("findings about objects of a namespace that no longer exists go to the ClusterReport, naming their namespace", () => {
+    const run = runOf("pods", "cel")
+    const result = stored(run, celChecks)
+    const reports = buildReports(reportApis.openreports, { run, result, finishedAt, budget: 1024 * 1024, namespaces: new Set(["scans", "team-a"]) })
+    expect(reports.map((report) => `${report.kind}/${report.metadata.namespace ?? ""}`)).toEqual(["ClusterReport/", "Report/team-a"])
+    expect(resultsOf(reports[0]!).flatMap((entry) => entry.resources ?? []).map((resource) => `${resource.namespace ?? ""}/${resource.name}`)).toEqual([
+      "team-b/b",
+      "/everyone-admin"
+    ])
+    expectOneToOne(result.spec.checks, reports)
+  })
+
   it("severities map to the report vocabulary, every one of them", () => {
     expect(severities.map((severity) => reportSeverityOf[severity])).toEqual(["info", "low", "medium", "high", "critical"])
   })
