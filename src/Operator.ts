@@ -29,6 +29,8 @@ export const operatorLayer = <E, R>(scanners: Layer.Layer<Scanners, E, R>) =>
 export const runOperator = Effect.gen(function*() {
   const leaderElection = yield* LeaderElection
   const controller = yield* Controller
+  const reports = yield* ReportWriter
   yield* Effect.logInfo("compliance-scan operator started")
-  return yield* leaderElection.whileLeader(controller.run)
+  // Each new leader first looks for reports of runs deleted while no operator watched (in the background).
+  return yield* leaderElection.whileLeader(Effect.andThen(Effect.forkChild(reports.sweepOrphans), controller.run))
 })

@@ -42,6 +42,11 @@ export class ReportWriter extends Context.Service<
     ) => Effect.Effect<ReportsOutcome, KubeError>
     /** Deletes every report the run wrote (best effort: a report elsewhere has no owner to collect it). */
     readonly removeRun: (run: ComplianceScanRun) => Effect.Effect<void>
+    /**
+     * Deletes the reports of runs that no longer exist (deleted while no operator watched):
+     * run once by each new leader.
+     */
+    readonly sweepOrphans: Effect.Effect<void>
     /** The report APIs the API server serves now (and logs when that changed). */
     readonly detect: Effect.Effect<ReadonlySet<ReportApiName>>
   }
@@ -238,10 +243,38 @@ export class ReportWriter extends Context.Service<
           Effect.catch((error) => Effect.logWarning("could not remove the reports of a deleted run", { error: error._tag, message: error.message }))
         )
 
+      const sweepOrphans = Effect.gen(function*() {
+        const deadline = (yield* Clock.currentTimeMillis) + minimumWindowMillis
+        const served = yield* detect
+        for (const name of reportApiNames) {
+          if (!served.has(name)) continue
+          const byRun = new Map<string, Array<{ resource: ResourceType; object: KubeObject }>>()
+          for (const found of yield* listReports(name, `${labels.managedBy}=${managedBy}`, deadline)) {
+            const uid = found.object.metadata.labels?.[labels.runUID]
+            if (uid === undefined) continue
+            byRun.set(uid, [...(byRun.get(uid) ?? []), found])
+          }
+          for (const [uid, reports] of byRun) {
+            // "namespace/name" of the run that wrote them.
+            const [runNamespace, runName] = (reports[0]!.object.metadata.annotations?.[annotations.run] ?? "").split("/")
+            if (runNamespace === undefined || runName === undefined) continue
+            const alive = yield* retryTransientUntil(kube.get(Resources.ComplianceScanRun, runNamespace, runName), deadline).pipe(
+              Effect.map((run) => run.metadata.uid === uid),
+              Effect.catchTag("NotFound", () => Effect.succeed(false))
+            )
+            if (alive) continue
+            yield* Effect.logInfo("removing the reports of a run that no longer exists", { run: `${runNamespace}/${runName}`, uid, reports: reports.length })
+            for (const { resource, object } of reports) yield* deleteQuietly(resource, object, deadline)
+          }
+        }
+      }).pipe(
+        Effect.catch((error) => Effect.logWarning("could not look for reports of deleted runs", { error: error._tag, message: error.message }))
+      )
+
       // At start-up, without holding it up: an API server that does not answer yet is asked again at the first run.
       yield* Effect.forkScoped(detect)
 
-      return ReportWriter.of({ write, removeRun, detect })
+      return ReportWriter.of({ write, removeRun, sweepOrphans, detect })
     })
   )
 }

@@ -1,6 +1,7 @@
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawnSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { readdirSync, readFileSync } from "node:fs"
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Exit, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
@@ -371,5 +372,34 @@ describe("OpenReports on the real API server", () => {
         }, { what: `the reports of run ${uid} to be deleted`, timeoutMillis: 30_000 })
       }
     })
+  })
+
+  it("the chart installs the official OpenReports CRDs only with openReports.installCRDs, and only once they were fetched into it", () => {
+    const helm = join(cluster.cacheDir, "bin", "helm")
+    const kubeVersion = /^kubernetes=(\S+)$/mu.exec(readFileSync(join(cluster.cacheDir, "manifest.txt"), "utf8"))![1]!
+    const scratch = mkdtempSync(join(tmpdir(), "openreports-chart-"))
+    try {
+      const chart = join(scratch, "compliance-scan")
+      cpSync(join(repoRoot, "deploy", "helm", "compliance-scan"), chart, { recursive: true })
+      rmSync(join(chart, "files", "openreports-crds"), { recursive: true, force: true })
+      const template = (...values: Array<string>) =>
+        spawnSync(helm, ["template", "cs", chart, "--kube-version", kubeVersion, "--skip-tests", ...values.flatMap((value) => ["--set", value])], { encoding: "utf8" })
+      const kinds = (text: string) =>
+        parseAllDocuments(text).map((document) => document.toJS() as Json).filter((object) => object?.kind === "CustomResourceDefinition").map((crd) => crd.metadata.name).sort()
+      const byDefault = template()
+      expect(byDefault.status, byDefault.stderr).toBe(0)
+      expect(kinds(byDefault.stdout).filter((name) => name.endsWith("openreports.io"))).toEqual([])
+      const unfetched = template("openReports.installCRDs=true")
+      expect(unfetched.status).not.toBe(0)
+      expect(unfetched.stderr).toContain("openReports.installCRDs: the chart was packaged without files/openreports-crds/")
+      mkdirSync(join(chart, "files", "openreports-crds"))
+      for (const file of readdirSync(join(crdDir(), "openreports"))) cpSync(join(crdDir(), "openreports", file), join(chart, "files", "openreports-crds", file))
+      const installed = template("openReports.installCRDs=true")
+      expect(installed.status, installed.stderr).toBe(0)
+      const rendered = parseAllDocuments(installed.stdout).map((document) => document.toJS() as Json).filter((object) => object?.kind === "CustomResourceDefinition" && object.metadata.name.endsWith("openreports.io"))
+      expect(rendered.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))).toEqual(readCrds(join(crdDir(), "openreports")).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name)))
+    } finally {
+      rmSync(scratch, { recursive: true, force: true })
+    }
   })
 })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Ref, Schedule } from "effect"
+import { Deferred, Effect, Fiber, Ref, Schedule } from "effect"
 import type { Check } from "../../src/api/Check.ts"
 import type { ComplianceScanResult } from "../../src/api/ComplianceScanResult.ts"
 import type { ComplianceScanRun } from "../../src/api/ComplianceScanRun.ts"
@@ -95,6 +95,22 @@ describe("OpenReports written by the operator (simulated cluster)", () => {
       expect(yield* allReports).toHaveLength(3)
       yield* kube.delete(Resources.ComplianceScanRun, testNamespace, "gone")
       expect(yield* waitUntil(allReports, (reports) => reports.length === 0)).toEqual([])
+    }).pipe(Effect.provide(cluster)))
+
+  it.live("the reports of a run deleted while no operator ran are removed by the next leader", () =>
+    Effect.gen(function*() {
+      const kube = yield* KubeClient
+      const first = yield* startOperator({ kube, scanners: [instantScanner("cel", checks)] })
+      yield* kube.create(Resources.ComplianceScanRun, runManifest("orphan", { backend: "cel" }))
+      yield* kube.create(Resources.ComplianceScanRun, runManifest("kept", { backend: "cel" }))
+      yield* waitForPhase("orphan", ["Succeeded"])
+      yield* waitForPhase("kept", ["Succeeded"])
+      yield* Fiber.interrupt(first.fiber)
+      yield* kube.delete(Resources.ComplianceScanRun, testNamespace, "orphan")
+      expect(yield* allReports).toHaveLength(6)
+      yield* startOperator({ kube, scanners: [instantScanner("cel", checks)] })
+      const left = yield* waitUntil(allReports, (reports) => reports.length === 3)
+      expect(new Set(left.map((report) => report.metadata.labels?.[labels.run]))).toEqual(new Set(["kept"]))
     }).pipe(Effect.provide(cluster)))
 
   it.live("a scheduled series keeps only its latest run's reports; an older run finishing late does not replace them", () =>
