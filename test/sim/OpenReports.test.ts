@@ -9,11 +9,12 @@ import { buildResult } from "../../src/reconciler/ResultBuilder.ts"
 import { labels } from "../../src/reports/OpenReports.ts"
 import { reportApis } from "../../src/reports/ReportApis.ts"
 import { KubeClient } from "../../src/services/kube/KubeClient.ts"
+import { Invalid } from "../../src/services/kube/KubeErrors.ts"
 import type { KubeObject } from "../../src/services/kube/KubeObject.ts"
 import { Resources } from "../../src/services/kube/Resources.ts"
 import { SimulatedCluster } from "../../src/services/kube/SimulatedCluster.ts"
 import { expectOneToOne } from "../support/ReportWalk.ts"
-import { namespaceObject, runManifest, startOperator, testNamespace, waitForPhase } from "../support/TestOperator.ts"
+import { eventsOf, namespaceObject, runManifest, startOperator, testNamespace, waitForPhase } from "../support/TestOperator.ts"
 import { instantScanner, scriptedScanner } from "../support/TestScanners.ts"
 
 const cluster = SimulatedCluster.layer({ objects: [namespaceObject(testNamespace), namespaceObject("team-a"), namespaceObject("team-b")] })
@@ -158,6 +159,28 @@ describe("OpenReports written by the operator (simulated cluster)", () => {
       yield* kube.delete(Resources.ComplianceScanRun, testNamespace, "nightly-1")
       yield* Effect.sleep("300 millis")
       expect(yield* allReports).toHaveLength(2)
+    }).pipe(Effect.provide(cluster)))
+
+  it.live("a report the API server refuses never fails the run: ReportsWritten=False says why, the events still go out", () =>
+    Effect.gen(function*() {
+      const kube = yield* KubeClient
+      const refusing: KubeClient["Service"] = {
+        ...kube,
+        create: (resource, object) =>
+          resource.apiVersion === reportApis.openreports.cluster.apiVersion
+            ? Effect.fail(new Invalid({ message: "ClusterReport.openreports.io is invalid: results[0].result: Unsupported value" }))
+            : kube.create(resource, object)
+      }
+      yield* startOperator({ kube: refusing, scanners: [instantScanner("cel", checks)] })
+      yield* kube.create(Resources.ComplianceScanRun, runManifest("refused", { backend: "cel" }))
+      const run = yield* waitForPhase("refused", ["Succeeded", "Failed"])
+      expect(run.status?.phase).toBe("Succeeded")
+      expect(run.status?.conditions?.find((entry) => entry.type === "ReportsWritten")).toMatchObject({
+        status: "False",
+        reason: "ReportRejected",
+        message: expect.stringContaining("Unsupported value")
+      })
+      expect((yield* eventsOf(run)).map((event) => event.spec.type).sort()).toEqual(["ComplianceScanCompleted", "ComplianceScanStarted"])
     }).pipe(Effect.provide(cluster)))
 
   it.live("--report-api=none writes no report and says so in the run's conditions", () =>
