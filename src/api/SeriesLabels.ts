@@ -1,9 +1,7 @@
-/** Label a ComplianceScanSchedule puts on each run it creates: the schedule's name. */
+/** Labels that put runs and Results into a series (a schedule's history, or a hand-named baseline). */
 export const ScheduleLabel = "security.ugallu.io/schedule"
-
-/** Label a user may put on a run by hand to compare it with others of the same name. */
 export const BaselineLabel = "security.ugallu.io/baseline"
 
-/** The series a run belongs to: its schedule, else its baseline, else none. */
+/** The series of a run or Result: its schedule label if present, else its baseline label, else none. */
 export const seriesOf = (labels: Readonly<Record<string, string>> | undefined): string | undefined =>
   labels?.[ScheduleLabel] ?? labels?.[BaselineLabel]
