@@ -3,6 +3,7 @@ import type { Scanners } from "./backends/Scanner.ts"
 import { ExceptionStatusController } from "./exceptions/ExceptionStatusController.ts"
 import { Controller } from "./reconciler/Controller.ts"
 import { RunReconciler } from "./reconciler/RunReconciler.ts"
+import { ReportWriter } from "./reports/ReportWriter.ts"
 import { EventRecorder } from "./services/EventRecorder.ts"
 import { FencedKubeClient } from "./services/kube/FencedKubeClient.ts"
 import { LeaderElection } from "./services/LeaderElection.ts"
@@ -10,7 +11,7 @@ import { SecurityEvents } from "./services/SecurityEvents.ts"
 
 const Reconciling = Layer.merge(Controller.layer, ExceptionStatusController.layer).pipe(
   Layer.provideMerge(RunReconciler.layer),
-  Layer.provideMerge(Layer.mergeAll(SecurityEvents.layer, EventRecorder.layer))
+  Layer.provideMerge(Layer.mergeAll(SecurityEvents.layer, EventRecorder.layer, ReportWriter.layer))
 )
 
 /**
@@ -30,8 +31,13 @@ export const runOperator = Effect.gen(function*() {
   const leaderElection = yield* LeaderElection
   const controller = yield* Controller
   const exceptionStatus = yield* ExceptionStatusController
+  const reports = yield* ReportWriter
   yield* Effect.logInfo("compliance-scan operator started")
+  // Each new leader first looks for reports of runs deleted while no operator watched (in the background).
   return yield* leaderElection.whileLeader(
-    Effect.raceFirst(controller.run, exceptionStatus.run) as Effect.Effect<never>
+    Effect.andThen(
+      Effect.forkChild(reports.sweepOrphans),
+      Effect.raceFirst(controller.run, exceptionStatus.run) as Effect.Effect<never>
+    )
   )
 })

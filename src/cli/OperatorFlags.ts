@@ -1,5 +1,6 @@
 import { Config, Effect, Option } from "effect"
 import { CliError, Flag } from "effect/cli"
+import { reportApiChoices } from "../reports/ReportApis.ts"
 import { defaultOperatorConfig } from "../services/OperatorConfig.ts"
 
 /**
@@ -168,5 +169,11 @@ export const operatorFlags = {
   ),
   kubeconfig: optionalStringFlag("kubeconfig", "kubeconfig file (default: in-cluster config, then ~/.kube/config)"),
   logLevel: choiceFlag("log-level", ["debug", "info", "warn", "error"], "Minimum level of log lines", "info"),
-  logFormat: choiceFlag("log-format", ["json", "text"], "Log line format", "json")
+  logFormat: choiceFlag("log-format", ["json", "text"], "Log line format", "json"),
+  reportApi: choiceFlag(
+    "report-api",
+    reportApiChoices,
+    "Where findings are also written as reports: auto (OpenReports when its CRDs are served, else wgpolicyk8s when served), openreports, wgpolicyk8s, both, none",
+    d.reportApi
+  )
 }

@@ -57,6 +57,7 @@ export const configFromFlags = (flags: Flags): OperatorConfigShape => ({
   operatorNamespace: process.env.POD_NAMESPACE ?? flags.leaderElectionNamespace ?? defaultOperatorConfig.operatorNamespace,
   maxExceptionDurationMillis: millis("max-exception-duration", flags.maxExceptionDuration),
   exceptionUnusedAfterRuns: flags.exceptionUnusedAfterRuns,
+  reportApi: flags.reportApi,
   // client-go's convention: unique per process, readable in the Lease.
   identity: `${process.env.POD_NAME ?? hostname()}_${randomUUID().slice(0, 8)}`
 })

@@ -15,6 +15,7 @@ import { emptyCounts, type OutcomeCounts } from "../api/Outcome.ts"
 import { isFailureReason, scanCompleted } from "../api/RunReason.ts"
 import { isAtLeast, type Severity } from "../api/Severity.ts"
 import { type BackendStatus, backendStatusOf, type RunFailure, Scanners } from "../backends/Scanner.ts"
+import { ReportWriter } from "../reports/ReportWriter.ts"
 import { EventRecorder } from "../services/EventRecorder.ts"
 import { KubeClient } from "../services/kube/KubeClient.ts"
 import type { KubeError } from "../services/kube/KubeErrors.ts"
@@ -40,7 +41,7 @@ export const runKeyString = (key: RunKey) => `${key.namespace}/${key.name}`
  * The steps of a run recorded as conditions of its status (besides `Succeeded`), so that a
  * retry or another leader resumes at the first one not done.
  */
-export const runSteps = ["Scanned", "ResultWritten", "EventsEmitted"] as const
+export const runSteps = ["Scanned", "ResultWritten", "EventsEmitted", "ReportsWritten"] as const
 type RunStep = (typeof runSteps)[number]
 
 const isTrue = (conditions: ReadonlyArray<Condition> | undefined, type: RunStep) =>
@@ -132,6 +133,7 @@ export class RunReconciler extends Context.Service<
       const recorder = yield* EventRecorder
       const metrics = yield* Metrics
       const config = yield* OperatorConfig
+      const reports = yield* ReportWriter
 
       /**
        * Status writes go through the subresource. With `ifVersion` the write is conditional
@@ -405,6 +407,12 @@ export class RunReconciler extends Context.Service<
         const { summary, worstSeverity } = written
         let failure = written.failure
         let conditions = written.conditions
+        if (!isTrue(conditions, "ReportsWritten") && written.resultName !== undefined) {
+          // Built from the stored Result, so a pass resumed after a crash writes the same reports.
+          const scannedAt = conditions.find((condition) => condition.type === "Scanned")?.lastTransitionTime ?? now
+          const outcome = yield* reports.write(run, written.resultName, scannedAt, deadline)
+          conditions = withConditions(conditions, [stepCondition("ReportsWritten", outcome.status, outcome.reason, outcome.message, now, run)])
+        }
         if (!isTrue(conditions, "EventsEmitted")) {
           const { alertOn } = withDefaults(run.spec)
           const counts = Object.fromEntries(Object.entries(summary).map(([key, value]) => [key, String(value)]))
@@ -546,6 +554,8 @@ export class RunReconciler extends Context.Service<
           const decoded = yield* Effect.result(decodeRun(object))
           if (decoded._tag === "Failure") return
           const run = decoded.success
+          // Reports outside the run's namespace have no owner the garbage collector follows.
+          yield* reports.removeRun(run)
           // Never started (nothing was announced) or already finished: nothing to say.
           if (run.status?.phase !== "Running") return
           yield* securityEvents.emit({

@@ -1,4 +1,5 @@
 import { Context, Layer } from "effect"
+import type { ReportApiChoice } from "../reports/ReportApis.ts"
 
 /**
  * Everything the operator is configured with (flags of `run`, each also an environment
@@ -54,6 +55,8 @@ export interface OperatorConfigShape {
   readonly maxExceptionDurationMillis: number
   /** An exception that matched nothing in this many of the last runs it could apply to is Unused. */
   readonly exceptionUnusedAfterRuns: number
+  /** Which report APIs findings are written to (`auto`: OpenReports when served, else wgpolicyk8s when served). */
+  readonly reportApi: ReportApiChoice
 }
 
 export const defaultKubeBenchImage = "docker.io/aquasec/kube-bench:v0.15.6"
@@ -91,7 +94,8 @@ export const defaultOperatorConfig: OperatorConfigShape = {
   version: "0.1.0",
   operatorNamespace: "ugallu-system",
   maxExceptionDurationMillis: 90 * 24 * 3_600_000,
-  exceptionUnusedAfterRuns: 3
+  exceptionUnusedAfterRuns: 3,
+  reportApi: "auto"
 }
 
 export class OperatorConfig extends Context.Service<OperatorConfig, OperatorConfigShape>()(

@@ -339,7 +339,9 @@ const everyValue = {
   exceptions: { maxDuration: "720h", unusedAfterRuns: 5, approverRole: { create: true, aggregateToAdmin: true } },
   serviceMonitor: { enabled: true, interval: "15s", labels: { release: "prometheus" } },
   prometheusRule: { enabled: true, labels: { release: "prometheus" } },
-  grafanaDashboard: { enabled: true, labels: { grafana_dashboard: "1", "example.com/folder": "security" }, annotations: { "grafana-folder": "Security" } }
+  grafanaDashboard: { enabled: true, labels: { grafana_dashboard: "1", "example.com/folder": "security" }, annotations: { "grafana-folder": "Security" } },
+  // installCRDs needs the CRDs fetched into the chart first (test/cluster/OpenReports.test.ts renders it).
+  openReports: { api: "both", installCRDs: false }
 }
 
 /**

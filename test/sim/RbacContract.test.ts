@@ -15,6 +15,8 @@ import type { KubeObject } from "../../src/services/kube/KubeObject.ts"
 import { Resources } from "../../src/services/kube/Resources.ts"
 import { SimulatedCluster } from "../../sim/cluster/SimulatedCluster.ts"
 import { securityEventName } from "../../src/services/SecurityEvents.ts"
+import { reportName } from "../../src/reports/OpenReports.ts"
+import { reportApis } from "../../src/reports/ReportApis.ts"
 import { squatter } from "../support/ForeignEvents.ts"
 import { type ApiCall, recordingKubeClient } from "../support/RecordingKubeClient.ts"
 import { namespaceObject, runManifest, startOperator, testNamespace, waitForPhase } from "../support/TestOperator.ts"
@@ -152,6 +154,17 @@ describe("RBAC contract", () => {
           expiresAt: new Date(Date.now() + 86_400_000).toISOString()
         }
       })
+      // Reports left by an earlier leader (create -> AlreadyExists -> get + update), in both
+      // report APIs: the namespaced ones of "reported", the cluster ones of "cis".
+      const reportOf = (run: string) => ({ metadata: { name: run, namespace: testNamespace } }) as unknown as ComplianceScanRun
+      for (const api of Object.values(reportApis)) {
+        yield* raw.create(api.namespaced, {
+          apiVersion: api.namespaced.apiVersion,
+          kind: api.namespaced.kind,
+          metadata: { name: reportName(reportOf("reported"), 1), namespace: testNamespace }
+        })
+        yield* raw.create(api.cluster, { apiVersion: api.cluster.apiVersion, kind: api.cluster.kind, metadata: { name: reportName(reportOf("cis"), 1) } })
+      }
 
       const scanners = Layer.effect(
         Scanners,
@@ -169,7 +182,8 @@ describe("RBAC contract", () => {
           renewDeadlineMillis: 1_500,
           retryPeriodMillis: 200,
           jobNamespace,
-          identity: "rbac-contract"
+          identity: "rbac-contract",
+          reportApi: "both"
         }
       })
       yield* raw.create(Resources.ComplianceScanRun, runManifest("cis", { backend: "kube-bench", benchmark: "cis-1.10" }))
@@ -187,7 +201,16 @@ describe("RBAC contract", () => {
           }))
         }
       }))
-      for (const name of ["rewritten", "adopted", "cis", "legacy", "kinds"]) yield* waitForPhase(name, ["Succeeded"], "20 seconds")
+      // A finding about a Pod: a namespaced report (created for "reported-2", updated for "reported").
+      const podRule = { rules: [{ id: "never", severity: "low", match: { resources: ["pods"] }, expression: "false" }] }
+      yield* raw.create(Resources.ComplianceScanRun, runManifest("reported", { backend: "cel", cel: podRule }))
+      yield* raw.create(Resources.ComplianceScanRun, runManifest("reported-2", { backend: "cel", cel: podRule }))
+      for (const name of ["rewritten", "adopted", "cis", "legacy", "kinds", "reported", "reported-2"]) yield* waitForPhase(name, ["Succeeded"], "20 seconds")
+      // Deleting a run deletes its reports the garbage collector cannot reach (owner references
+      // stay within one namespace): team-a's and the cluster's, in both APIs.
+      yield* raw.delete(Resources.ComplianceScanRun, testNamespace, "reported-2")
+      const deletedReports = () => recording.calls().filter((call) => call.verb === "delete" && /reports$/u.test(call.resource)).length
+      while (deletedReports() < 4) yield* Effect.sleep("20 millis")
       // Each kind was listed and its object evaluated (a refused list would be an `error` check).
       const kinds = yield* raw.get(Resources.ComplianceScanResult, testNamespace, "kinds")
       const checks = (kinds.spec as { checks: ReadonlyArray<{ checkID: string; outcome: string; subjectCounts?: { pass?: number } }> }).checks
@@ -230,6 +253,8 @@ describe("RBAC contract", () => {
           namespaceObject(operatorNamespace),
           namespaceObject(jobNamespace),
           node("node-1"),
+          namespaceObject("team-a"),
+          { apiVersion: "v1", kind: "Pod", metadata: { name: "elsewhere", namespace: "team-a" }, spec: { containers: [{ name: "web", image: "nginx" }] } },
           ...celKinds.map(([, , object]) => object)
         ],
         resources: builtInKinds

@@ -61,6 +61,7 @@ describe("Reconciler: phase machine", () => {
         ["Succeeded", "True"],
         ["Scanned", "True"],
         ["ResultWritten", "True"],
+        ["ReportsWritten", "True"],
         ["EventsEmitted", "True"]
       ])
 

@@ -72,6 +72,7 @@ describe("Resumable steps", () => {
         Succeeded: "True",
         Scanned: "True",
         ResultWritten: "True",
+        ReportsWritten: "True",
         EventsEmitted: "True"
       })
       expect(yield* listResults).toHaveLength(1)

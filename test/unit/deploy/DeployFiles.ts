@@ -170,7 +170,8 @@ export const chartValueOfFlag: Readonly<Record<string, string>> = {
   "log-level": "logLevel",
   "log-format": "logFormat",
   "max-exception-duration": "exceptions.maxDuration",
-  "exception-unused-after-runs": "exceptions.unusedAfterRuns"
+  "exception-unused-after-runs": "exceptions.unusedAfterRuns",
+  "report-api": "openReports.api"
 }
 
 /** The value at a dotted path of a values object; undefined when a step is missing. */
