@@ -179,9 +179,10 @@ describe("parseKubeBenchReport on hostile input: a ReportParseError that says wh
     expect(problem("{\"a\":".repeat(100_000))).toMatch(/nested more than 64 levels/)
   })
 
-  it("50 MB of input in bounded time, whatever its shape", () => {
+  // No stopwatch (figures come from bench/): a scan that is not linear takes many minutes
+  // on these inputs, so the test's timeout is what catches it.
+  it("50 MB of input in bounded time, whatever its shape", { timeout: 120_000 }, () => {
     const huge = "x".repeat(50 * 1024 * 1024)
-    const started = performance.now()
     expect(problem(huge)).toMatch(/no JSON report found/)
     expect(problem(`{"Controls":[{"id":"${huge}`)).toMatch(
       new RegExp(`larger than the ${parseLimits.maxReportBytes / 1024 / 1024} MiB limit`)
@@ -192,7 +193,5 @@ describe("parseKubeBenchReport on hostile input: a ReportParseError that says wh
     )
     // The report's own opening is still found behind millions of junk lines.
     expect(parseKubeBenchReport(`${oneLine(current)}\n${"[0]\n".repeat(256 * 1024)}`)._tag).toBe("Success")
-    // Generous for a loaded 2-core machine; an unbounded scan takes minutes.
-    expect(performance.now() - started).toBeLessThan(8_000)
   })
 })
