@@ -5,6 +5,7 @@ import * as Result from "./ComplianceScanResult.ts"
 import type { CrdExtras } from "./CrdAnnotations.ts"
 import { group, version } from "./ObjectMeta.ts"
 import * as Event from "./SecurityEvent.ts"
+import * as Schedule from "./ComplianceScanSchedule.ts"
 
 /**
  * Builds the CustomResourceDefinitions from the Schemas of src/api, the single source of
@@ -185,6 +186,25 @@ const definitions: ReadonlyArray<CrdDefinition> = [
       ageColumn
     ],
     spec: Event.SecurityEventSpec
+  },
+  {
+    kind: Schedule.kind,
+    plural: "compliancescanschedules",
+    singular: "compliancescanschedule",
+    scope: "Namespaced",
+    shortNames: ["cssched"],
+    categories: ["ugallu", "compliance"],
+    printerColumns: [
+      column("Schedule", ".spec.schedule"),
+      column("Suspend", ".spec.suspend", "boolean"),
+      column("Last run", ".status.lastRun.name"),
+      column("Last phase", ".status.lastRun.phase"),
+      column("Worst", ".status.lastRun.worstSeverity"),
+      column("Next", ".status.nextScheduleTime", "date"),
+      ageColumn
+    ],
+    spec: Schedule.ComplianceScanScheduleSpec,
+    status: Schedule.ComplianceScanScheduleStatus
   }
 ]
 
