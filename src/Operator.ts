@@ -2,12 +2,21 @@ import { Effect, Layer } from "effect"
 import type { Scanners } from "./backends/Scanner.ts"
 import { Controller } from "./reconciler/Controller.ts"
 import { RunReconciler } from "./reconciler/RunReconciler.ts"
+import { ScheduleController } from "./schedules/ScheduleController.ts"
+import { ScheduleMetrics } from "./schedules/ScheduleMetrics.ts"
+import { ScheduleReconciler } from "./schedules/ScheduleReconciler.ts"
 import { EventRecorder } from "./services/EventRecorder.ts"
 import { FencedKubeClient } from "./services/kube/FencedKubeClient.ts"
 import { LeaderElection } from "./services/LeaderElection.ts"
 import { SecurityEvents } from "./services/SecurityEvents.ts"
 
-const Reconciling = Controller.layer.pipe(
+/** ComplianceScanSchedules: runs on their schedules (src/schedules). */
+const Scheduling = ScheduleController.layer.pipe(
+  Layer.provideMerge(ScheduleReconciler.layer),
+  Layer.provideMerge(ScheduleMetrics.layer)
+)
+
+const Reconciling = Layer.merge(Controller.layer, Scheduling).pipe(
   Layer.provideMerge(RunReconciler.layer),
   Layer.provideMerge(Layer.mergeAll(SecurityEvents.layer, EventRecorder.layer))
 )
@@ -28,6 +37,9 @@ export const operatorLayer = <E, R>(scanners: Layer.Layer<Scanners, E, R>) =>
 export const runOperator = Effect.gen(function*() {
   const leaderElection = yield* LeaderElection
   const controller = yield* Controller
+  const schedules = yield* ScheduleController
   yield* Effect.logInfo("compliance-scan operator started")
-  return yield* leaderElection.whileLeader(controller.run)
+  return yield* leaderElection.whileLeader(
+    Effect.raceFirst(controller.run, schedules.run)
+  )
 })

@@ -25,7 +25,8 @@ export const Resources = {
   Node: resource("v1", "Node", "nodes", false),
   Event: resource("v1", "Event", "events"),
   Lease: resource("coordination.k8s.io/v1", "Lease", "leases"),
-  EndpointSlice: resource("discovery.k8s.io/v1", "EndpointSlice", "endpointslices")
+  EndpointSlice: resource("discovery.k8s.io/v1", "EndpointSlice", "endpointslices"),
+  ComplianceScanSchedule: resource(apiVersion, "ComplianceScanSchedule", "compliancescanschedules")
 } as const
 
 /** `group` of an apiVersion ("" for the core group). */

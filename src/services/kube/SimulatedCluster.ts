@@ -19,7 +19,7 @@ export interface SimulatedClusterOptions {
   readonly historySize?: number
   /**
    * Kinds with a status subresource. Default: ComplianceScanRun, ComplianceScanResult,
-   * Job, Pod and Node (SecurityEvent's CRD declares no status, hence no subresource).
+   * Job, Pod, Node and ComplianceScanSchedule (SecurityEvent's CRD declares no status, hence no subresource).
    */
   readonly statusSubresources?: ReadonlyArray<ResourceType>
   /** What Job Pods do; default: succeed with an empty log. */
@@ -36,7 +36,8 @@ export const defaultStatusSubresources: ReadonlyArray<ResourceType> = [
   Resources.ComplianceScanResult,
   Resources.Job,
   Resources.Pod,
-  Resources.Node
+  Resources.Node,
+  Resources.ComplianceScanSchedule
 ]
 
 /**
