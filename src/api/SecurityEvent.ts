@@ -8,7 +8,7 @@ export const eventClasses = ["Detection", "Anomaly", "PolicyViolation", "Forensi
 export const EventClass = Schema.Literals(eventClasses)
 export type EventClass = typeof EventClass.Type
 
-export const eventTypes = ["ComplianceScanStarted", "ComplianceScanCompleted", "ComplianceScanFailed"] as const
+export const eventTypes = ["ComplianceScanStarted", "ComplianceScanCompleted", "ComplianceScanFailed", "ComplianceDriftDetected"] as const
 export const EventType = Schema.Literals(eventTypes)
 export type EventType = typeof EventType.Type
 
