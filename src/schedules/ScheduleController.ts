@@ -58,6 +58,8 @@ export class ScheduleController extends Context.Service<
           const timers = yield* FiberMap.make<string>()
           const synced = new Set<string>()
           const ready = yield* Deferred.make<void>()
+          // Leadership lost or shutdown: this process stops reporting schedules (the next leader does).
+          yield* Effect.addFinalizer(() => Effect.sync(() => metrics.forgetAll()))
 
           const enqueue = (id: string) =>
             Effect.sync(() => {

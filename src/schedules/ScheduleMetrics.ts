@@ -25,6 +25,8 @@ export class ScheduleMetrics extends Context.Service<
     ) => void
     /** The schedule is gone: its series go too. */
     readonly forget: (series: ScheduleSeries) => void
+    /** No longer the leader: another process reports the schedules now. */
+    readonly forgetAll: () => void
   }
 >()("compliance-scan/schedules/ScheduleMetrics") {
   static readonly layer = Layer.effect(
@@ -75,7 +77,13 @@ export class ScheduleMetrics extends Context.Service<
         for (const framework of frameworks.get(keyOf(series)) ?? []) score.remove({ ...labels, framework })
         frameworks.delete(keyOf(series))
       }
-      return ScheduleMetrics.of({ report, forget })
+      const forgetAll = () => {
+        lastSuccess.reset()
+        staleAfter.reset()
+        score.reset()
+        frameworks.clear()
+      }
+      return ScheduleMetrics.of({ report, forget, forgetAll })
     })
   )
 }

@@ -68,18 +68,20 @@ describe("alert rules (promtool)", () => {
     expect(version.output).toMatch(/promtool, version 3\.\d+\.\d+/u)
   })
 
-  it("every shipped form passes `promtool check rules` and holds the same four alerts", async () => {
+  it("every shipped form passes `promtool check rules` and holds the same five alerts", async () => {
     for (const source of await ruleSources()) {
       const checked = await runTool(promtool, ["check", "rules", source.file])
       expect(checked.code, `${source.name}: ${checked.output}`).toBe(0)
-      expect(checked.output, source.name).toContain("SUCCESS: 4 rules found")
+      expect(checked.output, source.name).toContain("SUCCESS: 5 rules found")
     }
   })
 
   it("every shipped form passes the unit tests of test/monitoring (each alert firing and not, after a restart, the operator gone)", async () => {
     const cases = parse(readFileSync(rulesTests, "utf8")).tests as ReadonlyArray<{ alert_rule_test: ReadonlyArray<{ alertname: string }> }>
     const tested = new Set(cases.flatMap((entry) => entry.alert_rule_test.map((test) => test.alertname)))
-    expect([...tested].sort()).toEqual(["ComplianceScanHighSeverityFindings", "ComplianceScanNoLeader", "ComplianceScanNoSuccessfulRun", "ComplianceScanRunsFailing"])
+    expect([...tested].sort()).toEqual([
+      "ComplianceScanHighSeverityFindings", "ComplianceScanNoLeader", "ComplianceScanNoSuccessfulRun", "ComplianceScanRunsFailing", "ComplianceScanStale"
+    ])
     for (const source of await ruleSources()) {
       const result = await runTool(promtool, ["test", "rules", testsFor(source.file)])
       expect(result.code, `${source.name}: ${result.output}`).toBe(0)
@@ -92,6 +94,8 @@ describe("alert rules (promtool)", () => {
     const current = parse(readFileSync(join(repoRoot, "deploy/monitoring/compliance-scan.rules.yaml"), "utf8"))
     const before = parse(readFileSync(join(repoRoot, "test/monitoring/rules-before-issue-13.yaml"), "utf8"))
     const oldExpression = new Map<string, string>(before.groups[0].rules.map((rule: { alert: string; expr: string }) => [rule.alert, rule.expr]))
+    // Alerts added after issue 13 (ComplianceScanStale) have no older form: left out here.
+    current.groups[0].rules = current.groups[0].rules.filter((rule: { alert: string }) => oldExpression.has(rule.alert))
     for (const rule of current.groups[0].rules) rule.expr = oldExpression.get(rule.alert)
     const file = join(scratch, "before.rules.yaml")
     writeFileSync(file, stringify(current))

@@ -352,3 +352,56 @@ describe("ComplianceScanSchedule: missed times, jitter, restarts, run-now", () =
       expect(yield* runsOf("daily")).toHaveLength(2)
     }).pipe(Effect.provide(testCluster)), 60_000)
 })
+
+describe("ComplianceScanSchedule: freshness and score", () => {
+  const gauge = (metrics: { registry: { getSingleMetric: (name: string) => unknown } }, name: string) =>
+    Effect.promise(async () => {
+      const metric = metrics.registry.getSingleMetric(name) as { get: () => Promise<{ values: ReadonlyArray<{ labels: Record<string, string>; value: number }> }> }
+      return (await metric.get()).values.map(({ labels, value }): Record<string, string | number> => ({ ...labels, value }))
+    })
+
+  it.effect("Stale after twice the period without a success (or spec.staleAfter); the metrics report freshness and score", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(at("2026-06-01T00:10:00Z"))
+      const kube = yield* KubeClient
+      const operator = yield* startOperator({
+        kube,
+        scanners: [instantScanner("cel", [passingCheck("rule-a"), passingCheck("rule-b"), { ...passingCheck("rule-c"), outcome: "fail" }]), failingScanner("falco", "BackendUnavailable", "no Falco here")]
+      })
+      yield* createSchedule("healthy", { schedule: "@hourly", runTemplate: { backend: "cel", controlMappings: [{ checkID: "rule-a", frameworks: [{ name: "cis", controlID: "1.1" }] }, { checkID: "rule-c", frameworks: [{ name: "cis", controlID: "1.2" }] }] } })
+      yield* createSchedule("broken", { schedule: "@hourly", runTemplate: { backend: "falco" } })
+      yield* createSchedule("strict", { schedule: "@daily", staleAfter: "30m", runTemplate: { backend: "falco" } })
+      yield* advanceTo(at("2026-06-01T02:05:00Z"))
+      const stale = (name: string) => getSchedule(name).pipe(Effect.map((schedule) => schedule.status?.conditions?.find((condition) => condition.type === "Stale")))
+      expect(yield* stale("healthy")).toMatchObject({ status: "False", reason: "Fresh" })
+      expect(yield* stale("broken")).toMatchObject({ status: "False" })
+      // Created 00:10, staleAfter 30m: stale since 00:40 without any run at all.
+      expect(yield* stale("strict")).toMatchObject({ status: "True", reason: "NeverSucceeded" })
+      yield* advanceTo(at("2026-06-01T02:15:00Z"))
+      // Two hours (twice the hourly period) since the schedule was created, no success.
+      expect(yield* stale("broken")).toMatchObject({ status: "True", reason: "NeverSucceeded" })
+
+      expect(yield* gauge(operator.metrics, "ugallu_compliance_scan_last_success_timestamp_seconds")).toEqual([
+        { namespace: testNamespace, schedule: "healthy", value: at("2026-06-01T02:00:00Z") / 1000 }
+      ])
+      expect((yield* gauge(operator.metrics, "ugallu_compliance_scan_stale_after_seconds")).map((entry) => [entry.schedule, entry.value]).sort()).toEqual([
+        ["broken", 7200],
+        ["healthy", 7200],
+        ["strict", 1800]
+      ])
+      // all: 2 passed, 1 failed; cis: control 1.1 passed, 1.2 failed.
+      expect((yield* gauge(operator.metrics, "ugallu_compliance_scan_score")).map((entry) => [entry.schedule, entry.framework, entry.value])).toEqual([
+        ["healthy", "all", 2 / 3],
+        ["healthy", "cis", 0.5]
+      ])
+      expect((yield* getSchedule("healthy")).status?.scores).toEqual([
+        { framework: "all", passed: 2, failed: 1, score: 2 / 3 },
+        { framework: "cis", passed: 1, failed: 1, score: 0.5 }
+      ])
+
+      // Deleted: its series go.
+      yield* kube.delete(Resources.ComplianceScanSchedule, testNamespace, "healthy")
+      yield* settle
+      expect((yield* gauge(operator.metrics, "ugallu_compliance_scan_score"))).toEqual([])
+    }).pipe(Effect.provide(testCluster)), 60_000)
+})
