@@ -31,6 +31,7 @@ describe("CRDs", () => {
     expect([...byName.keys()].sort()).toEqual([
       "compliancescanresults.security.ugallu.io",
       "compliancescanruns.security.ugallu.io",
+      "compliancescanschedules.security.ugallu.io",
       "securityevents.security.ugallu.io"
     ])
     const runs = byName.get("compliancescanruns.security.ugallu.io")!
