@@ -112,6 +112,12 @@ describe("ComplianceScanSchedule on the real API server", () => {
         return names.length === 2 ? names : undefined
       }, { what: "the Results of pruned runs to be collected", timeoutMillis: 60_000, intervalMillis: 500 })
       expect(results).toEqual(history.map((run) => run.metadata.name).sort())
+      // The newer Result compares itself with the older one (same series, the schedule label copied).
+      const [older, newer] = [...history].sort((a, b) => scheduledTime(a).localeCompare(scheduledTime(b)))
+      const newest = await admin.get(resultPath(namespace, newer!.metadata.name))
+      expect(newest.metadata.labels["security.ugallu.io/schedule"]).toBe("minutely")
+      expect(newest.status.drift.previous).toEqual({ name: older!.metadata.name, completionTime: older!.status.completionTime })
+      expect(newest.status.drift.counts).toMatchObject({ regressed: 0 })
 
       const status = (await admin.get(schedulePath("minutely"))).status
       expect(status.lastSuccessfulTime).toBeDefined()
