@@ -172,6 +172,8 @@ describe("Reconciler: concurrency", () => {
       }
       yield* startOperator({ kube, scanners: [gated], config: { maxConcurrentRuns: 2 } })
       for (let i = 0; i < 5; i++) yield* createRun(`queued-${i}`, { backend: "cel" })
+      // Two start (however loaded the machine), and no third follows while they hold their permits.
+      yield* Ref.get(scanning).pipe(Effect.repeat({ schedule: Schedule.spaced("10 millis"), until: (n) => n >= 2 }), Effect.timeout("10 seconds"))
       yield* Effect.sleep("300 millis")
       expect(yield* Ref.get(scanning)).toBe(2)
       const phases = yield* Effect.forEach([0, 1, 2, 3, 4], (i) => Effect.map(getRun(`queued-${i}`), (run) => run.status?.phase ?? ""))
