@@ -4,12 +4,21 @@ import { ExceptionStatusController } from "./exceptions/ExceptionStatusControlle
 import { Controller } from "./reconciler/Controller.ts"
 import { RunReconciler } from "./reconciler/RunReconciler.ts"
 import { ReportWriter } from "./reports/ReportWriter.ts"
+import { ScheduleController } from "./schedules/ScheduleController.ts"
+import { ScheduleMetrics } from "./schedules/ScheduleMetrics.ts"
+import { ScheduleReconciler } from "./schedules/ScheduleReconciler.ts"
 import { EventRecorder } from "./services/EventRecorder.ts"
 import { FencedKubeClient } from "./services/kube/FencedKubeClient.ts"
 import { LeaderElection } from "./services/LeaderElection.ts"
 import { SecurityEvents } from "./services/SecurityEvents.ts"
 
-const Reconciling = Layer.merge(Controller.layer, ExceptionStatusController.layer).pipe(
+/** ComplianceScanSchedules: runs on their schedules (src/schedules). */
+const Scheduling = ScheduleController.layer.pipe(
+  Layer.provideMerge(ScheduleReconciler.layer),
+  Layer.provideMerge(ScheduleMetrics.layer)
+)
+
+const Reconciling = Layer.mergeAll(Controller.layer, ExceptionStatusController.layer, Scheduling).pipe(
   Layer.provideMerge(RunReconciler.layer),
   Layer.provideMerge(Layer.mergeAll(SecurityEvents.layer, EventRecorder.layer, ReportWriter.layer))
 )
@@ -32,12 +41,13 @@ export const runOperator = Effect.gen(function*() {
   const controller = yield* Controller
   const exceptionStatus = yield* ExceptionStatusController
   const reports = yield* ReportWriter
+  const schedules = yield* ScheduleController
   yield* Effect.logInfo("compliance-scan operator started")
   // Each new leader first looks for reports of runs deleted while no operator watched (in the background).
   return yield* leaderElection.whileLeader(
     Effect.andThen(
       Effect.forkChild(reports.sweepOrphans),
-      Effect.raceFirst(controller.run, exceptionStatus.run) as Effect.Effect<never>
+      Effect.raceAll([controller.run, exceptionStatus.run, schedules.run]) as Effect.Effect<never>
     )
   )
 })

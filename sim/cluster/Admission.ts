@@ -5,6 +5,7 @@ import { SecurityEvent } from "../../src/api/SecurityEvent.ts"
 import { Invalid } from "../../src/services/kube/KubeErrors.ts"
 import type { KubeObject } from "../../src/services/kube/KubeObject.ts"
 import { groupOf, type ResourceType, Resources } from "../../src/services/kube/Resources.ts"
+import { ComplianceScanSchedule, scheduleDefaults } from "../../src/api/ComplianceScanSchedule.ts"
 import { asRecord, isRecord, jsonEqual } from "./Json.ts"
 import { resourceKeyOf } from "./ObjectStore.ts"
 
@@ -69,7 +70,8 @@ const pruner = <S extends Schema.Codec<any, any, never, never>>(schema: S): Prun
 const crdSchemas = new Map<string, Pruner>([
   [resourceKeyOf(Resources.ComplianceScanRun), pruner(ComplianceScanRun)],
   [resourceKeyOf(Resources.ComplianceScanResult), pruner(ComplianceScanResult)],
-  [resourceKeyOf(Resources.SecurityEvent), pruner(SecurityEvent)]
+  [resourceKeyOf(Resources.SecurityEvent), pruner(SecurityEvent)],
+  [resourceKeyOf(Resources.ComplianceScanSchedule), pruner(ComplianceScanSchedule)]
 ])
 
 /**
@@ -99,6 +101,19 @@ const defaultRunSpec = (spec: unknown): unknown => {
   }
   if (isRecord(spec.falco)) defaulted.falco = { window: specDefaults.falcoWindow, ...spec.falco }
   return defaulted
+}
+
+const defaultScheduleSpec = (spec: unknown): unknown => {
+  if (!isRecord(spec)) return spec
+  const { suspend, concurrencyPolicy, successfulRunsHistoryLimit, failedRunsHistoryLimit } = scheduleDefaults
+  return {
+    suspend,
+    concurrencyPolicy,
+    successfulRunsHistoryLimit,
+    failedRunsHistoryLimit,
+    ...spec,
+    ...("runTemplate" in spec ? { runTemplate: defaultRunSpec(spec.runTemplate) } : {})
+  }
 }
 
 const defaultJob = (object: Mutable): Mutable => {
@@ -196,6 +211,9 @@ const admitAny = (resource: ResourceType, input: Mutable): Mutable => {
   let object = input
   if (isKind(resource, Resources.ComplianceScanRun) && "spec" in object) {
     object = { ...object, spec: defaultRunSpec(object.spec) }
+  }
+  if (isKind(resource, Resources.ComplianceScanSchedule) && "spec" in object) {
+    object = { ...object, spec: defaultScheduleSpec(object.spec) }
   }
   const prune = crdSchemas.get(resourceKeyOf(resource))
   return prune === undefined ? object : validateAndPrune(resource, object, prune)

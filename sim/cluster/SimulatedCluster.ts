@@ -20,7 +20,7 @@ export interface SimulatedClusterOptions {
   readonly historySize?: number
   /**
    * Kinds with a status subresource. Default: ComplianceScanRun, ComplianceScanResult,
-   * Job, Pod and Node (SecurityEvent's CRD declares no status, hence no subresource).
+   * Job, Pod, Node and ComplianceScanSchedule (SecurityEvent's CRD declares no status, hence no subresource).
    */
   readonly statusSubresources?: ReadonlyArray<ResourceType>
   /** What Job Pods do; default: succeed with an empty log. */
@@ -40,7 +40,8 @@ export const defaultStatusSubresources: ReadonlyArray<ResourceType> = [
   Resources.Job,
   Resources.Pod,
   Resources.Node,
-  Resources.ComplianceException
+  Resources.ComplianceException,
+  Resources.ComplianceScanSchedule
 ]
 
 /**

@@ -3,6 +3,7 @@ import { ExceptionRecord } from "./AppliedException.ts"
 import { Check, FrameworkName } from "./Check.ts"
 import { BackendName, NodeScanStatus } from "./ComplianceScanRun.ts"
 import { crd } from "./CrdAnnotations.ts"
+import { Drift } from "./Drift.ts"
 import { apiVersion, Condition, ObjectMeta } from "./ObjectMeta.ts"
 import { Outcome, OutcomeCounts } from "./Outcome.ts"
 import { Severity } from "./Severity.ts"
@@ -44,6 +45,8 @@ export type ComplianceScanResultSpec = typeof ComplianceScanResultSpec.Type
 export const ComplianceScanResultStatus = Schema.Struct({
   worstSeverity: Schema.optionalKey(Severity),
   truncated: Schema.optionalKey(Schema.Boolean),
+  /** Runs of a series (schedule or baseline label): the change since the previous successful Result. */
+  drift: Schema.optionalKey(Drift),
   conditions: Schema.optionalKey(
     Schema.Array(Condition).annotate(crd({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"] }))
   )

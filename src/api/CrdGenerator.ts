@@ -6,6 +6,7 @@ import * as Result from "./ComplianceScanResult.ts"
 import type { CrdExtras } from "./CrdAnnotations.ts"
 import { group, version } from "./ObjectMeta.ts"
 import * as Event from "./SecurityEvent.ts"
+import * as Schedule from "./ComplianceScanSchedule.ts"
 
 /**
  * Builds the CustomResourceDefinitions from the Schemas of src/api, the single source of
@@ -202,6 +203,25 @@ const definitions: ReadonlyArray<CrdDefinition> = [
     ],
     spec: Exception.ComplianceExceptionSpec,
     status: Exception.ComplianceExceptionStatus
+  },
+  {
+    kind: Schedule.kind,
+    plural: "compliancescanschedules",
+    singular: "compliancescanschedule",
+    scope: "Namespaced",
+    shortNames: ["cssched"],
+    categories: ["ugallu", "compliance"],
+    printerColumns: [
+      column("Schedule", ".spec.schedule"),
+      column("Suspend", ".spec.suspend", "boolean"),
+      column("Last run", ".status.lastRun.name"),
+      column("Last phase", ".status.lastRun.phase"),
+      column("Worst", ".status.lastRun.worstSeverity"),
+      column("Next", ".status.nextScheduleTime", "date"),
+      ageColumn
+    ],
+    spec: Schedule.ComplianceScanScheduleSpec,
+    status: Schedule.ComplianceScanScheduleStatus
   }
 ]
 

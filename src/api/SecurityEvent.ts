@@ -13,7 +13,8 @@ export const eventTypes = [
   "ComplianceScanCompleted",
   "ComplianceScanFailed",
   "ComplianceExceptionExpiring",
-  "ComplianceExceptionExpired"
+  "ComplianceExceptionExpired",
+  "ComplianceDriftDetected"
 ] as const
 export const EventType = Schema.Literals(eventTypes)
 export type EventType = typeof EventType.Type

@@ -3,6 +3,7 @@ import type { ComplianceScanResult, ComplianceScanResultStatus, FrameworkReport 
 import { kind as resultKind } from "../api/ComplianceScanResult.ts"
 import { type ComplianceScanRun, kind as runKind, scannerNameOf } from "../api/ComplianceScanRun.ts"
 import { apiVersion } from "../api/ObjectMeta.ts"
+import { BaselineLabel, ScheduleLabel } from "../api/SeriesLabels.ts"
 import { countOutcomes, type OutcomeCounts } from "../api/Outcome.ts"
 import { highestSeverity, type Severity, severityRank } from "../api/Severity.ts"
 import type { BackendStatus, RunFailure } from "../backends/Scanner.ts"
@@ -34,6 +35,13 @@ export const summaryOf = (checks: ReadonlyArray<Check>): OutcomeCounts => {
   const excepted = checks.filter(isExcepted).length
   return { ...countOutcomes(checks.map((check) => check.outcome)), ...(excepted === 0 ? {} : { excepted }) }
 }
+
+/** The schedule and baseline labels of the run, copied so that a series' Results can be listed too. */
+const seriesLabels = (run: ComplianceScanRun): Record<string, string> =>
+  Object.fromEntries([ScheduleLabel, BaselineLabel].flatMap((label) => {
+    const value = run.metadata.labels?.[label]
+    return value === undefined ? [] : [[label, value]]
+  }))
 
 const byteLength = (value: unknown) => Buffer.byteLength(JSON.stringify(value))
 
@@ -198,7 +206,8 @@ export const buildResult = (
         namespace: run.metadata.namespace!,
         labels: {
           "app.kubernetes.io/managed-by": "compliance-scan",
-          "security.ugallu.io/run-uid": run.metadata.uid!
+          "security.ugallu.io/run-uid": run.metadata.uid!,
+          ...seriesLabels(run)
         },
         ownerReferences: [{
           apiVersion,

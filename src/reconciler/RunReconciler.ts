@@ -12,8 +12,9 @@ import {
 import { parseDurationMillis } from "../api/Duration.ts"
 import type { Condition } from "../api/ObjectMeta.ts"
 import { emptyCounts, type OutcomeCounts } from "../api/Outcome.ts"
+import type { Drift } from "../api/Drift.ts"
 import { isFailureReason, scanCompleted } from "../api/RunReason.ts"
-import { isAtLeast, type Severity } from "../api/Severity.ts"
+import { highestSeverity, isAtLeast, type Severity } from "../api/Severity.ts"
 import { type BackendStatus, backendStatusOf, type RunFailure, Scanners } from "../backends/Scanner.ts"
 import { ReportWriter } from "../reports/ReportWriter.ts"
 import { EventRecorder } from "../services/EventRecorder.ts"
@@ -29,6 +30,7 @@ import { countsTowardAlerts } from "../exceptions/ExceptionApplication.ts"
 import { listExceptionsWith } from "../exceptions/ExceptionList.ts"
 import { subjectLabelsWith } from "../exceptions/SubjectLabels.ts"
 import { buildResult } from "./ResultBuilder.ts"
+import { driftOfRun } from "./SeriesDrift.ts"
 
 /** namespace/name of a run: the queue key and the FiberMap key. */
 export interface RunKey {
@@ -310,6 +312,32 @@ export class RunReconciler extends Context.Service<
         }
       }
 
+      /**
+       * One ComplianceDriftDetected per regressing run (deterministic name, so a retry finds it
+       * sent), before ResultWritten is recorded. Best effort: the Result already carries the drift.
+       */
+      const emitDrift = (run: ComplianceScanRun, drift: Drift, resultName: string, deadline: number) => {
+        const worst = highestSeverity(drift.regressed.map((entry) => entry.severity)) ?? "info"
+        return retryTransientUntil(
+          securityEvents.emit({
+            run,
+            type: "ComplianceDriftDetected",
+            class: isAtLeast(worst, withDefaults(run.spec).alertOn) ? "Detection" : "Compliance",
+            severity: worst,
+            signals: signalsOf(run, {
+              resultRef: resultName,
+              previousResult: drift.previous.name,
+              regressed: String(drift.counts.regressed),
+              new: String(drift.counts.new),
+              resolved: String(drift.counts.resolved),
+              improved: String(drift.counts.improved),
+              regressedChecks: drift.regressed.slice(0, 5).map((entry) => entry.subject === undefined ? entry.checkID : `${entry.checkID} ${entry.subject}`).join(", ")
+            })
+          }),
+          deadline
+        ).pipe(Effect.catch((error) => Effect.logWarning("could not emit ComplianceDriftDetected", { error: error.message })))
+      }
+
       /** Writes the Result; on success records the steps Scanned and ResultWritten with the scan's outcome. */
       const writeResult = Effect.fn("RunReconciler.writeResult")(function*(
         run: ComplianceScanRun,
@@ -326,12 +354,21 @@ export class RunReconciler extends Context.Service<
           }),
           deadline
         )
-        const { result, summary, worstSeverity, checks } = buildResult(run, outcome.checks, outcome.failure, now, undefined, outcome.backendStatus, {
+        const built = buildResult(run, outcome.checks, outcome.failure, now, undefined, outcome.backendStatus, {
           exceptions,
           operatorNamespace: config.operatorNamespace,
           maxDurationMillis: config.maxExceptionDurationMillis,
           labelsOf
         })
+        const { summary, worstSeverity, checks } = built
+        // A successful scan of a series is compared with the series' previous success.
+        const drift = outcome.failure === undefined
+          ? yield* driftOfRun(run, outcome.checks).pipe(
+            Effect.provideService(KubeClient, kube),
+            Effect.catch((error) => Effect.logWarning("could not compute drift; the Result goes without it", { error: error.message }).pipe(Effect.as(undefined)))
+          )
+          : undefined
+        const result = drift === undefined ? built.result : { ...built.result, status: { ...built.result.status, drift } }
         const base = { summary, worstSeverity, backendStatus: outcome.backendStatus }
         const scannedCondition = stepCondition("Scanned", "True", outcome.failure?.reason ?? scanCompleted, outcome.failure?.message ?? "The scan finished.", now, run)
         // Visible while the write is pending or retried: the scan is done (its outcome is held
@@ -358,6 +395,7 @@ export class RunReconciler extends Context.Service<
           ])
           return { ...base, failure, resultName: undefined, conditions } satisfies Written
         }
+        if (drift !== undefined && drift.counts.regressed > 0) yield* emitDrift(run, drift, result.metadata.name, deadline)
         const backend = scannerNameOf(run.spec.backend)
         const benchmark = checkedAgainst(run.spec) ?? backend
         // As written (exceptions applied): waived and alert-only findings are not counted.

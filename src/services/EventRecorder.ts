@@ -4,6 +4,13 @@ import { KubeClient } from "./kube/KubeClient.ts"
 import { Resources } from "./kube/Resources.ts"
 import { OperatorConfig } from "./OperatorConfig.ts"
 
+/** What an Event can be about: a run, or a schedule (anything with apiVersion, kind and metadata). */
+interface Involved {
+  readonly apiVersion: string
+  readonly kind: string
+  readonly metadata: ComplianceScanRun["metadata"]
+}
+
 export interface RunEvent {
   readonly type: "Normal" | "Warning"
   /** UpperCamelCase, as `kubectl describe` shows it: Started, Succeeded, Failed, ... */
@@ -18,14 +25,14 @@ export interface RunEvent {
  */
 export class EventRecorder extends Context.Service<
   EventRecorder,
-  { readonly record: (run: ComplianceScanRun, event: RunEvent) => Effect.Effect<void> }
+  { readonly record: (run: Involved, event: RunEvent) => Effect.Effect<void> }
 >()("compliance-scan/services/EventRecorder") {
   static readonly layer = Layer.effect(
     EventRecorder,
     Effect.gen(function*() {
       const kube = yield* KubeClient
       const config = yield* OperatorConfig
-      const record = Effect.fn("EventRecorder.record")(function*(run: ComplianceScanRun, event: RunEvent) {
+      const record = Effect.fn("EventRecorder.record")(function*(run: Involved, event: RunEvent) {
         const now = DateTime.formatIso(DateTime.makeUnsafe(yield* Clock.currentTimeMillis))
         const namespace = run.metadata.namespace!
         // Event names are DNS subdomains (<= 253 characters): a very long run name is shortened.

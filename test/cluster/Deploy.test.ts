@@ -164,6 +164,10 @@ const expectOperatorPermissions = async (serviceAccount: { namespace: string; na
     { verb: "create", group: "security.ugallu.io", resource: "compliancescanresults", namespace: "team-a" },
     { verb: "create", group: "security.ugallu.io", resource: "securityevents" },
     { verb: "create", resource: "events", namespace: "team-a" },
+    // The runs of ComplianceScanSchedules: created, replaced and pruned.
+    { verb: "create", group: "security.ugallu.io", resource: "compliancescanruns", namespace: "team-a" },
+    { verb: "delete", group: "security.ugallu.io", resource: "compliancescanruns", namespace: "team-a" },
+    { verb: "patch", group: "security.ugallu.io", resource: "compliancescanschedules", subresource: "status", namespace: "team-a" },
     // Leases only where leader election keeps its Lease (a Role there; none without leader election).
     ...(leaderElection ? [{ verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: serviceAccount.namespace }] : []),
     { verb: "update", group: "discovery.k8s.io", resource: "endpointslices", namespace: serviceAccount.namespace }
@@ -179,9 +183,11 @@ const expectOperatorPermissions = async (serviceAccount: { namespace: string; na
     { verb: "watch", resource: "configmaps" },
     { verb: "create", group: "batch", resource: "jobs", namespace: "team-a" },
     { verb: "watch", resource: "nodes" },
-    { verb: "delete", group: "security.ugallu.io", resource: "compliancescanruns", namespace: "team-a" },
+    { verb: "update", group: "security.ugallu.io", resource: "compliancescanruns", namespace: "team-a" },
     { verb: "watch", resource: "pods" },
-    { verb: "create", group: "security.ugallu.io", resource: "compliancescanruns", namespace: "team-a" },
+    // Schedules are the users': the operator patches them (run-now, status), never creates or deletes them.
+    { verb: "create", group: "security.ugallu.io", resource: "compliancescanschedules", namespace: "team-a" },
+    { verb: "delete", group: "security.ugallu.io", resource: "compliancescanschedules", namespace: "team-a" },
     { verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: "team-a" },
     { verb: "update", group: "discovery.k8s.io", resource: "endpointslices", namespace: "team-a" },
     { verb: "delete", group: "discovery.k8s.io", resource: "endpointslices", namespace: serviceAccount.namespace },
@@ -492,8 +498,9 @@ describe("Helm chart", () => {
       expect(Object.keys(rendered).sort()).toEqual([...flags.map((flag) => flag.env), "POD_IP", "POD_NAME", "POD_NAMESPACE"].sort())
       expect(objects.map((object) => object.kind).sort()).toEqual([
         "ClusterRole", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition",
-        "CustomResourceDefinition", "Deployment", "Namespace", "Role", "Role", "Role", "RoleBinding", "RoleBinding", "RoleBinding", "Service", "ServiceAccount",
-        "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicyBinding"
+        "CustomResourceDefinition", "CustomResourceDefinition", "Deployment", "Namespace", "Role", "Role", "Role", "RoleBinding", "RoleBinding", "RoleBinding",
+        "Service", "ServiceAccount", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicyBinding"
       ])
       // One replica: no PodDisruptionBudget (it would block every drain).
       expect(objects.some((object) => object.kind === "PodDisruptionBudget")).toBe(false)
@@ -520,7 +527,9 @@ describe("Helm chart", () => {
     })
 
     it("installs an admission policy that rejects timeout 31m with a clear message and accepts 30m", async () => {
-      const policy = objects.find((object) => object.kind === "ValidatingAdmissionPolicy" && object.metadata.name.endsWith("-timeout"))!
+      const policy = objects.find((object) =>
+        object.kind === "ValidatingAdmissionPolicy" && object.metadata.name.endsWith("-timeout") && !object.metadata.name.endsWith("-schedule-timeout")
+      )!
       // deploy/'s policy has the same cap: take its binding away for this test, so that the
       // rejection can only come from the chart's policy.
       const deployBinding = findManifest(kustomizeResources(), "ValidatingAdmissionPolicyBinding", "ugallu-compliance-scan-timeout")
@@ -653,10 +662,11 @@ describe("Helm chart", () => {
       expect(crds.map((crd) => crd.metadata.name).sort()).toEqual([
         "complianceexceptions.security.ugallu.io",
         "compliancescanresults.security.ugallu.io",
-        "compliancescanruns.security.ugallu.io"
+        "compliancescanruns.security.ugallu.io",
+        "compliancescanschedules.security.ugallu.io"
       ])
       for (const crd of crds) expect(crd.metadata.annotations).toBeUndefined()
-      expect(findManifest(objects, "ServiceMonitor").spec.endpoints).toEqual([{ port: "metrics", path: "/metrics", interval: "15s" }])
+      expect(findManifest(objects, "ServiceMonitor").spec.endpoints).toEqual([{ port: "metrics", path: "/metrics", interval: "15s", honorLabels: true }])
       const rules = parse(readFileSync(join(repoRoot, "deploy", "monitoring", "compliance-scan.rules.yaml"), "utf8"))
       expect(findManifest(objects, "PrometheusRule").spec).toEqual(rules)
       const dashboard = findManifest(objects, "ConfigMap")

@@ -32,6 +32,7 @@ describe("CRDs", () => {
       "complianceexceptions.security.ugallu.io",
       "compliancescanresults.security.ugallu.io",
       "compliancescanruns.security.ugallu.io",
+      "compliancescanschedules.security.ugallu.io",
       "securityevents.security.ugallu.io"
     ])
     const runs = byName.get("compliancescanruns.security.ugallu.io")!

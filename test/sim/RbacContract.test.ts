@@ -9,6 +9,8 @@ import { writeLeaderEndpointSlice } from "../../src/backends/falco/LeaderEndpoin
 import { kubeBenchJob } from "../../src/backends/kube-bench/KubeBenchJob.ts"
 import { KubeBenchScanner } from "../../src/backends/kube-bench/KubeBenchScanner.ts"
 import type { ComplianceScanRun } from "../../src/api/ComplianceScanRun.ts"
+import { runNowAnnotation } from "../../src/api/ComplianceScanSchedule.ts"
+import { ScheduleLabel } from "../../src/api/SeriesLabels.ts"
 import { Scanners, scannersOf } from "../../src/backends/Scanner.ts"
 import { KubeClient } from "../../src/services/kube/KubeClient.ts"
 import type { KubeObject } from "../../src/services/kube/KubeObject.ts"
@@ -211,6 +213,20 @@ describe("RBAC contract", () => {
       yield* raw.delete(Resources.ComplianceScanRun, testNamespace, "reported-2")
       const deletedReports = () => recording.calls().filter((call) => call.verb === "delete" && /reports$/u.test(call.resource)).length
       while (deletedReports() < 4) yield* Effect.sleep("20 millis")
+      // A schedule asked for a run now, with no history kept: its run is created, then deleted.
+      yield* raw.create(Resources.ComplianceScanSchedule, {
+        apiVersion: "security.ugallu.io/v1alpha1",
+        kind: "ComplianceScanSchedule",
+        metadata: { name: "yearly", namespace: testNamespace, annotations: { [runNowAnnotation]: "rbac" } },
+        spec: { schedule: "@yearly", successfulRunsHistoryLimit: 0, runTemplate: { backend: "cel", profile: "pod-security-baseline" } }
+      })
+      for (const name of ["rewritten", "adopted", "cis", "legacy", "kinds"]) yield* waitForPhase(name, ["Succeeded"], "20 seconds")
+      const scheduleDone = Effect.gen(function*() {
+        const schedule = yield* raw.get(Resources.ComplianceScanSchedule, testNamespace, "yearly")
+        const runs = (yield* raw.list(Resources.ComplianceScanRun, { namespace: testNamespace, labelSelector: `${ScheduleLabel}=yearly` })).items
+        return (schedule.status as { scoredRun?: string } | undefined)?.scoredRun !== undefined && runs.length === 0
+      })
+      while (!(yield* scheduleDone)) yield* Effect.sleep("50 millis")
       // Each kind was listed and its object evaluated (a refused list would be an `error` check).
       const kinds = yield* raw.get(Resources.ComplianceScanResult, testNamespace, "kinds")
       const checks = (kinds.spec as { checks: ReadonlyArray<{ checkID: string; outcome: string; subjectCounts?: { pass?: number } }> }).checks

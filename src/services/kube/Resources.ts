@@ -26,7 +26,8 @@ export const Resources = {
   Event: resource("v1", "Event", "events"),
   Lease: resource("coordination.k8s.io/v1", "Lease", "leases"),
   EndpointSlice: resource("discovery.k8s.io/v1", "EndpointSlice", "endpointslices"),
-  ComplianceException: resource(apiVersion, "ComplianceException", "complianceexceptions")
+  ComplianceException: resource(apiVersion, "ComplianceException", "complianceexceptions"),
+  ComplianceScanSchedule: resource(apiVersion, "ComplianceScanSchedule", "compliancescanschedules")
 } as const
 
 /** `group` of an apiVersion ("" for the core group). */

@@ -28,7 +28,8 @@ const kinds: Record<string, { readonly plural: string; readonly namespaced: bool
   PodDisruptionBudget: { plural: "poddisruptionbudgets", namespaced: true },
   ServiceMonitor: { plural: "servicemonitors", namespaced: true },
   PrometheusRule: { plural: "prometheusrules", namespaced: true },
-  PriorityClass: { plural: "priorityclasses", namespaced: false }
+  PriorityClass: { plural: "priorityclasses", namespaced: false },
+  ComplianceScanSchedule: { plural: "compliancescanschedules", namespaced: true }
 }
 
 /** Whether objects of a kind live in a namespace. */
@@ -44,7 +45,8 @@ export const apiVersions = {
   SecurityEvent: "security.ugallu.io/v1alpha1",
   Job: "batch/v1",
   Lease: "coordination.k8s.io/v1",
-  ComplianceException: "security.ugallu.io/v1alpha1"
+  ComplianceException: "security.ugallu.io/v1alpha1",
+  ComplianceScanSchedule: "security.ugallu.io/v1alpha1"
 } as const
 
 /**

@@ -35,6 +35,30 @@ describe("CRDs generated from the Schemas", () => {
     expect(["5 minutes", "", "10"].some((d) => pattern.test(d))).toBe(false)
   })
 
+  it("the schedule CRD: printer columns, defaults, an editable runTemplate with the run's validations", () => {
+    const crd = parse(renderCrdFiles().get("compliancescanschedules.security.ugallu.io.yaml")!)
+    expect(crd.spec.scope).toBe("Namespaced")
+    expect(crd.spec.names.shortNames).toEqual(["cssched"])
+    const version = crd.spec.versions[0]
+    expect(version.subresources).toEqual({ status: {} })
+    expect(version.additionalPrinterColumns.map((c: { name: string }) => c.name)).toEqual([
+      "Schedule", "Suspend", "Last run", "Last phase", "Worst", "Next", "Age"
+    ])
+    const spec = version.schema.openAPIV3Schema.properties.spec
+    expect(spec.required).toEqual(["schedule", "runTemplate"])
+    expect(spec.properties.concurrencyPolicy).toMatchObject({ enum: ["Forbid", "Replace", "Allow"], default: "Forbid" })
+    expect(spec.properties.successfulRunsHistoryLimit.default).toBe(3)
+    expect(spec.properties.failedRunsHistoryLimit.default).toBe(1)
+    const schedule = new RegExp(spec.properties.schedule.pattern)
+    expect(["* * * * *", "30 2 * * MON-FRI", "@hourly", "@daily", "@weekly"].every((text) => schedule.test(text))).toBe(true)
+    expect(["* * * *", "@every 5m", "daily"].some((text) => schedule.test(text))).toBe(false)
+    const template = spec.properties.runTemplate
+    const runSpec = parse(renderCrdFiles().get("compliancescanruns.security.ugallu.io.yaml")!).spec.versions[0].schema.openAPIV3Schema.properties.spec
+    expect(template["x-kubernetes-validations"]).toBeUndefined()
+    expect(template.properties).toEqual(runSpec.properties)
+    expect(template.required).toEqual(runSpec.required)
+  })
+
   it("SecurityEvent is cluster scoped with short name se; Result has short name csres", () => {
     const files = renderCrdFiles()
     const event = parse(files.get("securityevents.security.ugallu.io.yaml")!)

@@ -70,3 +70,47 @@ describe("the timeout ValidatingAdmissionPolicy of deploy/", () => {
     expect(binding.spec).toEqual({ policyName: policy.metadata.name, validationActions: ["Deny"] })
   })
 })
+
+describe("the schedule timeout ValidatingAdmissionPolicy of deploy/", () => {
+  const schedulePolicy = findManifest(objects, "ValidatingAdmissionPolicy", "ugallu-compliance-scan-schedule-timeout")
+  const [check] = schedulePolicy.spec.validations
+  const scheduleContext = (runTemplate: Record<string, unknown>, old?: Record<string, unknown>) => {
+    const object = { spec: { schedule: "@daily", runTemplate } }
+    const oldObject = old === undefined ? null : { spec: { schedule: "@daily", runTemplate: old } }
+    const request = { operation: old === undefined ? "CREATE" : "UPDATE" }
+    const variables: Record<string, unknown> = {}
+    for (const variable of schedulePolicy.spec.variables as ReadonlyArray<{ name: string; expression: string }>) {
+      try {
+        variables[variable.name] = evaluate(variable.expression, { object, oldObject, request, variables })
+      } catch {
+        // Not readable for this object: the validation must not read it.
+      }
+    }
+    return { object, oldObject, request, variables }
+  }
+  const admitsSchedule = (runTemplate: Record<string, unknown>, old?: Record<string, unknown>) =>
+    evaluate(check.expression, scheduleContext(runTemplate, old)) === true
+
+  it("applies the runs' cap to spec.runTemplate.timeout on create and on update", () => {
+    for (const timeout of ["30s", "30m", "1800s"]) expect(admitsSchedule({ backend: "cel", timeout }), timeout).toBe(true)
+    for (const timeout of ["31m", "1h", "9999999999h"]) expect(admitsSchedule({ backend: "cel", timeout }), timeout).toBe(false)
+    expect(admitsSchedule({ backend: "cel", timeout: "45m" }, { backend: "cel", timeout: "10m" })).toBe(false)
+    expect(evaluate(check.messageExpression, scheduleContext({ backend: "cel", timeout: "31m" }))).toBe(
+      "spec.runTemplate.timeout 31m is above the maximum of 30m: use a timeout of 30m or less (split a long scan into several runs)"
+    )
+  })
+
+  it("lets an update that leaves the template alone through (an older schedule stays editable)", () => {
+    expect(admitsSchedule({ backend: "cel", timeout: "45m" }, { backend: "cel", timeout: "45m" })).toBe(true)
+  })
+
+  it("has the same cap as the runs' policy, matches schedules on create and update, and denies", () => {
+    expect(schedulePolicy.spec.variables[0]).toEqual(policy.spec.variables[0])
+    expect(schedulePolicy.spec.failurePolicy).toBe("Fail")
+    expect(schedulePolicy.spec.matchConstraints.resourceRules).toEqual([
+      { apiGroups: ["security.ugallu.io"], apiVersions: ["*"], operations: ["CREATE", "UPDATE"], resources: ["compliancescanschedules"], scope: "*" }
+    ])
+    const scheduleBinding = findManifest(objects, "ValidatingAdmissionPolicyBinding", "ugallu-compliance-scan-schedule-timeout")
+    expect(scheduleBinding.spec).toEqual({ policyName: schedulePolicy.metadata.name, validationActions: ["Deny"] })
+  })
+})

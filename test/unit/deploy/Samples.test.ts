@@ -5,6 +5,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { parse } from "yaml"
 import { parseDurationMillis } from "../../../src/api/Duration.ts"
 import { decodeComplianceScanRun, withDefaults } from "../../../src/api/ComplianceScanRun.ts"
+import { ComplianceScanSchedule } from "../../../src/api/ComplianceScanSchedule.ts"
+import { parseCronSchedule } from "../../../src/schedules/CronSchedule.ts"
+import { Result, Schema } from "effect"
 import { deployDir, readManifests, repoRoot } from "./DeployFiles.ts"
 
 const samplesDir = join(deployDir, "samples")
@@ -22,7 +25,7 @@ describe("deploy/samples", () => {
     Effect.gen(function*() {
       expect(sampleFiles.length).toBeGreaterThanOrEqual(4)
       for (const file of sampleFiles) {
-        for (const manifest of readManifests(join(samplesDir, file))) {
+        for (const manifest of readManifests(join(samplesDir, file)).filter((object) => object.kind === "ComplianceScanRun")) {
           const run = yield* decodeComplianceScanRun(manifest)
           expect(parseDurationMillis(withDefaults(run.spec).timeout)!, file).toBeLessThanOrEqual(30 * 60_000)
         }
@@ -30,7 +33,22 @@ describe("deploy/samples", () => {
     }))
 
   it("covers every backend, and the earlier Go implementation's cel-custom", () => {
-    const backends = sampleFiles.flatMap((file) => readManifests(join(samplesDir, file)).map((run) => run.spec.backend))
+    const backends = sampleFiles.flatMap((file) =>
+      readManifests(join(samplesDir, file)).filter((object) => object.kind === "ComplianceScanRun").map((run) => run.spec.backend)
+    )
     expect(new Set(backends)).toEqual(new Set(["kube-bench", "cel", "cel-custom", "falco"]))
+  })
+
+  it("has a daily CIS and an hourly Pod Security schedule: valid schedules the operator can follow, within the timeout cap", () => {
+    const schedules = sampleFiles.flatMap((file) => readManifests(join(samplesDir, file))).filter((object) => object.kind === "ComplianceScanSchedule")
+    expect(schedules.map((schedule) => [schedule.spec.schedule, schedule.spec.runTemplate.backend])).toEqual([
+      ["30 2 * * *", "kube-bench"],
+      ["@hourly", "cel"]
+    ])
+    for (const manifest of schedules) {
+      const schedule = Schema.decodeUnknownSync(ComplianceScanSchedule)(manifest)
+      expect(Result.isSuccess(parseCronSchedule(schedule.spec.schedule, schedule.spec.timeZone)), manifest.metadata.name).toBe(true)
+      expect(parseDurationMillis(withDefaults(schedule.spec.runTemplate).timeout)!).toBeLessThanOrEqual(30 * 60_000)
+    }
   })
 })
