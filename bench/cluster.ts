@@ -13,7 +13,7 @@
  */
 import { execFileSync } from "node:child_process"
 import { join } from "node:path"
-import { connectAdmin, createNamespace, prepareCluster } from "../test/cluster/harness/ClusterSetup.ts"
+import { connectAdmin, createNamespace, grantLeaderElection, prepareCluster } from "../test/cluster/harness/ClusterSetup.ts"
 import { startControlPlane } from "../test/cluster/harness/ControlPlane.ts"
 import { sleep } from "../test/cluster/harness/Eventually.ts"
 import { repoRoot } from "../test/cluster/harness/Manifests.ts"
@@ -37,6 +37,7 @@ try {
   console.log(`control plane up in ${controlPlane.info.timings.total?.toFixed(1)} s (${JSON.stringify(controlPlane.info.timings)})`)
   const identity = await prepareCluster(controlPlane.info, admin)
   const namespace = await createNamespace(admin, "bench")
+  await grantLeaderElection(admin, namespace)
   operator = await startOperatorProcess({
     kubeconfig: identity.kubeconfig,
     logDir: join(controlPlane.info.dir, "logs"),
