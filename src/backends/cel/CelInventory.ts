@@ -163,10 +163,18 @@ export const inventoryOfObjects = (
 ): { readonly inventory: CelInventory; readonly unmatched: ReadonlyArray<KubeObject> } => {
   const ruleKinds = new Map<string, CelKind>()
   for (const rule of rules) for (const kind of rule.kinds) ruleKinds.set(kind.key, kind)
-  const kindOf = (object: KubeObject): CelKind | undefined =>
-    [...ruleKinds.values(), networkPolicyKind].find((kind) =>
+  const candidates = [...ruleKinds.values(), networkPolicyKind]
+  /** Found once per apiVersion and kind, not once per object. */
+  const known = new Map<string, CelKind | undefined>()
+  const kindOf = (object: KubeObject): CelKind | undefined => {
+    const key = `${object.apiVersion}|${object.kind}`
+    if (known.has(key)) return known.get(key)
+    const found = candidates.find((kind) =>
       kind.apiVersion === object.apiVersion && (kind.kind === "" ? kind.plural === `${String(object.kind).toLowerCase()}s` : kind.kind === object.kind)
     )
+    known.set(key, found)
+    return found
+  }
   const namespaces: Array<KubeObject> = []
   const byKind = new Map<string, { readonly kind: CelKind; readonly items: Array<KubeObject> }>()
   const unmatched: Array<KubeObject> = []
