@@ -8,6 +8,7 @@ import { CelInventoryFailed } from "./CelErrors.ts"
 import { type CelKind, namespaceKind, networkPolicyKind } from "./CelKinds.ts"
 import type { CompiledRule } from "./CompiledRule.ts"
 import { type CelTarget, objectTargets, targetContext } from "./CelTarget.ts"
+import { adoptJson } from "./CelValue.ts"
 import type { TallyMark } from "./RuleEvaluation.ts"
 
 /**
@@ -116,7 +117,8 @@ export const scanInventory = <E, R>(
       Effect.mapError((error) => new CelInventoryFailed({ message: describe(namespaceKind, error) }))
     )
     const policies = readsPolicies ? yield* listWhole(networkPolicyKind).pipe(Effect.catch(refusedOrFailed(networkPolicyKind))) : undefined
-    const context = targetContext(fromJson, namespaces, readsPolicies ? policies : undefined)
+    // Each page is read once and dropped: its objects are converted in place, not copied.
+    const context = targetContext(fromJson, namespaces, readsPolicies ? policies : undefined, adoptJson)
     yield* sink.consume(context.namespaceTargets)
     objects += namespaces.length
     // NetworkPolicies as targets of their own: already in memory when listed for the variable.

@@ -51,6 +51,8 @@ const visible = (resource: string, object: KubeObject): KubeObject => {
  */
 export interface TargetContext {
   readonly fromJson: (json: unknown) => unknown
+  /** How each object becomes a CEL value: `fromJson`, or converted in place when the caller owns the objects. */
+  readonly convert: (json: unknown) => unknown
   readonly namespaceTargets: ReadonlyArray<CelTarget>
   readonly namespaceOf: (name: string) => { readonly value: unknown; readonly labels: Readonly<Record<string, string>> | undefined } | undefined
   /** `{ networkPolicies }` for an object of the namespace, or `{}` when no rule reads them. */
@@ -60,7 +62,8 @@ export interface TargetContext {
 export const targetContext = (
   fromJson: (json: unknown) => unknown,
   namespaces: ReadonlyArray<KubeObject>,
-  networkPolicies: ReadonlyArray<KubeObject> | undefined
+  networkPolicies: ReadonlyArray<KubeObject> | undefined,
+  convert: (json: unknown) => unknown = fromJson
 ): TargetContext => {
   const policies = networkPolicies === undefined ? undefined : policiesByNamespace(fromJson, networkPolicies)
   const noPolicies = fromJson([])
@@ -84,7 +87,7 @@ export const targetContext = (
       activation: { object: value, namespaceObject: null, ...policiesOf(namespace.metadata.name) }
     })
   }
-  return { fromJson, namespaceTargets, namespaceOf: (name) => namespaceValues.get(name), policiesOf }
+  return { fromJson, convert, namespaceTargets, namespaceOf: (name) => namespaceValues.get(name), policiesOf }
 }
 
 /** The targets of one page of objects of a kind, converted lazily as they are evaluated. */
@@ -100,7 +103,7 @@ export function* objectTargets(context: TargetContext, kind: CelKind, items: Rea
       labels: object.metadata.labels,
       namespaceLabels: namespace?.labels,
       clusterScoped: namespaceName === undefined || namespaceName === "",
-      activation: { object: context.fromJson(visible(kind.key, object)), namespaceObject: namespace?.value ?? null, ...context.policiesOf(namespaceName) }
+      activation: { object: context.convert(visible(kind.key, object)), namespaceObject: namespace?.value ?? null, ...context.policiesOf(namespaceName) }
     }
   }
 }
