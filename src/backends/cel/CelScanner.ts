@@ -29,7 +29,7 @@ import { defaultPacksDirectory, loadRulePacks } from "./RulePacks.ts"
 export interface CelScannerOptions {
   readonly costLimits: CostLimits
   readonly engineLimits: CelEngineLimits
-  /** Wall-clock bound of one run's evaluation; the run's own deadline also applies. */
+  /** Wall-clock bound of one run's evaluation (listing not counted); the run's own deadline also applies. */
   readonly maxEvaluationMillis: number
   /** Compiled programs kept across runs (least recently used dropped first). */
   readonly programCacheSize: number
@@ -103,16 +103,35 @@ export class CelScanner extends Context.Service<
 
         const clock = yield* Clock.Clock
         const now = () => clock.currentTimeMillisUnsafe()
-        const meter = new CostMeter(options.costLimits, Math.min(request.deadline, now() + options.maxEvaluationMillis), now)
+        // The time bound counts evaluation only, not the time pages take to arrive (a large
+        // cluster's list is the API server's work); the run's own deadline bounds both.
+        const started = now()
+        let evaluatedMillis = 0
+        let evaluatingSince: number | undefined
+        const evaluationClock = () => {
+          const wall = now()
+          if (wall > request.deadline) return Number.POSITIVE_INFINITY
+          return started + evaluatedMillis + (evaluatingSince === undefined ? 0 : wall - evaluatingSince)
+        }
+        const meter = new CostMeter(options.costLimits, started + options.maxEvaluationMillis, evaluationClock)
         const tallies = new RuleTallies(engine, rules, meter, { maxSubjects: options.maxSubjectsPerCheck, yieldEvery: options.yieldEvery })
         /** Evaluates one page, letting other fibers run (lease renewal, probes) and the run's deadline interrupt us. */
         const consume = (targets: Iterable<CelTarget>) =>
           Effect.gen(function*() {
             const steps = tallies.evaluate(targets)
-            let step = steps.next()
-            while (step.done !== true) {
+            const step = () => {
+              evaluatingSince = now()
+              try {
+                return steps.next()
+              } finally {
+                evaluatedMillis += now() - evaluatingSince
+                evaluatingSince = undefined
+              }
+            }
+            let next = step()
+            while (next.done !== true) {
               yield* Effect.yieldNow
-              step = steps.next()
+              next = step()
             }
             if (tallies.exceeded !== undefined) return yield* tallies.exceeded
           })
