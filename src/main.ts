@@ -3,11 +3,16 @@ import { Cause, Effect, Exit, Runtime } from "effect"
 import { CliError, Command } from "effect/cli"
 import { celCommand } from "./backends/cel/CelTestCommand.ts"
 import { kubeBenchCommand } from "./backends/kube-bench/KubeBenchCommand.ts"
-import { runCommand } from "./cli/RunCommand.ts"
-import { runDemo } from "./demo/Demo.ts"
+import { operatorFlags } from "./cli/OperatorFlags.ts"
 import { defaultOperatorConfig } from "./services/OperatorConfig.ts"
 
-const demoCommand = Command.make("demo", {}, () => runDemo).pipe(
+// The operator's module graph (clients, backends, the simulated cluster) is loaded by `run`
+// and `demo` only, when they start: `cel test` and `kube-bench` start without it.
+const runCommand = Command.make("run", operatorFlags, (flags) =>
+  Effect.flatMap(Effect.promise(() => import("./cli/RunCommand.ts")), ({ runWithFlags }) => runWithFlags(flags))
+).pipe(Command.withDescription("Run the operator against a Kubernetes cluster (SIGTERM drains and exits 0)"))
+
+const demoCommand = Command.make("demo", {}, () => Effect.flatMap(Effect.promise(() => import("./demo/Demo.ts")), ({ runDemo }) => runDemo)).pipe(
   Command.withDescription("Run the operator on an embedded simulated cluster with sample runs, print the results, exit")
 )
 

@@ -109,8 +109,12 @@ export function* objectTargets(context: TargetContext, kind: CelKind, items: Rea
 }
 
 /** Every target of an inventory held in memory (`cel test`, tests). */
-export function* celTargets(fromJson: (json: unknown) => unknown, inventory: CelInventory): Generator<CelTarget> {
-  const context = targetContext(fromJson, inventory.namespaces, inventory.networkPolicies)
+export function* celTargets(
+  fromJson: (json: unknown) => unknown,
+  inventory: CelInventory,
+  convert: (json: unknown) => unknown = fromJson
+): Generator<CelTarget> {
+  const context = targetContext(fromJson, inventory.namespaces, inventory.networkPolicies, convert)
   yield* context.namespaceTargets
   for (const { kind, items } of inventory.objects) yield* objectTargets(context, kind, items)
 }

@@ -14,6 +14,7 @@ import { CelCompileError, CelRuleSetInvalid } from "./CelErrors.ts"
 import { resolveRuleSet } from "./CelRuleSet.ts"
 import { inventoryOfObjects } from "./CelInventory.ts"
 import { celTargets } from "./CelTarget.ts"
+import { adoptJson } from "./CelValue.ts"
 import { compileRules } from "./CompiledRule.ts"
 import { CostMeter, defaultCostLimits } from "./CostMeter.ts"
 import { ProgramCache } from "./ProgramCache.ts"
@@ -230,7 +231,8 @@ export const runCelTest = (options: CelTestOptions): Effect.Effect<CelTestResult
     const clock = yield* Clock.Clock
     const now = () => clock.currentTimeMillisUnsafe()
     const meter = new CostMeter(defaultCostLimits, now() + (options.maxEvaluationMillis ?? 60_000), now)
-    const outcome = evaluateRulesNow(cache.engine, rules, celTargets(cache.engine.fromJson, inventory), meter, defaultEvaluationOptions)
+    // The objects were parsed for this run alone: converted in place, not copied.
+    const outcome = evaluateRulesNow(cache.engine, rules, celTargets(cache.engine.fromJson, inventory, adoptJson), meter, defaultEvaluationOptions)
     if (outcome._tag === "Exceeded") return yield* new CelTestFailed({ message: `${outcome.error.reason}: ${outcome.error.message}` })
     const summary = countOutcomes(outcome.checks.map((check) => check.outcome))
     const report = { summary, checks: outcome.checks }
