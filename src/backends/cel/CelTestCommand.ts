@@ -1,6 +1,6 @@
 import { Clock, Console, Effect, FileSystem, Option, Schema } from "effect"
 import { Argument, CliError, Command, Flag } from "effect/cli"
-import { CORE_SCHEMA, loadAll as loadAllYaml } from "js-yaml"
+import { CORE_SCHEMA, load as loadYaml } from "js-yaml"
 import { text as streamText } from "node:stream/consumers"
 import { parseAllDocuments, stringify as toYaml } from "yaml"
 import type { Check } from "../../api/Check.ts"
@@ -120,11 +120,36 @@ const readObjects = (file: string, readInput: Effect.Effect<string, CelTestFaile
       const parsed = parseJson(trimmed)
       if (parsed !== notJson) return emit(parsed)
     }
-    return yield* Effect.try({
-      try: () => loadAllYaml(text, emit, { schema: CORE_SCHEMA, json: true, filename: file }),
-      catch: (error) => new CelTestFailed({ message: `cannot parse ${file}: ${error instanceof Error ? error.message : String(error)}` })
-    })
+    // js-yaml's loadAll builds every document before handing out the first: split at the
+    // document markers instead, so one document's tree is alive at a time.
+    let number = 0
+    for (const document of yamlDocuments(text)) {
+      number++
+      // Only blank and comment lines: no object (js-yaml refuses an empty document).
+      if (!/^[ \t]*[^#\s]/mu.test(document)) continue
+      const parsed = yield* Effect.try({
+        try: () => loadYaml(document, { schema: CORE_SCHEMA, json: true, filename: file }),
+        catch: (error) =>
+          new CelTestFailed({ message: `cannot parse ${file}: document ${number}: ${error instanceof Error ? error.message : String(error)}` })
+      })
+      emit(parsed)
+    }
   })
+
+/**
+ * The documents of a YAML stream, split at `---` lines (a marker at column 0 cannot be
+ * inside a document's content, which is indented under its key) and `...` end markers.
+ */
+function* yamlDocuments(text: string): Generator<string> {
+  const marker = /^(?:---|\.\.\.)(?=[ \t]|\r?$)/gmu
+  let start = 0
+  for (const match of text.matchAll(marker)) {
+    yield text.slice(start, match.index)
+    // Content after `--- ` on the marker's own line belongs to the next document.
+    start = match[0] === "---" ? match.index + 3 : text.indexOf("\n", match.index) === -1 ? text.length : text.indexOf("\n", match.index)
+  }
+  yield text.slice(start)
+}
 
 const notJson = Symbol("not JSON")
 /** JSON.parse, or `notJson` (then the text is read as YAML, which JSON-like text may still be). */
