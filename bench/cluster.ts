@@ -9,11 +9,14 @@
  *   - p50/p99 create-to-terminal latency (create acknowledged -> status.completionTime),
  *   - API requests per run (the operator's ugallu_compliance_scan_api_requests_total / N,
  *     everything it sent during the bench: Lease renewals and watches included),
- *   - the operator's peak RSS (VmHWM of its process, read before it is stopped).
+ *   - the operator's peak RSS (VmHWM of its process, read before it is stopped) and its RSS
+ *     when idle (VmRSS 10 s after startup, before the runs).
+ * OPERATOR_NODE_OPTIONS=... passes V8 flags to the operator process only.
  */
 import { execFileSync } from "node:child_process"
+import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { connectAdmin, createNamespace, prepareCluster } from "../test/cluster/harness/ClusterSetup.ts"
+import { connectAdmin, createNamespace, grantLeaderElection, prepareCluster } from "../test/cluster/harness/ClusterSetup.ts"
 import { startControlPlane } from "../test/cluster/harness/ControlPlane.ts"
 import { sleep } from "../test/cluster/harness/Eventually.ts"
 import { repoRoot } from "../test/cluster/harness/Manifests.ts"
@@ -37,15 +40,19 @@ try {
   console.log(`control plane up in ${controlPlane.info.timings.total?.toFixed(1)} s (${JSON.stringify(controlPlane.info.timings)})`)
   const identity = await prepareCluster(controlPlane.info, admin)
   const namespace = await createNamespace(admin, "bench")
+  await grantLeaderElection(admin, namespace)
   operator = await startOperatorProcess({
     kubeconfig: identity.kubeconfig,
     logDir: join(controlPlane.info.dir, "logs"),
     name: "bench-operator",
     leaderElect: true,
-    flags: [`--leader-election-namespace=${namespace}`]
+    flags: [`--leader-election-namespace=${namespace}`],
+    // OPERATOR_NODE_OPTIONS: V8 flags for the operator only (the idle-RSS comparison of issue 15).
+    ...(process.env.OPERATOR_NODE_OPTIONS === undefined ? {} : { env: { NODE_OPTIONS: process.env.OPERATOR_NODE_OPTIONS } })
   })
-  // Let it take the Lease and start its watch before the clock starts.
-  await sleep(2_000)
+  // Let it take the Lease, start its watch and settle before the clock starts.
+  await sleep(10_000)
+  const idleRssKiB = Number(/^VmRSS:\s+(\d+)/mu.exec(readFileSync(`/proc/${operator.process.pid}/status`, "utf8"))?.[1] ?? 0)
   const requestsBefore = sumSamples(await operator.metrics(), "ugallu_compliance_scan_api_requests_total")
   const startupPeakKiB = operator.peakRssKiB()
 
@@ -106,7 +113,7 @@ try {
   console.log(`create-to-terminal: p50 ${(percentile(latencies, 50) / 1000).toFixed(2)} s, p99 ${(percentile(latencies, 99) / 1000).toFixed(2)} s, max ${(latencies.at(-1)! / 1000).toFixed(2)} s`)
   console.log(`API requests:       ${(requests / runCount).toFixed(2)} per run (${requests} in total since the operator started, ${requests - requestsBefore} during the bench)`)
   console.log(`  by verb/resource: ${[...byCall.entries()].sort((a, b) => b[1] - a[1]).map(([key, count]) => `${key} ${count}`).join(", ")}`)
-  console.log(`operator peak RSS:  ${(peakRssKiB / 1024).toFixed(0)} MiB (VmHWM; ${(startupPeakKiB / 1024).toFixed(0)} MiB after startup, before the runs)`)
+  console.log(`operator peak RSS:  ${(peakRssKiB / 1024).toFixed(0)} MiB (VmHWM; ${(startupPeakKiB / 1024).toFixed(0)} MiB after startup, before the runs; idle RSS ${(idleRssKiB / 1024).toFixed(0)} MiB)`)
   if (failed.length > 0) {
     console.log(`first failures: ${failed.slice(0, 3).map((run) => `${run.metadata.name}: ${run.status.reason} ${run.status.message}`).join("; ")}`)
     process.exitCode = 1

@@ -28,24 +28,13 @@ import { repoRoot } from "../test/cluster/harness/Manifests.ts"
 import { startOperatorProcess, sumSamples } from "../test/cluster/harness/OperatorProcess.ts"
 import { runRealKubeBenchJob } from "../test/cluster/harness/RealKubeBench.ts"
 import { runManifest, runPath, terminal } from "../test/cluster/harness/Scans.ts"
+import { requestsBetween, requestsByCall as byCall } from "./RequestsByCall.ts"
 
 const runCount = Number(process.argv[2] ?? 5)
 const cacheDir = execFileSync(join(repoRoot, "scripts/control-plane/build.sh"), [], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] })
   .trim()
   .split("\n")
   .pop()!
-
-const byCall = (metricsText: string): Map<string, number> => {
-  const calls = new Map<string, number>()
-  for (const line of metricsText.split("\n")) {
-    const match = /^ugallu_compliance_scan_api_requests_total\{([^}]*)\}\s+(\S+)/u.exec(line)
-    if (match === null) continue
-    const labels = Object.fromEntries([...match[1]!.matchAll(/(\w+)="([^"]*)"/gu)].map((entry) => [entry[1], entry[2]]))
-    const key = `${labels.verb} ${labels.resource}`
-    calls.set(key, (calls.get(key) ?? 0) + Number(match[2]))
-  }
-  return calls
-}
 
 const controlPlane = await startControlPlane({ cacheDir })
 const admin = connectAdmin(controlPlane.info)
@@ -82,11 +71,11 @@ try {
   }
   const seconds = (Date.now() - started) / 1000
   const after = byCall(await operator.metrics())
-  const during = [...after].map(([key, count]) => [key, count - (before.get(key) ?? 0)] as const).filter(([, count]) => count > 0)
+  const during = requestsBetween(before, after)
   const total = during.reduce((sum, [, count]) => sum + count, 0)
   console.log(`runs:         ${runCount} kube-bench runs of 3 nodes, one after another, ${(seconds / runCount).toFixed(1)} s each; phases ${[...new Set(phases)].join(",")}`)
   console.log(`API requests: ${(total / runCount).toFixed(1)} per run (${total} in all, Lease renewals included; ${sumSamples(await operator.metrics(), "ugallu_compliance_scan_api_requests_total")} since start)`)
-  console.log(`  by verb/resource: ${during.sort((a, b) => b[1] - a[1]).map(([key, count]) => `${key} ${count}`).join(", ")}`)
+  console.log(`  by verb/resource: ${during.map(([key, count]) => `${key} ${count}`).join(", ")}`)
 } finally {
   await operator?.stop()
   admin.close()

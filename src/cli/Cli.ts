@@ -5,7 +5,13 @@ import { celCommand } from "../backends/cel/CelTestCommand.ts"
 import { kubeBenchCommand } from "../backends/kube-bench/KubeBenchCommand.ts"
 import { defaultOperatorConfig } from "../services/OperatorConfig.ts"
 import { ErrorPresenter } from "./ErrorPresenter.ts"
-import { runCommand } from "./RunCommand.ts"
+import { operatorFlags } from "./OperatorFlags.ts"
+
+// The operator's module graph (clients, backends, reconciler) is loaded by `run` only, when it
+// starts: `cel test` and `kube-bench parse` start without it.
+const runCommand = Command.make("run", operatorFlags, (flags) =>
+  Effect.flatMap(Effect.promise(() => import("./RunCommand.ts")), ({ runWithFlags }) => runWithFlags(flags))
+).pipe(Command.withDescription("Run the operator against a Kubernetes cluster (SIGTERM drains and exits 0)"))
 
 /** The product's subcommands: the operator and its offline tools. */
 export const productCommands = [runCommand, celCommand, kubeBenchCommand] as const

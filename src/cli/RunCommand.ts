@@ -16,7 +16,7 @@ import { defaultOperatorConfig, OperatorConfig, type OperatorConfigShape } from 
 import { loggingLayer } from "./Logging.ts"
 import { operatorFlags } from "./OperatorFlags.ts"
 
-type Flags = Command.Command.Config.Infer<typeof operatorFlags>
+export type Flags = Command.Command.Config.Infer<typeof operatorFlags>
 
 const millis = (flag: string, value: string) => {
   const parsed = parseDurationMillis(value)
@@ -62,8 +62,8 @@ export const configFromFlags = (flags: Flags): OperatorConfigShape => ({
   identity: `${process.env.POD_NAME ?? hostname()}_${randomUUID().slice(0, 8)}`
 })
 
-/** `compliance-scan run`: the operator against the cluster of the kubeconfig or the Pod. */
-export const runCommand = Command.make("run", operatorFlags, (flags) =>
+/** What `compliance-scan run` does: the operator against the cluster of the kubeconfig or the Pod. */
+export const runWithFlags = (flags: Flags) =>
   Effect.gen(function*() {
     const config = yield* Effect.try({
       try: () => configFromFlags(flags),
@@ -96,4 +96,3 @@ export const runCommand = Command.make("run", operatorFlags, (flags) =>
       return yield* runOperator
     }).pipe(Effect.provide(services))
   }).pipe(Effect.provide(loggingLayer(flags.logFormat, flags.logLevel)))
-).pipe(Command.withDescription("Run the operator against a Kubernetes cluster (SIGTERM drains and exits 0)"))

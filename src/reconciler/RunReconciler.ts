@@ -63,6 +63,8 @@ interface Written {
   readonly failure: RunFailure | undefined
   readonly resultName: string | undefined
   readonly conditions: ReadonlyArray<Condition>
+  /** The run's resourceVersion after this pass's own last status write, when there was one. */
+  readonly runVersion?: string | undefined
 }
 
 /** What the scan produced, whether it finished, failed, timed out or crashed. */
@@ -276,7 +278,20 @@ export class RunReconciler extends Context.Service<
         )
       })
 
-      const writeTerminal = (run: ComplianceScanRun, status: ComplianceScanRunStatus) =>
+      /**
+       * The terminal write. Conditional on the version of this pass's own last status write
+       * when there was one (the run is then known to be this one and not terminal: no read
+       * needed); otherwise, or on a Conflict, on a fresh read.
+       */
+      const writeTerminal = (run: ComplianceScanRun, status: ComplianceScanRunStatus, knownVersion: string | undefined) =>
+        knownVersion === undefined
+          ? writeTerminalAfterRead(run, status)
+          : patchStatus(run, status, knownVersion).pipe(
+            Effect.as(true),
+            Effect.catchTag("Conflict", () => writeTerminalAfterRead(run, status))
+          )
+
+      const writeTerminalAfterRead = (run: ComplianceScanRun, status: ComplianceScanRunStatus) =>
         retryTransient(kube.get(Resources.ComplianceScanRun, run.metadata.namespace, run.metadata.name)).pipe(
           Effect.flatMap((latest) => {
             const phase = (latest.status as ComplianceScanRunStatus | undefined)?.phase
@@ -371,15 +386,15 @@ export class RunReconciler extends Context.Service<
         const result = drift === undefined ? built.result : { ...built.result, status: { ...built.result.status, drift } }
         const base = { summary, worstSeverity, backendStatus: outcome.backendStatus }
         const scannedCondition = stepCondition("Scanned", "True", outcome.failure?.reason ?? scanCompleted, outcome.failure?.message ?? "The scan finished.", now, run)
-        // Visible while the write is pending or retried: the scan is done (its outcome is held
-        // in memory until the Result is written). Best effort: the Result write is what counts.
+        // Made visible once the write fails and is retried: the scan is done (its outcome is
+        // held in memory until the Result is written). Not written when the Result goes through
+        // at once (a request per run saved); it is no step to resume from either way.
         const scannedOnly = withConditions(run.status?.conditions, [scannedCondition])
-        yield* patchStatus(run, { conditions: scannedOnly }, undefined).pipe(Effect.ignore)
         const retrying = yield* Ref.make(false)
         const onTransient = (error: KubeError) =>
           Effect.gen(function*() {
             yield* Effect.logWarning("writing the Result failed; retrying it until the run's deadline", { message: error.message })
-            // The first failure only: the status says the write is being retried, and why.
+            // The first failure only: the status says the scan is done and the write is being retried, and why.
             if (yield* Ref.getAndSet(retrying, true)) return
             const retryingCondition = stepCondition("ResultWritten", "False", "Retrying", `Retrying the Result write: ${error.message}`, now, run)
             yield* patchStatus(run, { conditions: withConditions(scannedOnly, [retryingCondition]) }, undefined).pipe(Effect.ignore)
@@ -407,7 +422,7 @@ export class RunReconciler extends Context.Service<
           stepCondition("ResultWritten", "True", "ResultWritten", `ComplianceScanResult ${result.metadata.name} written.`, now, run)
         ])
         // Recorded so that a retry (or another leader) resumes here instead of scanning again.
-        yield* retryTransientUntil(
+        const recorded = yield* retryTransientUntil(
           patchStatus(run, {
             summary,
             ...(worstSeverity === undefined ? {} : { worstSeverity }),
@@ -419,7 +434,7 @@ export class RunReconciler extends Context.Service<
           }, undefined),
           deadline
         )
-        return { ...base, failure: outcome.failure, resultName: result.metadata.name, conditions } satisfies Written
+        return { ...base, failure: outcome.failure, resultName: result.metadata.name, conditions, runVersion: recorded.metadata.resourceVersion } satisfies Written
       })
 
       /** What the status says a previous pass wrote (the step ResultWritten is True). */
@@ -507,7 +522,7 @@ export class RunReconciler extends Context.Service<
           conditions: withConditions(conditions, [
             succeededCondition(phase === "Succeeded" ? "True" : "False", reason, message, now, run.metadata.generation)
           ])
-        })
+        }, written.runVersion)
         if (!done) return
         yield* recorder.record(run, { type: phase === "Succeeded" ? "Normal" : "Warning", reason: phase, message })
 

@@ -1,22 +1,19 @@
 import { Effect } from "effect"
 import type { KubeClient } from "../../services/kube/KubeClient.ts"
-import type { KubeError } from "../../services/kube/KubeErrors.ts"
-import type { KubeObject } from "../../services/kube/KubeObject.ts"
-import { listAll } from "../../services/kube/ListWatch.ts"
+import { isKubeError, type KubeError } from "../../services/kube/KubeErrors.ts"
+import type { KubeObject, ObjectList } from "../../services/kube/KubeObject.ts"
+import { forEachPage } from "../../services/kube/ListWatch.ts"
 import { retryTransientUntil } from "../../services/kube/Retry.ts"
 import { CelInventoryFailed } from "./CelErrors.ts"
 import { type CelKind, namespaceKind, networkPolicyKind } from "./CelKinds.ts"
 import type { CompiledRule } from "./CompiledRule.ts"
+import { type CelTarget, objectTargets, targetContext } from "./CelTarget.ts"
+import { adoptJson } from "./CelValue.ts"
+import type { TallyMark } from "./RuleEvaluation.ts"
 
 /**
- * Lists what the rules need, once per run whatever the number of rules: every kind a rule
- * matches, NetworkPolicies when a rule reads `networkPolicies`, and Namespaces always (they
- * are few, and every namespaced object sees its `namespaceObject`). Paginated. When every
- * rule on a kind has the same labelSelector, the API server pre-filters that kind.
- *
- * A kind the API server refuses to list (Forbidden: no RBAC; NotFound: no such resource,
- * say a CRD that is not installed) is recorded in `unlisted`: only the rules on it end in
- * `error`. Namespaces, and any other failure, fail the run.
+ * The objects of a scan, as `cel test` and the tests hold them in memory (the scanner
+ * streams them page by page instead, see `scanInventory`).
  */
 export interface CelInventory {
   readonly namespaces: ReadonlyArray<KubeObject>
@@ -34,54 +31,126 @@ export interface InventoryOptions {
   readonly deadline: number
 }
 
+/** Where a paged scan delivers its objects (RuleTallies): targets page by page, refusals, restarts. */
+export interface TargetSink<E, R> {
+  readonly consume: (targets: Iterable<CelTarget>) => Effect.Effect<void, E, R>
+  /** A kind could not be listed: the rules on it end in `error` with this reason. */
+  readonly refuse: (kindKey: string, reason: string) => void
+  readonly mark: () => TallyMark
+  readonly rewind: (mark: TallyMark) => void
+}
+
+export interface ScanStatistics {
+  readonly objects: number
+  readonly pages: number
+  readonly restarts: number
+  readonly unlisted: number
+}
+
 const describe = (kind: CelKind, error: KubeError) => `cannot list ${kind.key}: ${error._tag}: ${error.message}`
 
 /** Tolerated per kind: the rules on it fail, not the run. */
 const isRefusal = (error: KubeError) => error._tag === "Forbidden" || error._tag === "NotFound"
 
-export const loadInventory = (rules: ReadonlyArray<CompiledRule>, options: InventoryOptions): Effect.Effect<CelInventory, CelInventoryFailed, KubeClient> =>
+/**
+ * Lists what the rules need, once per run whatever the number of rules, and hands it to the
+ * sink page by page (`limit`/`continue`), so memory is bounded by the page size, not the
+ * cluster: Namespaces first and whole (they are few, every namespaced object sees its
+ * `namespaceObject`, converted once per scan), NetworkPolicies whole when a rule reads
+ * `networkPolicies`, then every kind a rule matches, one after the other. When every rule
+ * on a kind has the same labelSelector, the API server pre-filters that kind. A continue
+ * token that expires (410 Gone) lists the kind again from the start after the sink has
+ * rewound what its pages counted.
+ *
+ * A kind the API server refuses to list (Forbidden: no RBAC; NotFound: no such resource,
+ * say a CRD that is not installed) is refused to the sink: only the rules on it end in
+ * `error`. Namespaces, and any other failure, fail the run.
+ */
+export const scanInventory = <E, R>(
+  rules: ReadonlyArray<CompiledRule>,
+  fromJson: (json: unknown) => unknown,
+  options: InventoryOptions,
+  sink: TargetSink<E, R>
+): Effect.Effect<ScanStatistics, CelInventoryFailed | E, KubeClient | R> =>
   Effect.gen(function*() {
     const kinds = new Map<string, CelKind>()
     for (const rule of rules) for (const kind of rule.kinds) kinds.set(kind.key, kind)
-    if (rules.some((rule) => rule.readsNetworkPolicies)) kinds.set(networkPolicyKind.key, networkPolicyKind)
     kinds.delete(namespaceKind.key)
+    kinds.delete(networkPolicyKind.key)
+    const readsPolicies = rules.some((rule) => rule.readsNetworkPolicies)
+    const targetsPolicies = rules.some((rule) => rule.resources.has(networkPolicyKind.key))
+    let objects = 0
+    let pages = 0
+    let restarts = 0
+    let unlisted = 0
 
     /** The label selector all rules on the kind share, for the server to pre-filter with ("" when they differ). */
     const sharedSelector = (kind: CelKind) => {
       const onKind = rules.filter((rule) => rule.resources.has(kind.key))
       const selectors = new Set(onKind.map((rule) => rule.labelSelector))
-      // Listed only for the networkPolicies variable: every policy is needed.
-      return onKind.length === 0 || selectors.size !== 1 ? "" : ([...selectors][0] ?? "")
+      // Listed (also) for the networkPolicies variable: every policy is needed.
+      return onKind.length === 0 || selectors.size !== 1 || (kind.key === networkPolicyKind.key && readsPolicies) ? "" : ([...selectors][0] ?? "")
     }
-    const list = (kind: CelKind, labelSelector: string) =>
-      retryTransientUntil(listAll(kind, { limit: options.pageSize, ...(labelSelector === "" ? {} : { labelSelector }) }), options.deadline).pipe(
-        Effect.map((listed) => listed.items)
-      )
-    const refusedOrFailed = (kind: CelKind) => (error: KubeError) =>
-      isRefusal(error) ? Effect.succeed(describe(kind, error)) : Effect.fail(new CelInventoryFailed({ message: describe(kind, error) }))
-    const [namespaces, listed] = yield* Effect.all(
-      [
-        list(namespaceKind, "").pipe(Effect.mapError((error) => new CelInventoryFailed({ message: describe(namespaceKind, error) }))),
-        Effect.forEach(
-          [...kinds.values()],
-          (kind) => list(kind, sharedSelector(kind)).pipe(Effect.map((items) => ({ kind, items })), Effect.catch(refusedOrFailed(kind))),
-          { concurrency: 4 }
+    const listOptions = (kind: CelKind) => {
+      const labelSelector = sharedSelector(kind)
+      return { limit: options.pageSize, ...(labelSelector === "" ? {} : { labelSelector }) }
+    }
+    const retried = (page: Effect.Effect<ObjectList, KubeError>) => retryTransientUntil(page, options.deadline)
+    /** A kind small enough to hold (Namespaces, NetworkPolicies): all pages, restarting on Gone. */
+    const listWhole = (kind: CelKind) =>
+      Effect.suspend(() => {
+        const items: Array<KubeObject> = []
+        return forEachPage(kind, listOptions(kind), {
+          onPage: (page) => Effect.sync(() => void items.push(...page)),
+          onRestart: () => void (items.length = 0),
+          request: retried
+        }).pipe(Effect.as(items))
+      })
+    const refusedOrFailed = (kind: CelKind) => (error: KubeError): Effect.Effect<undefined, CelInventoryFailed> => {
+      if (!isRefusal(error)) return Effect.fail(new CelInventoryFailed({ message: describe(kind, error) }))
+      unlisted++
+      sink.refuse(kind.key, describe(kind, error))
+      return Effect.succeed(undefined)
+    }
+
+    const namespaces = yield* listWhole(namespaceKind).pipe(
+      Effect.mapError((error) => new CelInventoryFailed({ message: describe(namespaceKind, error) }))
+    )
+    const policies = readsPolicies ? yield* listWhole(networkPolicyKind).pipe(Effect.catch(refusedOrFailed(networkPolicyKind))) : undefined
+    // Each page is read once and dropped: its objects are converted in place, not copied.
+    const context = targetContext(fromJson, namespaces, readsPolicies ? policies : undefined, adoptJson)
+    yield* sink.consume(context.namespaceTargets)
+    objects += namespaces.length
+    // NetworkPolicies as targets of their own: already in memory when listed for the variable.
+    if (policies !== undefined && targetsPolicies) {
+      yield* sink.consume(objectTargets(context, networkPolicyKind, policies))
+      objects += policies.length
+    } else if (targetsPolicies) kinds.set(networkPolicyKind.key, networkPolicyKind)
+
+    for (const kind of kinds.values()) {
+      let mark = sink.mark()
+      let seen = 0
+      yield* forEachPage(kind, listOptions(kind), {
+        onPage: (items) => {
+          pages++
+          seen += items.length
+          return sink.consume(objectTargets(context, kind, items))
+        },
+        onRestart: () => {
+          restarts++
+          seen = 0
+          sink.rewind(mark)
+          mark = sink.mark()
+        },
+        request: retried
+      }).pipe(
+        Effect.catch((error): Effect.Effect<undefined, CelInventoryFailed | E> =>
+          isKubeError(error) ? refusedOrFailed(kind)(error) : Effect.fail(error)
         )
-      ],
-      { concurrency: 2 }
-    )
-    const objects = listed.filter((entry) => typeof entry !== "string")
-    const unlisted = new Map(
-      listed.flatMap((entry, index) => (typeof entry === "string" ? [[[...kinds.values()][index]!.key, entry] as const] : []))
-    )
-    const policies = objects.find((entry) => entry.kind.key === networkPolicyKind.key)?.items
-    return {
-      namespaces,
-      // A kind listed only for the networkPolicies variable is no target of its own.
-      objects: objects.filter((entry) => rules.some((rule) => rule.resources.has(entry.kind.key))),
-      networkPolicies: rules.some((rule) => rule.readsNetworkPolicies) ? policies : undefined,
-      unlisted
+      )
+      objects += seen
     }
+    return { objects, pages, restarts, unlisted }
   })
 
 /**
@@ -96,10 +165,18 @@ export const inventoryOfObjects = (
 ): { readonly inventory: CelInventory; readonly unmatched: ReadonlyArray<KubeObject> } => {
   const ruleKinds = new Map<string, CelKind>()
   for (const rule of rules) for (const kind of rule.kinds) ruleKinds.set(kind.key, kind)
-  const kindOf = (object: KubeObject): CelKind | undefined =>
-    [...ruleKinds.values(), networkPolicyKind].find((kind) =>
+  const candidates = [...ruleKinds.values(), networkPolicyKind]
+  /** Found once per apiVersion and kind, not once per object. */
+  const known = new Map<string, CelKind | undefined>()
+  const kindOf = (object: KubeObject): CelKind | undefined => {
+    const key = `${object.apiVersion}|${object.kind}`
+    if (known.has(key)) return known.get(key)
+    const found = candidates.find((kind) =>
       kind.apiVersion === object.apiVersion && (kind.kind === "" ? kind.plural === `${String(object.kind).toLowerCase()}s` : kind.kind === object.kind)
     )
+    known.set(key, found)
+    return found
+  }
   const namespaces: Array<KubeObject> = []
   const byKind = new Map<string, { readonly kind: CelKind; readonly items: Array<KubeObject> }>()
   const unmatched: Array<KubeObject> = []

@@ -4,13 +4,13 @@ import { Metrics } from "../../services/Metrics.ts"
 import { type Scanner, ScanFailed, type ScanRequest } from "../Scanner.ts"
 import { type CelEngineLimits, defaultCelEngineLimits, makeCelJsEngine } from "./CelJsEngine.ts"
 import { CelCompileError, CelRuleSetInvalid } from "./CelErrors.ts"
-import { loadInventory } from "./CelInventory.ts"
+import { scanInventory } from "./CelInventory.ts"
 import { resolveRuleSet } from "./CelRuleSet.ts"
-import { celTargets } from "./CelTarget.ts"
+import type { CelTarget } from "./CelTarget.ts"
 import { compileRules } from "./CompiledRule.ts"
 import { type CostLimits, CostMeter, defaultCostLimits } from "./CostMeter.ts"
 import { ProgramCache } from "./ProgramCache.ts"
-import { evaluateRules, maxSubjectsPerCheck, type RulesOutcome } from "./RuleEvaluation.ts"
+import { maxSubjectsPerCheck, RuleTallies, type RulesOutcome } from "./RuleEvaluation.ts"
 import { defaultPacksDirectory, loadRulePacks } from "./RulePacks.ts"
 
 /**
@@ -28,7 +28,7 @@ import { defaultPacksDirectory, loadRulePacks } from "./RulePacks.ts"
 export interface CelScannerOptions {
   readonly costLimits: CostLimits
   readonly engineLimits: CelEngineLimits
-  /** Wall-clock bound of one run's evaluation; the run's own deadline also applies. */
+  /** Wall-clock bound of one run's evaluation (listing not counted); the run's own deadline also applies. */
   readonly maxEvaluationMillis: number
   /** Compiled programs kept across runs (least recently used dropped first). */
   readonly programCacheSize: number
@@ -93,32 +93,52 @@ export class CelScanner extends Context.Service<
         recordCache(hits, misses)
         if (rules instanceof CelCompileError) return yield* ScanFailed.from(rules)
 
-        const inventory = yield* loadInventory(rules, { pageSize: options.pageSize, deadline: request.deadline }).pipe(
-          Effect.mapError(ScanFailed.from),
-          Effect.provide(kube)
-        )
-        const targets = celTargets(engine.fromJson, inventory)
         const clock = yield* Clock.Clock
         const now = () => clock.currentTimeMillisUnsafe()
-        const meter = new CostMeter(options.costLimits, Math.min(request.deadline, now() + options.maxEvaluationMillis), now)
-        const steps = evaluateRules(engine, rules, targets, meter, {
-          maxSubjects: options.maxSubjectsPerCheck,
-          yieldEvery: options.yieldEvery,
-          unlisted: inventory.unlisted
-        })
-        let step = steps.next()
-        while (step.done !== true) {
-          // Lets other fibers run (lease renewal, probes) and the run's deadline interrupt us.
-          yield* Effect.yieldNow
-          step = steps.next()
+        // The time bound counts evaluation only, not the time pages take to arrive (a large
+        // cluster's list is the API server's work); the run's own deadline bounds both.
+        const started = now()
+        let evaluatedMillis = 0
+        let evaluatingSince: number | undefined
+        const evaluationClock = () => {
+          const wall = now()
+          if (wall > request.deadline) return Number.POSITIVE_INFINITY
+          return started + evaluatedMillis + (evaluatingSince === undefined ? 0 : wall - evaluatingSince)
         }
-        const outcome: RulesOutcome = step.value
+        const meter = new CostMeter(options.costLimits, started + options.maxEvaluationMillis, evaluationClock)
+        const tallies = new RuleTallies(engine, rules, meter, { maxSubjects: options.maxSubjectsPerCheck, yieldEvery: options.yieldEvery })
+        /** Evaluates one page, letting other fibers run (lease renewal, probes) and the run's deadline interrupt us. */
+        const consume = (targets: Iterable<CelTarget>) =>
+          Effect.gen(function*() {
+            const steps = tallies.evaluate(targets)
+            const step = () => {
+              evaluatingSince = now()
+              try {
+                return steps.next()
+              } finally {
+                evaluatedMillis += now() - evaluatingSince
+                evaluatingSince = undefined
+              }
+            }
+            let next = step()
+            while (next.done !== true) {
+              yield* Effect.yieldNow
+              next = step()
+            }
+            if (tallies.exceeded !== undefined) return yield* tallies.exceeded
+          })
+        const statistics = yield* scanInventory(rules, engine.fromJson, { pageSize: options.pageSize, deadline: request.deadline }, {
+          consume,
+          refuse: (kind, reason) => tallies.refuse(kind, reason),
+          mark: () => tallies.mark(),
+          rewind: (mark) => tallies.rewind(mark)
+        }).pipe(Effect.mapError(ScanFailed.from), Effect.provide(kube))
+        const outcome: RulesOutcome = tallies.outcome()
         evaluationsTotal.inc(outcome.evaluations)
         yield* Effect.logDebug("CEL scan evaluated").pipe(
           Effect.annotateLogs({
             rules: rules.length,
-            objects: targets.length,
-            unlisted: inventory.unlisted.size,
+            ...statistics,
             evaluations: outcome.evaluations,
             costUnits: meter.used
           })

@@ -1,7 +1,7 @@
 import type { KubeObject } from "../../services/kube/KubeObject.ts"
 import type { CelActivation } from "./CelEngine.ts"
 import type { CelInventory } from "./CelInventory.ts"
-import { metadataOnlyKinds, namespaceKind } from "./CelKinds.ts"
+import { type CelKind, metadataOnlyKinds, namespaceKind } from "./CelKinds.ts"
 
 /**
  * One object the rules are evaluated against, converted once (every rule shares it):
@@ -31,7 +31,9 @@ const policiesByNamespace = (fromJson: (json: unknown) => unknown, policies: Rea
   const grouped = new Map<string, Array<KubeObject>>()
   for (const policy of policies) {
     const namespace = policy.metadata.namespace ?? ""
-    grouped.set(namespace, [...(grouped.get(namespace) ?? []), policy])
+    const list = grouped.get(namespace)
+    if (list === undefined) grouped.set(namespace, [policy])
+    else list.push(policy)
   }
   return new Map([...grouped].map(([namespace, list]) => [namespace, fromJson(list)]))
 }
@@ -43,19 +45,38 @@ const visible = (resource: string, object: KubeObject): KubeObject => {
   return { apiVersion, kind, metadata, ...(type === undefined ? {} : { type }) } as KubeObject
 }
 
-export const celTargets = (fromJson: (json: unknown) => unknown, inventory: CelInventory): Array<CelTarget> => {
-  const targets: Array<CelTarget> = []
-  const policies = inventory.networkPolicies === undefined ? undefined : policiesByNamespace(fromJson, inventory.networkPolicies)
+/**
+ * What every object of a scan shares, converted once per scan: the Namespaces (as targets
+ * of their own and as `namespaceObject`) and the NetworkPolicies of each namespace.
+ */
+export interface TargetContext {
+  readonly fromJson: (json: unknown) => unknown
+  /** How each object becomes a CEL value: `fromJson`, or converted in place when the caller owns the objects. */
+  readonly convert: (json: unknown) => unknown
+  readonly namespaceTargets: ReadonlyArray<CelTarget>
+  readonly namespaceOf: (name: string) => { readonly value: unknown; readonly labels: Readonly<Record<string, string>> | undefined } | undefined
+  /** `{ networkPolicies }` for an object of the namespace, or `{}` when no rule reads them. */
+  readonly policiesOf: (namespace: string | undefined) => { readonly networkPolicies?: unknown }
+}
+
+export const targetContext = (
+  fromJson: (json: unknown) => unknown,
+  namespaces: ReadonlyArray<KubeObject>,
+  networkPolicies: ReadonlyArray<KubeObject> | undefined,
+  convert: (json: unknown) => unknown = fromJson
+): TargetContext => {
+  const policies = networkPolicies === undefined ? undefined : policiesByNamespace(fromJson, networkPolicies)
   const noPolicies = fromJson([])
   // Absent (not an empty list) when no rule reads them, so nothing pays for the conversion.
   const policiesOf = (namespace: string | undefined) =>
     policies === undefined ? {} : { networkPolicies: policies.get(namespace ?? "") ?? noPolicies }
   const namespaceValues = new Map<string, { readonly value: unknown; readonly labels: Readonly<Record<string, string>> | undefined }>()
-  for (const namespace of inventory.namespaces) {
+  const namespaceTargets: Array<CelTarget> = []
+  for (const namespace of namespaces) {
     const value = fromJson(namespace)
     const labels = namespace.metadata.labels
     namespaceValues.set(namespace.metadata.name, { value, labels })
-    targets.push({
+    namespaceTargets.push({
       resource: namespaceKind.key,
       kind: "Namespace",
       name: namespace.metadata.name,
@@ -66,21 +87,34 @@ export const celTargets = (fromJson: (json: unknown) => unknown, inventory: CelI
       activation: { object: value, namespaceObject: null, ...policiesOf(namespace.metadata.name) }
     })
   }
-  for (const { kind, items } of inventory.objects) {
-    for (const object of items) {
-      const namespaceName = object.metadata.namespace
-      const namespace = namespaceName === undefined || namespaceName === "" ? undefined : namespaceValues.get(namespaceName)
-      targets.push({
-        resource: kind.key,
-        kind: object.kind ?? kind.kind,
-        name: object.metadata.name,
-        namespace: namespaceName === "" ? undefined : namespaceName,
-        labels: object.metadata.labels,
-        namespaceLabels: namespace?.labels,
-        clusterScoped: namespaceName === undefined || namespaceName === "",
-        activation: { object: fromJson(visible(kind.key, object)), namespaceObject: namespace?.value ?? null, ...policiesOf(namespaceName) }
-      })
+  return { fromJson, convert, namespaceTargets, namespaceOf: (name) => namespaceValues.get(name), policiesOf }
+}
+
+/** The targets of one page of objects of a kind, converted lazily as they are evaluated. */
+export function* objectTargets(context: TargetContext, kind: CelKind, items: ReadonlyArray<KubeObject>): Generator<CelTarget> {
+  for (const object of items) {
+    const namespaceName = object.metadata.namespace
+    const namespace = namespaceName === undefined || namespaceName === "" ? undefined : context.namespaceOf(namespaceName)
+    yield {
+      resource: kind.key,
+      kind: object.kind ?? kind.kind,
+      name: object.metadata.name,
+      namespace: namespaceName === "" ? undefined : namespaceName,
+      labels: object.metadata.labels,
+      namespaceLabels: namespace?.labels,
+      clusterScoped: namespaceName === undefined || namespaceName === "",
+      activation: { object: context.convert(visible(kind.key, object)), namespaceObject: namespace?.value ?? null, ...context.policiesOf(namespaceName) }
     }
   }
-  return targets
+}
+
+/** Every target of an inventory held in memory (`cel test`, tests). */
+export function* celTargets(
+  fromJson: (json: unknown) => unknown,
+  inventory: CelInventory,
+  convert: (json: unknown) => unknown = fromJson
+): Generator<CelTarget> {
+  const context = targetContext(fromJson, inventory.namespaces, inventory.networkPolicies, convert)
+  yield* context.namespaceTargets
+  for (const { kind, items } of inventory.objects) yield* objectTargets(context, kind, items)
 }

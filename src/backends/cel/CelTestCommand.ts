@@ -1,5 +1,7 @@
 import { Clock, Console, Effect, FileSystem, Option, Schema } from "effect"
 import { Argument, CliError, Command, Flag } from "effect/cli"
+import { CORE_SCHEMA, load as loadYaml } from "js-yaml"
+import { text as streamText } from "node:stream/consumers"
 import { parseAllDocuments, stringify as toYaml } from "yaml"
 import type { Check } from "../../api/Check.ts"
 import { CelRule } from "../../api/ComplianceScanRun.ts"
@@ -12,6 +14,7 @@ import { CelCompileError, CelRuleSetInvalid } from "./CelErrors.ts"
 import { resolveRuleSet } from "./CelRuleSet.ts"
 import { inventoryOfObjects } from "./CelInventory.ts"
 import { celTargets } from "./CelTarget.ts"
+import { adoptJson } from "./CelValue.ts"
 import { compileRules } from "./CompiledRule.ts"
 import { CostMeter, defaultCostLimits } from "./CostMeter.ts"
 import { ProgramCache } from "./ProgramCache.ts"
@@ -26,7 +29,7 @@ import { applyExceptionsFile } from "../../exceptions/ExceptionFile.ts"
  *
  * Rules: a YAML or JSON list of rules, one rule, `{rules: [...], profile?}`, or a whole
  * ComplianceScanRun manifest (its spec.cel.rules and spec.profile). Objects: YAML
- * (multi-document) or JSON files; `List` kinds are flattened; objects of the kinds the
+ * (multi-document) or JSON files, `-` for standard input; `List` kinds are flattened; objects of the kinds the
  * rules match are checked, NetworkPolicies are what `networkPolicies` reads, others are skipped with a note on stderr. A rule that does not compile, a
  * file that cannot be read or parsed, or a bound exceeded: message on stderr, non-zero exit.
  */
@@ -52,6 +55,8 @@ export interface CelTestOptions {
   readonly maxEvaluationMillis?: number
   /** ComplianceExceptions to apply, as the operator would (ExceptionFile). */
   readonly exceptionsFile?: string | undefined
+  /** What `-` reads (default: the process's standard input). */
+  readonly readStdin?: Effect.Effect<string, CelTestFailed>
 }
 
 export interface CelTestResult {
@@ -90,6 +95,74 @@ const readDocuments = (file: string) =>
     }
     return values
   })
+
+/** What `-` names: standard input, read once. */
+export const stdinName = "-"
+
+const readStdin = Effect.tryPromise({
+  try: () => streamText(process.stdin),
+  catch: (error) => new CelTestFailed({ message: `cannot read standard input: ${error instanceof Error ? error.message : String(error)}` })
+})
+
+/**
+ * The objects of a manifest file (or of standard input), handed to `onObject` one by one as
+ * they are parsed. JSON (one object, or a List as `kubectl get -o json` prints it) is parsed
+ * natively; YAML is read document by document with js-yaml (several times faster than the
+ * `yaml` package on large files), YAML 1.2's core schema as the API server reads it, so a
+ * later document never waits for the whole file to become a syntax tree.
+ */
+const readObjects = (file: string, readInput: Effect.Effect<string, CelTestFailed>, onObject: (object: unknown) => void) =>
+  Effect.gen(function*() {
+    const text = file === stdinName ? yield* readInput : yield* readText(file)
+    const emit = (document: unknown) => {
+      if (document === null || document === undefined) return
+      for (const object of objectsOf([document])) onObject(object)
+    }
+    const trimmed = text.trimStart()
+    if (trimmed.startsWith("{") || trimmed.startsWith("[")) {
+      const parsed = parseJson(trimmed)
+      if (parsed !== notJson) return emit(parsed)
+    }
+    // js-yaml's loadAll builds every document before handing out the first: split at the
+    // document markers instead, so one document's tree is alive at a time.
+    let number = 0
+    for (const document of yamlDocuments(text)) {
+      number++
+      // Only blank and comment lines: no object (js-yaml refuses an empty document).
+      if (!/^[ \t]*[^#\s]/mu.test(document)) continue
+      const parsed = yield* Effect.try({
+        try: () => loadYaml(document, { schema: CORE_SCHEMA, json: true, filename: file }),
+        catch: (error) =>
+          new CelTestFailed({ message: `cannot parse ${file}: document ${number}: ${error instanceof Error ? error.message : String(error)}` })
+      })
+      emit(parsed)
+    }
+  })
+
+/**
+ * The documents of a YAML stream, split at `---` lines (a marker at column 0 cannot be
+ * inside a document's content, which is indented under its key) and `...` end markers.
+ */
+function* yamlDocuments(text: string): Generator<string> {
+  const marker = /^(?:---|\.\.\.)(?=[ \t]|\r?$)/gmu
+  let start = 0
+  for (const match of text.matchAll(marker)) {
+    yield text.slice(start, match.index)
+    // Content after `--- ` on the marker's own line belongs to the next document.
+    start = match[0] === "---" ? match.index + 3 : text.indexOf("\n", match.index) === -1 ? text.length : text.indexOf("\n", match.index)
+  }
+  yield text.slice(start)
+}
+
+const notJson = Symbol("not JSON")
+/** JSON.parse, or `notJson` (then the text is read as YAML, which JSON-like text may still be). */
+const parseJson = (text: string): unknown => {
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    return notJson
+  }
+}
 
 interface RulesSource {
   readonly rules: ReadonlyArray<unknown>
@@ -166,14 +239,19 @@ export const runCelTest = (options: CelTestOptions): Effect.Effect<CelTestResult
     const objects: Array<KubeObject> = []
     const fileOf = new Map<KubeObject, string>()
     const warnings: Array<string> = []
+    if (options.objectFiles.filter((file) => file === stdinName).length > 1) {
+      return yield* new CelTestFailed({ message: "standard input (-) can be given only once" })
+    }
     for (const file of options.objectFiles) {
-      for (const [index, object] of objectsOf(yield* readDocuments(file)).entries()) {
-        if (!isRecord(object) || !hasName(object)) warnings.push(`${file}: object ${index + 1} has no metadata.name; skipped`)
+      let index = 0
+      yield* readObjects(file, options.readStdin ?? readStdin, (object) => {
+        index++
+        if (!isRecord(object) || !hasName(object)) warnings.push(`${file}: object ${index} has no metadata.name; skipped`)
         else {
           objects.push(object)
           fileOf.set(object, file)
         }
-      }
+      })
     }
     const { inventory, unmatched } = inventoryOfObjects(rules, objects)
     for (const object of unmatched) warnings.push(`${fileOf.get(object)}: ${String(object.kind)} ${object.metadata.name} skipped (no rule matches its kind)`)
@@ -181,7 +259,8 @@ export const runCelTest = (options: CelTestOptions): Effect.Effect<CelTestResult
     const clock = yield* Clock.Clock
     const now = () => clock.currentTimeMillisUnsafe()
     const meter = new CostMeter(defaultCostLimits, now() + (options.maxEvaluationMillis ?? 60_000), now)
-    const outcome = evaluateRulesNow(cache.engine, rules, celTargets(cache.engine.fromJson, inventory), meter, defaultEvaluationOptions)
+    // The objects were parsed for this run alone: converted in place, not copied.
+    const outcome = evaluateRulesNow(cache.engine, rules, celTargets(cache.engine.fromJson, inventory, adoptJson), meter, defaultEvaluationOptions)
     if (outcome._tag === "Exceeded") return yield* new CelTestFailed({ message: `${outcome.error.reason}: ${outcome.error.message}` })
     const excepted = options.exceptionsFile === undefined
       ? { checks: outcome.checks, summary: countOutcomes(outcome.checks.map((check) => check.outcome)), exceptions: [] }
@@ -207,7 +286,7 @@ export const celTestCommand = Command.make(
     ),
     objects: Flag.String("objects").pipe(
       Flag.withMetavar("FILE"),
-      Flag.withDescription("YAML (multi-document) or JSON manifests of the objects to check; repeatable"),
+      Flag.withDescription("YAML (multi-document) or JSON manifests (a List as `kubectl get -o json` prints it) of the objects to check, `-` for standard input; repeatable"),
       Flag.atLeast(1)
     ),
     moreObjects: Argument.String("files").pipe(
@@ -245,7 +324,8 @@ export const celTestCommand = Command.make(
     { command: "cel test --rules rules.yaml --objects pods.yaml", description: "Try rules on a set of Pods" },
     { command: "cel test --rules run.yaml --objects ns.yaml --objects pods.json -o json", description: "Use a run manifest's rules" },
     { command: "cel test --profile pod-security-restricted --objects pod.yaml", description: "Try a built-in pack" },
-    { command: "cel test --profile pod-security-baseline --objects pods.yaml --exceptions exceptions.yaml", description: "See what exceptions waive" }
+    { command: "cel test --profile pod-security-baseline --objects pods.yaml --exceptions exceptions.yaml", description: "See what exceptions waive" },
+    { command: "kubectl get pods -A -o json | cel test --profile pod-security-restricted --objects -", description: "Check a cluster's Pods offline" }
   ])
 )
 

@@ -38,6 +38,34 @@ export const fromJson = (json: unknown): unknown => {
   }
 }
 
+/**
+ * `fromJson` for values the caller owns and never reads as JSON again (a page of a list,
+ * just parsed): converted in place, so a scan makes no second copy of every object it
+ * reads. Frozen parts (the simulated cluster's stored objects) are copied instead.
+ */
+export const adoptJson = (json: unknown): unknown => {
+  if (typeof json !== "object" || json === null || Object.isFrozen(json)) return fromJson(json)
+  if (Array.isArray(json)) {
+    for (let index = 0; index < json.length; index++) {
+      const item: unknown = json[index]
+      if (typeof item === "number" || (typeof item === "object" && item !== null)) json[index] = adoptJson(item)
+    }
+    return json
+  }
+  if (json instanceof Date || json instanceof Uint8Array) return json
+  const record = json as Record<string, unknown>
+  const keys = Object.keys(record)
+  for (let index = 0; index < keys.length; index++) {
+    const key = keys[index]!
+    const value = record[key]
+    if (typeof value !== "number" && (typeof value !== "object" || value === null)) continue
+    // A "__proto__" key from JSON.parse must stay a plain key, never set the prototype.
+    if (key === "__proto__") Object.defineProperty(record, key, { value: adoptJson(value), enumerable: true, writable: true, configurable: true })
+    else record[key] = adoptJson(value)
+  }
+  return record
+}
+
 /** Values of the Kubernetes library types name their CEL type themselves. */
 export interface CelTypedValue {
   readonly celTypeName: string

@@ -80,8 +80,8 @@ const exceeded = (rule: CompiledRule, exhaustion: CostExhaustion, meter: CostMet
 }
 
 type Verdict =
-  | { readonly outcome: "pass" }
-  | { readonly outcome: "fail" | "error"; readonly message: string }
+  | { readonly outcome: "pass" | "fail" }
+  | { readonly outcome: "error"; readonly message: string }
   | { readonly outcome: "exhausted"; readonly exhaustion: CostExhaustion }
 
 const judge = (engine: CelEngine, rule: CompiledRule, target: CelTarget, meter: CostMeter): Verdict => {
@@ -97,13 +97,20 @@ const judge = (engine: CelEngine, rule: CompiledRule, target: CelTarget, meter: 
         return { outcome: "error", message: `expression must evaluate to bool, got ${engine.typeName(result.value)}` }
       }
   }
-  const fallback = `failed expression: ${oneLine(rule.rule.expression, 200)}`
-  if (rule.message === undefined) return { outcome: "fail", message: fallback }
+  return { outcome: "fail" }
+}
+
+/**
+ * The message of a failing object, built only when it is listed as a subject (most failing
+ * objects past the first `maxSubjects` are only counted).
+ */
+const failureMessage = (engine: CelEngine, rule: CompiledRule, target: CelTarget, meter: CostMeter): string | CostExhaustion => {
+  const fallback = () => `failed expression: ${oneLine(rule.rule.expression, 200)}`
+  if (rule.message === undefined) return fallback()
   const message = engine.evaluate(rule.message, target.activation, meter)
-  if (message._tag === "Exhausted") return { outcome: "exhausted", exhaustion: message.exhaustion }
+  if (message._tag === "Exhausted") return message.exhaustion
   // Like admission policies: a messageExpression that fails or is not text falls back to the default.
-  const text = message._tag === "Value" && typeof message.value === "string" && message.value.trim() !== "" ? message.value : fallback
-  return { outcome: "fail", message: oneLine(text) }
+  return message._tag === "Value" && typeof message.value === "string" && message.value.trim() !== "" ? oneLine(message.value) : fallback()
 }
 
 const checkOf = (rule: CompiledRule, counts: Record<Outcome, number>, subjects: ReadonlyArray<Subject>): Check => {
@@ -127,47 +134,127 @@ const checkOf = (rule: CompiledRule, counts: Record<Outcome, number>, subjects: 
   }
 }
 
-export function* evaluateRules(
-  engine: CelEngine,
-  rules: ReadonlyArray<CompiledRule>,
-  targets: ReadonlyArray<CelTarget>,
-  meter: CostMeter,
-  options: EvaluationOptions = defaultEvaluationOptions
-): Generator<void, RulesOutcome> {
-  const unlisted = options.unlisted ?? new Map<string, string>()
-  const blocked = rules.map((rule) => blockedBy(rule, unlisted))
-  const tallies = rules.map(() => ({ counts: emptyCounts(), subjects: [] as Array<Subject> }))
-  let evaluations = 0
-  // Object by object (every rule on one object, then the next): the object stays warm in
-  // the CPU caches while all rules read it.
-  for (const target of targets) {
-    for (let index = 0; index < rules.length; index++) {
-      const rule = rules[index]!
-      if (blocked[index] !== undefined || !matches(rule, target)) continue
-      if (++evaluations % options.yieldEvery === 0) {
-        if (!meter.checkClock()) return { _tag: "Exceeded", error: exceeded(rule, "wall-clock", meter), evaluations }
-        yield
-      }
-      const verdict = judge(engine, rule, target, meter)
-      if (verdict.outcome === "exhausted") return { _tag: "Exceeded", error: exceeded(rule, verdict.exhaustion, meter), evaluations }
-      const { counts, subjects } = tallies[index]!
-      counts[verdict.outcome]++
-      if (verdict.outcome !== "pass" && subjects.length < options.maxSubjects) {
+/** Where the tallies stood, to go back to when a list restarts (a continue token expired). */
+export interface TallyMark {
+  readonly evaluations: number
+  readonly tallies: ReadonlyArray<{ readonly counts: Record<Outcome, number>; readonly subjects: number }>
+}
+
+/**
+ * The checks of a run under construction, fed page by page: every rule on each object of a
+ * page, then the next page, so only one page of objects is held at a time. `mark` and
+ * `rewind` undo the pages of a list that has to start again.
+ */
+export class RuleTallies {
+  readonly #engine: CelEngine
+  readonly #rules: ReadonlyArray<CompiledRule>
+  readonly #meter: CostMeter
+  readonly #options: EvaluationOptions
+  readonly #unlisted: Map<string, string>
+  #blocked: ReadonlyArray<string | undefined>
+  readonly #tallies: Array<{ counts: Record<Outcome, number>; subjects: Array<Subject> }>
+  #evaluations = 0
+  #exceeded: CelBoundExceeded | undefined
+
+  constructor(engine: CelEngine, rules: ReadonlyArray<CompiledRule>, meter: CostMeter, options: EvaluationOptions = defaultEvaluationOptions) {
+    this.#engine = engine
+    this.#rules = rules
+    this.#meter = meter
+    this.#options = options
+    this.#unlisted = new Map(options.unlisted)
+    this.#blocked = rules.map((rule) => blockedBy(rule, this.#unlisted))
+    this.#tallies = rules.map(() => ({ counts: emptyCounts(), subjects: [] }))
+  }
+
+  get evaluations(): number {
+    return this.#evaluations
+  }
+
+  /** Set once a bound is exceeded: the run must stop. */
+  get exceeded(): CelBoundExceeded | undefined {
+    return this.#exceeded
+  }
+
+  /** A kind could not be listed: the rules on it end in `error` with this reason. */
+  refuse(kindKey: string, reason: string): void {
+    this.#unlisted.set(kindKey, reason)
+    this.#blocked = this.#rules.map((rule) => blockedBy(rule, this.#unlisted))
+  }
+
+  mark(): TallyMark {
+    return { evaluations: this.#evaluations, tallies: this.#tallies.map(({ counts, subjects }) => ({ counts: { ...counts }, subjects: subjects.length })) }
+  }
+
+  rewind(mark: TallyMark): void {
+    this.#evaluations = mark.evaluations
+    mark.tallies.forEach((saved, index) => {
+      const tally = this.#tallies[index]!
+      tally.counts = { ...saved.counts }
+      tally.subjects.length = saved.subjects
+    })
+  }
+
+  /**
+   * Evaluates every rule on each target (object by object: the object stays warm in the CPU
+   * caches while all rules read it), pausing every `yieldEvery` evaluations. Returns false
+   * when a bound was exceeded (see `exceeded`).
+   */
+  *evaluate(targets: Iterable<CelTarget>): Generator<void, boolean> {
+    if (this.#exceeded !== undefined) return false
+    const rules = this.#rules
+    const { maxSubjects, yieldEvery } = this.#options
+    for (const target of targets) {
+      for (let index = 0; index < rules.length; index++) {
+        const rule = rules[index]!
+        if (this.#blocked[index] !== undefined || !matches(rule, target)) continue
+        if (++this.#evaluations % yieldEvery === 0) {
+          if (!this.#meter.checkClock()) return this.#exceed(rule, "wall-clock")
+          yield
+        }
+        const verdict = judge(this.#engine, rule, target, this.#meter)
+        if (verdict.outcome === "exhausted") return this.#exceed(rule, verdict.exhaustion)
+        const { counts, subjects } = this.#tallies[index]!
+        counts[verdict.outcome]++
+        if (verdict.outcome === "pass" || subjects.length >= maxSubjects) continue
+        const message = verdict.outcome === "error" ? verdict.message : failureMessage(this.#engine, rule, target, this.#meter)
+        if (message === "evaluation-cost" || message === "run-cost" || message === "wall-clock") return this.#exceed(rule, message)
         subjects.push({
           kind: target.kind,
           name: target.name,
           ...(target.namespace === undefined ? {} : { namespace: target.namespace }),
           outcome: verdict.outcome,
-          message: verdict.message
+          message
         })
       }
     }
+    return true
   }
-  const checks = rules.map((rule, index) => {
-    const reason = blocked[index]
-    return reason === undefined ? checkOf(rule, tallies[index]!.counts, tallies[index]!.subjects) : blockedCheck(rule, reason)
-  })
-  return { _tag: "Checked", checks, evaluations }
+
+  outcome(): RulesOutcome {
+    if (this.#exceeded !== undefined) return { _tag: "Exceeded", error: this.#exceeded, evaluations: this.#evaluations }
+    const checks = this.#rules.map((rule, index) => {
+      const reason = this.#blocked[index]
+      return reason === undefined ? checkOf(rule, this.#tallies[index]!.counts, this.#tallies[index]!.subjects) : blockedCheck(rule, reason)
+    })
+    return { _tag: "Checked", checks, evaluations: this.#evaluations }
+  }
+
+  #exceed(rule: CompiledRule, exhaustion: CostExhaustion): false {
+    this.#exceeded = exceeded(rule, exhaustion, this.#meter)
+    return false
+  }
+}
+
+export function* evaluateRules(
+  engine: CelEngine,
+  rules: ReadonlyArray<CompiledRule>,
+  targets: Iterable<CelTarget>,
+  meter: CostMeter,
+  options: EvaluationOptions = defaultEvaluationOptions
+): Generator<void, RulesOutcome> {
+  const tallies = new RuleTallies(engine, rules, meter, options)
+  yield* tallies.evaluate(targets)
+  return tallies.outcome()
 }
 
 /** Runs the evaluation to the end without pausing (the offline `cel test`). */

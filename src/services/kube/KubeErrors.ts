@@ -62,3 +62,19 @@ export const errorFromStatus = (status: number, message: string, reason?: string
       return new Transient({ message: `HTTP ${status}: ${message}` })
   }
 }
+
+const kubeErrorTags: ReadonlySet<string> = new Set<KubeError["_tag"]>([
+  "NotFound",
+  "Conflict",
+  "AlreadyExists",
+  "Invalid",
+  "Forbidden",
+  "Gone",
+  "Transient",
+  "NotLeader",
+  "TooLarge"
+])
+
+/** Tells the client's errors apart from a caller's own in a union. */
+export const isKubeError = (error: unknown): error is KubeError =>
+  typeof error === "object" && error !== null && kubeErrorTags.has((error as { readonly _tag?: string })._tag ?? "")

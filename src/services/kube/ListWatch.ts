@@ -1,7 +1,7 @@
 import { Clock, Duration, Effect, Queue, Random, Stream } from "effect"
 import { KubeClient, type ListOptions } from "./KubeClient.ts"
 import type { KubeError } from "./KubeErrors.ts"
-import type { KubeObject } from "./KubeObject.ts"
+import type { KubeObject, ObjectList } from "./KubeObject.ts"
 import type { ResourceType } from "./Resources.ts"
 
 /**
@@ -40,6 +40,50 @@ export const listAll = Effect.fnUntraced(function*(
   }
   return { items, resourceVersion }
 })
+
+/** Lists started again because a continue token expired, before `forEachPage` gives up. */
+const maxListRestarts = 3
+
+/**
+ * Every page of a list handed to `onPage` as it arrives, so the caller holds one page at a
+ * time. When a continue token expires (Gone) the list starts again from the first page,
+ * after `onRestart` has undone what the pages already seen did (so nothing is counted
+ * twice); after a few restarts the Gone error is returned. `request` wraps each page's
+ * request (retries).
+ */
+export const forEachPage = <E, R>(
+  resource: ResourceType,
+  options: Omit<ListOptions, "continue">,
+  handlers: {
+    readonly onPage: (items: ReadonlyArray<KubeObject>) => Effect.Effect<void, E, R>
+    readonly onRestart: () => void
+    readonly request?: (page: Effect.Effect<ObjectList, KubeError>) => Effect.Effect<ObjectList, KubeError>
+  }
+): Effect.Effect<void, E | KubeError, KubeClient | R> =>
+  Effect.gen(function*() {
+    const kube = yield* KubeClient
+    const request = handlers.request ?? ((page) => page)
+    for (let restarts = 0;; restarts++) {
+      let token: string | undefined
+      let expired: KubeError | undefined
+      do {
+        const page = yield* Effect.result(request(kube.list(resource, token === undefined ? options : { ...options, continue: token })))
+        if (page._tag === "Failure") {
+          if (page.failure._tag !== "Gone" || token === undefined) return yield* Effect.fail(page.failure)
+          expired = page.failure
+          break
+        }
+        yield* handlers.onPage(page.success.items)
+        token = page.success.continue === "" ? undefined : page.success.continue
+      } while (token !== undefined)
+      if (expired === undefined) return
+      if (restarts >= maxListRestarts) return yield* Effect.fail(expired)
+      yield* Effect.logInfo("list continue token expired; listing again from the start").pipe(
+        Effect.annotateLogs({ resource: resource.plural, restarts: restarts + 1 })
+      )
+      handlers.onRestart()
+    }
+  })
 
 /**
  * What `watchResource` emits. Applying the events in order to a map keyed by

@@ -159,4 +159,31 @@ describe("cel test", () => {
       expect(failed.stdout).toBe("")
       expect(failed.stderr).toMatch(/cel test: CELCompileError: rule "bad": expression does not compile at line 1, column 5/)
     }))
+
+  it.effect("reads `kubectl get -o json` output from standard input (-) and YAML with empty documents, comments and YAML 1.2 scalars", () =>
+    Effect.gen(function*() {
+      // As kubectl prints it: a List whose items carry apiVersion and kind, indented, with list metadata.
+      const kubectlJson = JSON.stringify({ apiVersion: "v1", kind: "List", metadata: { resourceVersion: "" }, items: [restrictedPod("web"), privileged] }, null, 4)
+      const fromStdin = yield* test({ objectFiles: ["-", moreJson], readStdin: Effect.succeed(`\n${kubectlJson}\n`) })
+      expect(fromStdin.summary).toEqual({ pass: 1, fail: 1, warn: 0, skip: 0, error: 0 })
+      expect(fromStdin.checks.find((check) => check.checkID === "no-privileged")?.subjects).toEqual([
+        { kind: "Pod", name: "debugger", namespace: "default", outcome: "fail", message: "privileged: debugger" }
+      ])
+      expect(yield* Effect.flip(test({ objectFiles: ["-", "-"], readStdin: Effect.succeed(kubectlJson) }))).toMatchObject({
+        message: "standard input (-) can be given only once"
+      })
+
+      // `yes` stays a string and 0x10 an int in YAML 1.2 (the API server's reading); `---` with nothing after is no object.
+      const rules = file(
+        "scalars.yaml",
+        toYaml([{ id: "scalars", severity: "low", match: { resources: ["deployments"] }, expression: "object.metadata.labels.flag == 'yes' && object.spec.replicas == 16" }])
+      )
+      const yaml = file(
+        "scalars-objects.yaml",
+        "# a comment first\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\n  labels: {flag: yes}\nspec:\n  replicas: 0x10\n---\n---\n# only a comment\n"
+      )
+      const scalars = yield* test({ rulesFile: rules, objectFiles: [yaml] })
+      expect(scalars.summary).toEqual({ pass: 1, fail: 0, warn: 0, skip: 0, error: 0 })
+      expect(scalars.warnings).toEqual([])
+    }))
 })

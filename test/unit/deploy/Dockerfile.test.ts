@@ -42,7 +42,7 @@ describe("Dockerfile", () => {
   it("runs `node src/main.ts run` as a numeric non-root user", () => {
     const user = final.find((instruction) => instruction.keyword === "USER")!.args
     expect(user).toMatch(/^[1-9][0-9]*:[1-9][0-9]*$/u)
-    expect(final.find((instruction) => instruction.keyword === "ENTRYPOINT")!.args).toBe('["node", "/app/src/main.ts"]')
+    expect(final.find((instruction) => instruction.keyword === "ENTRYPOINT")!.args).toBe('["node", "--max-semi-space-size=2", "/app/src/main.ts"]')
     expect(final.find((instruction) => instruction.keyword === "CMD")!.args).toBe('["run"]')
   })
 

@@ -1,0 +1,111 @@
+/**
+ * The CEL backend at cluster scale, on the real control plane (scripts/control-plane/build.sh):
+ *
+ *   npx node bench/scale-cel.ts [sizes]        (default 10000,30000,100000)
+ *
+ * Starts the cluster tier's control plane, creates Pods (bench/BenchPods.ts, in 100
+ * namespaces, bound to a node that does not exist so nothing runs them) with a bounded
+ * number of creates in flight, and tops them up to each size in turn: the Pods of one size
+ * are reused by the next. At each size the operator (a real process with its ServiceAccount)
+ * runs the pod-security-restricted pack twice; printed per size: the scan's wall time (the
+ * operator's own ugallu_compliance_scan_duration_seconds of the run), create-to-terminal
+ * time, the operator's list requests, and its peak RSS during the scans (VmHWM, reset
+ * before each size through /proc/<pid>/clear_refs). Targets (issue 15): at 100,000 Pods a
+ * scan under 10 s and a peak RSS under 400 MiB.
+ */
+import { execFileSync } from "node:child_process"
+import { writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { createPods } from "../test/cluster/harness/BulkPods.ts"
+import { connectAdmin, createNamespace, grantLeaderElection, prepareCluster } from "../test/cluster/harness/ClusterSetup.ts"
+import { startControlPlane } from "../test/cluster/harness/ControlPlane.ts"
+import { sleep } from "../test/cluster/harness/Eventually.ts"
+import { repoRoot } from "../test/cluster/harness/Manifests.ts"
+import { startOperatorProcess, sumSamples } from "../test/cluster/harness/OperatorProcess.ts"
+import { runManifest, runPath, terminal } from "../test/cluster/harness/Scans.ts"
+import { benchPod } from "./BenchPods.ts"
+
+const sizes = (process.argv[2] ?? "10000,30000,100000").split(",").map(Number)
+const namespaceCount = 100
+const createConcurrency = 48
+
+const cacheDir = execFileSync(join(repoRoot, "scripts/control-plane/build.sh"), [], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] })
+  .trim()
+  .split("\n")
+  .pop()!
+
+const controlPlane = await startControlPlane({ cacheDir })
+const admin = connectAdmin(controlPlane.info)
+let operator: Awaited<ReturnType<typeof startOperatorProcess>> | undefined
+try {
+  console.log(`control plane up in ${controlPlane.info.timings.total?.toFixed(1)} s`)
+  const identity = await prepareCluster(controlPlane.info, admin)
+  const runNamespace = await createNamespace(admin, "bench")
+  await grantLeaderElection(admin, runNamespace)
+  const namespaces: Array<string> = []
+  for (let index = 0; index < namespaceCount; index++) namespaces.push(await createNamespace(admin, `team-${index}`))
+  operator = await startOperatorProcess({
+    kubeconfig: identity.kubeconfig,
+    logDir: join(controlPlane.info.dir, "logs"),
+    name: "scale-operator",
+    leaderElect: true,
+    flags: [`--leader-election-namespace=${runNamespace}`]
+  })
+  await sleep(2_000)
+  console.log(`operator RSS after startup: ${(operator.peakRssKiB() / 1024).toFixed(0)} MiB (VmHWM)`)
+
+  const scanSeconds = () => operator!.metricSum("ugallu_compliance_scan_duration_seconds_sum", { backend: "cel" })
+  const podLists = () => operator!.metricSum("ugallu_compliance_scan_api_requests_total", { verb: "list", resource: "pods" })
+  let created = 0
+  let runIndex = 0
+  for (const size of sizes) {
+    const startedCreating = Date.now()
+    const indices = Array.from({ length: size - created }, (_, offset) => created + offset)
+    // One createPods per namespace share of the new Pods, in sequence, each with its creates in flight.
+    for (let namespaceIndex = 0; namespaceIndex < namespaceCount; namespaceIndex++) {
+      const mine = indices.filter((index) => index % namespaceCount === namespaceIndex)
+      const namespace = namespaces[namespaceIndex]!
+      await createPods(admin, namespace, mine.map((index) => `app-${index}`), (_name, position) => {
+        const { metadata, ...rest } = benchPod(mine[position]!, namespace)
+        const { uid: _uid, ...withoutUid } = metadata
+        return { ...rest, metadata: withoutUid }
+      }, createConcurrency)
+    }
+    const createSeconds = (Date.now() - startedCreating) / 1000
+    console.log(`\n${size.toLocaleString("en-US")} Pods (${(size - created).toLocaleString("en-US")} created in ${createSeconds.toFixed(0)} s, ${((size - created) / createSeconds).toFixed(0)}/s)`)
+    created = size
+    // Peak RSS of this size only: clear_refs 5 resets VmHWM to the current RSS.
+    writeFileSync(`/proc/${operator.process.pid}/clear_refs`, "5")
+    for (const label of ["first scan", "second scan"]) {
+      const name = `scale-${runIndex++}`
+      const [secondsBefore, listsBefore] = [await scanSeconds(), await podLists()]
+      const createdAt = Date.now()
+      await admin.create(runPath(runNamespace), runManifest(runNamespace, name, { backend: "cel", profile: "pod-security-restricted" }))
+      let run: Record<string, any> | undefined
+      while (run === undefined || !terminal(run)) {
+        if (Date.now() - createdAt > 15 * 60_000) throw new Error(`run ${name} did not finish within 15 minutes`)
+        await sleep(200)
+        run = await admin.get(runPath(runNamespace, name))
+      }
+      const wall = (Date.parse(run.status.completionTime) - createdAt) / 1000
+      const scan = (await scanSeconds()) - secondsBefore
+      const lists = (await podLists()) - listsBefore
+      const summary = run.status.summary ?? {}
+      console.log(
+        `  ${label}: ${run.status.phase} in ${scan.toFixed(2)} s (operator's scan duration; ${wall.toFixed(1)} s create to completionTime, ` +
+          `1 s resolution); ${lists} Pod list requests; checks ${JSON.stringify(summary)}`
+      )
+      if (run.status.phase !== "Succeeded") {
+        console.log(`  ${run.status.reason}: ${run.status.message}`)
+        process.exitCode = 1
+      }
+    }
+    console.log(`  operator peak RSS during the scans: ${(operator.peakRssKiB() / 1024).toFixed(0)} MiB (VmHWM)`)
+  }
+  const metricsText = await operator.metrics()
+  console.log(`\noperator API requests in total: ${sumSamples(metricsText, "ugallu_compliance_scan_api_requests_total")}`)
+} finally {
+  await operator?.stop()
+  admin.close()
+  await controlPlane.stop()
+}

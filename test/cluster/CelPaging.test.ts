@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
+import "./harness/ClusterInfo.ts"
+import { createPods } from "./harness/BulkPods.ts"
+import { connectAdmin, createNamespace, deleteNamespace, type OperatorIdentity, prepareCluster } from "./harness/ClusterSetup.ts"
+import type { Json, KubeHttp } from "./harness/KubeHttp.ts"
+import type { OperatorProcess } from "./harness/OperatorProcess.ts"
+import { createRun, resultPath, waitForRun } from "./harness/Scans.ts"
+import { startTestOperator, withOperatorLogs } from "./harness/TestOperator.ts"
+
+/**
+ * A cel scan on the real API server pages through the Pods (limit/continue, 500 per page)
+ * and evaluates each page as it arrives: the counts cover every Pod exactly once, and the
+ * operator's own request metrics show one list request per page.
+ */
+const cluster = inject("cluster")
+const podCount = 1_100
+const pageSize = 500
+let admin: KubeHttp
+let identity: OperatorIdentity
+let namespace: string
+let operator: OperatorProcess | undefined
+
+const names = Array.from({ length: podCount }, (_, index) => `pod-${String(index).padStart(4, "0")}`)
+/** Every tenth Pod is privileged. */
+const privileged = (index: number) => index % 10 === 0
+
+beforeAll(async () => {
+  admin = connectAdmin(cluster)
+  identity = await prepareCluster(cluster, admin)
+  namespace = await createNamespace(admin, "cel-paging")
+  await createPods(admin, namespace, names, (name, index) => ({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name },
+    spec: { containers: [{ name: "app", image: "registry.example.com/app:1", ...(privileged(index) ? { securityContext: { privileged: true } } : {}) }] }
+  }))
+  operator = await startTestOperator(cluster, identity, { name: "cel-paging-operator", namespace })
+}, 180_000)
+
+afterAll(async () => {
+  await operator?.stop()
+  await deleteNamespace(admin, namespace)
+  admin.close()
+})
+
+describe("paged cel scan on the real API server", () => {
+  it("counts every Pod once over several pages, one list request per page", async () => {
+    await withOperatorLogs([operator], async () => {
+      const podLists = () => operator!.metricSum("ugallu_compliance_scan_api_requests_total", { verb: "list", resource: "pods" })
+      const before = await podLists()
+      await createRun(admin, namespace, "paged", {
+        backend: "cel",
+        cel: {
+          rules: [{
+            id: "no-privileged",
+            severity: "critical",
+            match: { resources: ["pods"], namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": namespace } } },
+            expression: "!object.spec.containers.exists(c, has(c.securityContext) && has(c.securityContext.privileged) && c.securityContext.privileged)",
+            messageExpression: "'privileged pod ' + object.metadata.name"
+          }]
+        }
+      })
+      const run = await waitForRun(admin, namespace, "paged", { timeoutMillis: 120_000 })
+      expect(run.status.phase).toBe("Succeeded")
+      const result = await admin.get(resultPath(namespace, "paged"))
+      const check = result.spec.checks.find((entry: Json) => entry.checkID === "no-privileged")
+      expect(check.subjectCounts).toEqual({ pass: podCount - podCount / 10, fail: podCount / 10, warn: 0, skip: 0, error: 0 })
+      // Subjects are capped at 100 per check; each failing Pod appears at most once.
+      const subjects = (check.subjects as Array<Json>).map((subject) => subject.name as string)
+      expect(subjects).toHaveLength(100)
+      expect(new Set(subjects).size).toBe(100)
+      expect(subjects.every((name) => privileged(Number(name.slice("pod-".length))))).toBe(true)
+      expect(check.subjects[0].message).toMatch(/^privileged pod pod-\d{4}$/u)
+      // Every Pod of the cluster (at least this namespace's) in pages of 500: at least three requests.
+      expect((await podLists()) - before).toBeGreaterThanOrEqual(Math.ceil(podCount / pageSize))
+    })
+  }, 180_000)
+})

@@ -1,0 +1,122 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import type { ComplianceScanRun } from "../../../src/api/ComplianceScanRun.ts"
+import { CelScanner } from "../../../src/backends/cel/CelScanner.ts"
+import { Metrics } from "../../../src/services/Metrics.ts"
+import { KubeClient } from "../../../src/services/kube/KubeClient.ts"
+import type { KubeObject } from "../../../src/services/kube/KubeObject.ts"
+import { Resources } from "../../../src/services/kube/Resources.ts"
+import { SimulatedCluster } from "../../../sim/cluster/SimulatedCluster.ts"
+import { namespace, restrictedPod, violating } from "../../unit/cel/PodFixtures.ts"
+
+/**
+ * The cel scanner lists page by page (limit/continue) and evaluates each page as it comes;
+ * a continue token that expires mid-list (410 Gone, when the simulated server's history no
+ * longer reaches back to the list's version, as etcd compaction does) starts the list again
+ * and counts every object exactly once.
+ */
+
+const run: ComplianceScanRun = {
+  apiVersion: "security.ugallu.io/v1alpha1",
+  kind: "ComplianceScanRun",
+  metadata: { name: "paged", namespace: "ugallu-system", uid: "uid-paged" },
+  spec: {
+    backend: "cel",
+    cel: {
+      rules: [{
+        id: "no-host-pid",
+        severity: "high",
+        match: { resources: ["pods"] },
+        expression: "!(has(object.spec.hostPID) && object.spec.hostPID) && namespaceObject.metadata.labels.team != ''",
+        messageExpression: "'pod ' + object.metadata.name + ' shares the host PID namespace'"
+      }]
+    }
+  }
+}
+
+const pod = (index: number, hostPID: boolean): KubeObject =>
+  hostPID
+    ? violating(`pod-${String(index).padStart(3, "0")}`, (object) => {
+      object.metadata.namespace = "shop"
+      object.spec.hostPID = true
+    })
+    : restrictedPod(`pod-${String(index).padStart(3, "0")}`, "shop")
+
+/** 50 Pods, every fifth sharing the host PID namespace (10 failing). */
+const world: ReadonlyArray<KubeObject> = [namespace("shop", { team: "payments" }), ...Array.from({ length: 50 }, (_, index) => pod(index, index % 5 === 0))]
+
+const scan = Effect.gen(function*() {
+  const scanner = yield* CelScanner
+  return yield* Effect.scoped(scanner.scan({ run, deadline: Date.now() + 60_000, reportProgress: () => Effect.void }))
+})
+
+/**
+ * The simulated KubeClient, except that the first continued list of Pods arrives after
+ * `changes` writes to the cluster: more than the server's history holds, so the token has
+ * expired and the real simulated server answers 410 Gone.
+ */
+const writesBeforeFirstContinue = (changes: ReadonlyArray<KubeObject>) =>
+  Layer.effect(
+    KubeClient,
+    Effect.gen(function*() {
+      const kube = yield* KubeClient
+      const control = yield* SimulatedCluster
+      let written = false
+      return KubeClient.of({
+        ...kube,
+        list: (resource, options) =>
+          Effect.gen(function*() {
+            if (resource.plural === "pods" && options?.continue !== undefined && !written) {
+              written = true
+              yield* Effect.orDie(control.apply(changes))
+            }
+            return yield* kube.list(resource, options)
+          })
+      })
+    })
+  )
+
+const scannerOn = (historySize: number, changes: ReadonlyArray<KubeObject>) => {
+  const simulated = SimulatedCluster.layer({ objects: world, historySize })
+  const client = writesBeforeFirstContinue(changes).pipe(Layer.provideMerge(simulated))
+  return CelScanner.layer({ pageSize: 7 }).pipe(Layer.provideMerge(Layer.mergeAll(client, Metrics.layerTest)))
+}
+
+describe("paged cel scans", () => {
+  it.effect("evaluates every page of a list; the counts are complete and the pages are the requests", () =>
+    Effect.gen(function*() {
+      const control = yield* SimulatedCluster
+      yield* control.resetRequestCounts
+      const report = yield* scan
+      const check = report.checks[0]!
+      expect(check.subjectCounts).toEqual({ pass: 40, fail: 10, warn: 0, skip: 0, error: 0 })
+      expect(check.subjects?.map((subject) => subject.name)).toEqual(
+        Array.from({ length: 10 }, (_, index) => `pod-${String(index * 5).padStart(3, "0")}`)
+      )
+      expect(check.subjects?.[0]?.message).toBe("pod pod-000 shares the host PID namespace")
+      // One page of Namespaces, ceil(50 / 7) = 8 pages of Pods.
+      expect((yield* control.requestCounts).list).toBe(1 + 8)
+    }).pipe(Effect.provide(scannerOn(1_000, []))))
+
+  it.effect("a continue token that expired mid-list (410 Gone) restarts the list without counting anything twice", () =>
+    Effect.gen(function*() {
+      const control = yield* SimulatedCluster
+      yield* control.resetRequestCounts
+      const report = yield* scan
+      const stored = yield* control.objects(Resources.Pod, "shop")
+      const failing = stored.filter((object) => (object.spec as { hostPID?: boolean }).hostPID === true)
+      // The world after the writes: 50 Pods of which pod-000..pod-019 now all share the host PID namespace,
+      // plus pod-050..pod-054 (passing): 55 Pods, 26 failing.
+      expect(stored).toHaveLength(55)
+      expect(failing).toHaveLength(26)
+      const check = report.checks[0]!
+      expect(check.subjectCounts).toEqual({ pass: 29, fail: 26, warn: 0, skip: 0, error: 0 })
+      expect(new Set(check.subjects?.map((subject) => subject.name)).size).toBe(26)
+      // Namespaces (1), the first Pod page (1), the continue that got Gone (1), then the whole list again (8).
+      expect((yield* control.requestCounts).list).toBe(1 + 1 + 1 + 8)
+    }).pipe(
+      Effect.provide(
+        scannerOn(10, [...Array.from({ length: 20 }, (_, index) => pod(index, true)), ...Array.from({ length: 5 }, (_, index) => pod(50 + index, false))])
+      )
+    ))
+})
