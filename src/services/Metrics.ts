@@ -10,9 +10,14 @@ export interface MetricSpec<L extends string> {
   readonly labelNames?: ReadonlyArray<L>
 }
 
-/** A counter with label names `L` (prom-client's type, re-exported so backends need not import it). */
-export type Counter<L extends string = never> = Prometheus.Counter<L>
-export type Gauge<L extends string = never> = Prometheus.Gauge<L>
+/**
+ * What the operator's code may do with a metric: record and read values. Narrowed from
+ * prom-client's classes so nothing outside this module registers or re-labels
+ * metrics behind the registry's back.
+ */
+export type Counter<L extends string = never> = Pick<Prometheus.Counter<L>, "inc" | "get" | "remove">
+export type Gauge<L extends string = never> = Pick<Prometheus.Gauge<L>, "inc" | "dec" | "set" | "get" | "remove" | "reset">
+export type Histogram<L extends string = never> = Pick<Prometheus.Histogram<L>, "observe" | "zero" | "get">
 
 /**
  * The operator's Prometheus metrics, on a registry of its own (no module-level state, so
@@ -24,17 +29,17 @@ export class Metrics extends Context.Service<
   {
     readonly registry: Prometheus.Registry
     /** ugallu_compliance_scan_runs_total{backend,outcome}: runs that reached a terminal phase. */
-    readonly runsTotal: Prometheus.Counter<"backend" | "outcome">
+    readonly runsTotal: Counter<"backend" | "outcome">
     /** ugallu_compliance_scan_findings_total{benchmark,severity}: failed checks written to Results. */
-    readonly findingsTotal: Prometheus.Counter<"benchmark" | "severity">
+    readonly findingsTotal: Counter<"benchmark" | "severity">
     /** ugallu_compliance_scan_duration_seconds{backend}: start to terminal phase. */
-    readonly durationSeconds: Prometheus.Histogram<"backend">
-    readonly activeRuns: Prometheus.Gauge<"backend">
-    readonly backendErrorsTotal: Prometheus.Counter<"backend" | "reason">
-    readonly securityEventsTotal: Prometheus.Counter<"type" | "class">
-    readonly apiRequestsTotal: Prometheus.Counter<"verb" | "resource" | "code">
-    readonly isLeader: Prometheus.Gauge
-    readonly securityEventsSquattedTotal: Prometheus.Counter<"type">
+    readonly durationSeconds: Histogram<"backend">
+    readonly activeRuns: Gauge<"backend">
+    readonly backendErrorsTotal: Counter<"backend" | "reason">
+    readonly securityEventsTotal: Counter<"type" | "class">
+    readonly apiRequestsTotal: Counter<"verb" | "resource" | "code">
+    readonly isLeader: Gauge
+    readonly securityEventsSquattedTotal: Counter<"type">
     /**
      * The counter of that name, made on first use: idempotent, since one Metrics can outlive
      * a backend's Layer (tests build several scanners on one Metrics).

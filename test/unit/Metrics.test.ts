@@ -82,4 +82,12 @@ describe("Metrics: factories for the backends' own metrics", () => {
       expect(readFileSync(join(backends, file), "utf8"), file).not.toMatch(/prom-client|getSingleMetric|\.registry\b/u)
     }
   })
+
+  it("only Metrics.ts imports prom-client: the rest of the product records through its narrowed types", () => {
+    const src = join(repoRoot, "src")
+    const files = readdirSync(src, { recursive: true, encoding: "utf8" }).filter((file) => file.endsWith(".ts"))
+    expect(files.length).toBeGreaterThan(50)
+    const importers = files.filter((file) => /from "prom-client"/u.test(readFileSync(join(src, file), "utf8")))
+    expect(importers).toEqual([join("services", "Metrics.ts")])
+  })
 })
