@@ -125,7 +125,7 @@ describe("a Result write that fails after a kube-bench scan", () => {
         const run = await waitForRun(admin, namespace, name, { timeoutMillis: 90_000 })
         expect(run.status.phase, `${run.status.reason ?? ""} ${run.status.message ?? ""}`).toBe("Succeeded")
         const steps = Object.fromEntries(Object.entries(conditionsOf(run)).map(([type, condition]) => [type, condition.status]))
-        expect(steps).toEqual({ Succeeded: "True", Scanned: "True", ResultWritten: "True", EventsEmitted: "True" })
+        expect(steps).toEqual({ Succeeded: "True", Scanned: "True", ResultWritten: "True", ReportsWritten: "True", EventsEmitted: "True" })
 
         // One Result: the scan's outcome held through the refusals, the real reports of every node.
         const results = await admin.list(resultPath(namespace))
