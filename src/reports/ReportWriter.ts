@@ -83,6 +83,18 @@ export class ReportWriter extends Context.Service<
         return served as ReadonlySet<ReportApiName>
       })
 
+      /**
+       * The APIs a run writes, probing only what could change them: nothing for an explicit
+       * --report-api (it names its APIs), and for `auto` nothing once OpenReports is known to
+       * be served (it wins over wgpolicyk8s). A write refused with NotFound forgets what was
+       * known, so the next run probes again.
+       */
+      const apisForWrite = Effect.gen(function*() {
+        if (config.reportApi !== "auto") return selectReportApis(config.reportApi, new Set())
+        const known = yield* Ref.get(lastServed)
+        return selectReportApis("auto", known?.has("openreports") === true ? known : yield* detect)
+      })
+
       const upsert = (resource: ResourceType, report: KubeObject, deadline: number) =>
         retryTransientUntil(kube.create(resource, report), deadline).pipe(
           Effect.catchTag("AlreadyExists", () =>
@@ -188,7 +200,7 @@ export class ReportWriter extends Context.Service<
         finishedAt: string,
         runDeadline: number
       ) {
-        const apis = config.reportApi === "none" ? [] : selectReportApis(config.reportApi, yield* detect)
+        const apis = yield* apisForWrite
         if (apis.length === 0) {
           return {
             status: "True",
@@ -222,9 +234,11 @@ export class ReportWriter extends Context.Service<
         return yield* attempt.pipe(
           Effect.catch((error) => {
             const outcome = refusal(error)
-            return outcome === undefined
-              ? Effect.fail(error)
-              : Effect.logError("writing the reports failed", { reason: outcome.reason, message: outcome.message }).pipe(Effect.as(outcome))
+            if (outcome === undefined) return Effect.fail(error)
+            return Effect.logError("writing the reports failed", { reason: outcome.reason, message: outcome.message }).pipe(
+              Effect.andThen(error._tag === "NotFound" ? Ref.set(lastServed, undefined) : Effect.void),
+              Effect.as(outcome)
+            )
           })
         )
       })

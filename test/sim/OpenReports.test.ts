@@ -13,6 +13,7 @@ import { Invalid } from "../../src/services/kube/KubeErrors.ts"
 import type { KubeObject } from "../../src/services/kube/KubeObject.ts"
 import { Resources } from "../../src/services/kube/Resources.ts"
 import { SimulatedCluster } from "../../sim/cluster/SimulatedCluster.ts"
+import { recordingKubeClient } from "../support/RecordingKubeClient.ts"
 import { expectOneToOne } from "../support/ReportWalk.ts"
 import { eventsOf, namespaceObject, runManifest, startOperator, testNamespace, waitForPhase } from "../support/TestOperator.ts"
 import { instantScanner, scriptedScanner } from "../support/TestScanners.ts"
@@ -191,5 +192,22 @@ describe("OpenReports written by the operator (simulated cluster)", () => {
       const run = yield* waitForPhase("quiet", ["Succeeded"])
       expect(run.status?.conditions?.find((entry) => entry.type === "ReportsWritten")).toMatchObject({ status: "True", reason: "ReportsDisabled" })
       expect(yield* allReports).toEqual([])
+    }).pipe(Effect.provide(cluster)))
+
+  it.live("once OpenReports is known to be served, a run does not ask the API server again which report APIs it serves", () =>
+    Effect.gen(function*() {
+      const recording = recordingKubeClient(yield* KubeClient)
+      const kube = recording.client
+      yield* startOperator({ kube, scanners: [instantScanner("cel", checks)] })
+      yield* kube.create(Resources.ComplianceScanRun, runManifest("first", { backend: "cel" }))
+      yield* waitForPhase("first", ["Succeeded"])
+      const before = recording.calls().length
+      yield* kube.create(Resources.ComplianceScanRun, runManifest("second", { backend: "cel" }))
+      const second = yield* waitForPhase("second", ["Succeeded"])
+      expect(second.status?.conditions?.find((entry) => entry.type === "ReportsWritten")).toMatchObject({ status: "True", reason: "ReportsWritten" })
+      // auto writes OpenReports only: a wgpolicyk8s list during the second run would be a probe.
+      const probes = recording.calls().slice(before).filter((call) => call.resource.startsWith("wgpolicyk8s.io/"))
+      expect(probes).toEqual([])
+      expect(recording.calls().slice(0, before).some((call) => call.resource === "wgpolicyk8s.io/clusterpolicyreports")).toBe(true)
     }).pipe(Effect.provide(cluster)))
 })
