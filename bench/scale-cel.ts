@@ -14,7 +14,7 @@
  * scan under 10 s and a peak RSS under 400 MiB.
  */
 import { execFileSync } from "node:child_process"
-import { writeFileSync } from "node:fs"
+import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { createPods } from "../test/cluster/harness/BulkPods.ts"
 import { connectAdmin, createNamespace, grantLeaderElection, prepareCluster } from "../test/cluster/harness/ClusterSetup.ts"
@@ -49,11 +49,19 @@ try {
     logDir: join(controlPlane.info.dir, "logs"),
     name: "scale-operator",
     leaderElect: true,
-    flags: [`--leader-election-namespace=${runNamespace}`]
+    flags: [`--leader-election-namespace=${runNamespace}`],
+    // OPERATOR_NODE_FLAGS: more V8 flags after the image's own (comparisons).
+    nodeFlags: (process.env.OPERATOR_NODE_FLAGS ?? "").split(" ").filter((flag) => flag !== "")
   })
   await sleep(2_000)
   console.log(`operator RSS after startup: ${(operator.peakRssKiB() / 1024).toFixed(0)} MiB (VmHWM)`)
 
+  /** CPU seconds (user + system) a process has used: /proc/<pid>/stat fields 14 and 15, in clock ticks of 1/100 s. */
+  const cpuSeconds = (pid: number) => {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /su, "").split(" ")
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  }
+  const apiServer = controlPlane.processes.find((managed) => managed.name.includes("apiserver"))
   const scanSeconds = () => operator!.metricSum("ugallu_compliance_scan_duration_seconds_sum", { backend: "cel" })
   const podLists = () => operator!.metricSum("ugallu_compliance_scan_api_requests_total", { verb: "list", resource: "pods" })
   let created = 0
@@ -79,6 +87,7 @@ try {
     for (const label of ["first scan", "second scan"]) {
       const name = `scale-${runIndex++}`
       const [secondsBefore, listsBefore] = [await scanSeconds(), await podLists()]
+      const [operatorCpuBefore, apiServerCpuBefore] = [cpuSeconds(operator.process.pid), apiServer === undefined ? 0 : cpuSeconds(apiServer.pid)]
       const createdAt = Date.now()
       await admin.create(runPath(runNamespace), runManifest(runNamespace, name, { backend: "cel", profile: "pod-security-restricted" }))
       let run: Record<string, any> | undefined
@@ -90,10 +99,12 @@ try {
       const wall = (Date.parse(run.status.completionTime) - createdAt) / 1000
       const scan = (await scanSeconds()) - secondsBefore
       const lists = (await podLists()) - listsBefore
+      const operatorCpu = cpuSeconds(operator.process.pid) - operatorCpuBefore
+      const apiServerCpu = apiServer === undefined ? Number.NaN : cpuSeconds(apiServer.pid) - apiServerCpuBefore
       const summary = run.status.summary ?? {}
       console.log(
         `  ${label}: ${run.status.phase} in ${scan.toFixed(2)} s (operator's scan duration; ${wall.toFixed(1)} s create to completionTime, ` +
-          `1 s resolution); ${lists} Pod list requests; checks ${JSON.stringify(summary)}`
+          `1 s resolution); CPU: operator ${operatorCpu.toFixed(2)} s, kube-apiserver ${apiServerCpu.toFixed(2)} s; ${lists} Pod list requests; checks ${JSON.stringify(summary)}`
       )
       if (run.status.phase !== "Succeeded") {
         console.log(`  ${run.status.reason}: ${run.status.message}`)

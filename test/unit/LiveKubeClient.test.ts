@@ -233,6 +233,41 @@ describe("LiveKubeClient", () => {
       assert.strictEqual(all.items.length, 2)
     }))
 
+  it.live("listPage parses each object only when it is reached; a malformed one throws naming the request", () =>
+    Effect.gen(function*() {
+      const { client } = yield* setup((request, response) =>
+        json(response, 200, {
+          kind: "PodList",
+          metadata: { resourceVersion: "9", continue: "next" },
+          items: request.url?.includes("broken") === true
+            ? [{ metadata: { name: "a" } }, { spec: {} }]
+            : [{ metadata: { name: "a", labels: { items: "[{}]" } } }, { apiVersion: "v1", kind: "Pod", metadata: { name: "b" } }]
+        })
+      )
+      const listPage = client.listPage!
+      const page = yield* listPage(Resources.Pod, { namespace: "team-a", limit: 2 })
+      assert.strictEqual(page.size, 2)
+      assert.strictEqual(page.continue, "next")
+      assert.strictEqual(page.resourceVersion, "9")
+      const objects = [...page.objects()]
+      assert.deepStrictEqual(objects, [
+        { apiVersion: "v1", kind: "Pod", metadata: { name: "a", labels: { items: "[{}]" } } },
+        { apiVersion: "v1", kind: "Pod", metadata: { name: "b" } }
+      ])
+      // Each iteration parses again: nothing of the page is kept parsed between two readers.
+      assert.notStrictEqual([...page.objects()][0], objects[0])
+
+      const broken = yield* listPage(Resources.Pod, { namespace: "team-a", labelSelector: "broken" })
+      const reached: Array<string> = []
+      assert.throws(
+        () => {
+          for (const object of broken.objects()) reached.push(object.metadata.name)
+        },
+        /GET \/api\/v1\/namespaces\/team-a\/pods\?labelSelector=broken: the API server answered with something that is not a Kubernetes object/
+      )
+      assert.deepStrictEqual(reached, ["a"])
+    }))
+
   it.live("podLogs reads the log as text with container and limitBytes", () =>
     Effect.gen(function*() {
       const { server, client } = yield* setup((_, response) => {

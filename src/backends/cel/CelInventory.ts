@@ -1,7 +1,7 @@
 import { Effect } from "effect"
 import type { KubeClient } from "../../services/kube/KubeClient.ts"
 import { isKubeError, type KubeError } from "../../services/kube/KubeErrors.ts"
-import type { KubeObject, ObjectList } from "../../services/kube/KubeObject.ts"
+import type { KubeObject, ObjectPage } from "../../services/kube/KubeObject.ts"
 import { forEachPage } from "../../services/kube/ListWatch.ts"
 import { retryTransientUntil } from "../../services/kube/Retry.ts"
 import { CelInventoryFailed } from "./CelErrors.ts"
@@ -95,7 +95,7 @@ export const scanInventory = <E, R>(
       const labelSelector = sharedSelector(kind)
       return { limit: options.pageSize, ...(labelSelector === "" ? {} : { labelSelector }) }
     }
-    const retried = (page: Effect.Effect<ObjectList, KubeError>) => retryTransientUntil(page, options.deadline)
+    const retried = (page: Effect.Effect<ObjectPage, KubeError>) => retryTransientUntil(page, options.deadline)
     /** A kind small enough to hold (Namespaces, NetworkPolicies): all pages, restarting on Gone. */
     const listWhole = (kind: CelKind) =>
       Effect.suspend(() => {
@@ -131,10 +131,10 @@ export const scanInventory = <E, R>(
       let mark = sink.mark()
       let seen = 0
       yield* forEachPage(kind, listOptions(kind), {
-        onPage: (items) => {
+        onPage: (objects, size) => {
           pages++
-          seen += items.length
-          return sink.consume(objectTargets(context, kind, items))
+          seen += size
+          return sink.consume(objectTargets(context, kind, objects))
         },
         onRestart: () => {
           restarts++

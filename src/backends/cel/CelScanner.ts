@@ -1,9 +1,10 @@
 import { Clock, Context, Effect, Layer } from "effect"
 import type { KubeClient } from "../../services/kube/KubeClient.ts"
+import { MalformedObject } from "../../services/kube/KubeObject.ts"
 import { Metrics } from "../../services/Metrics.ts"
 import { type Scanner, ScanFailed, type ScanRequest } from "../Scanner.ts"
 import { type CelEngineLimits, defaultCelEngineLimits, makeCelJsEngine } from "./CelJsEngine.ts"
-import { CelCompileError, CelRuleSetInvalid } from "./CelErrors.ts"
+import { CelCompileError, CelInventoryFailed, CelRuleSetInvalid } from "./CelErrors.ts"
 import { scanInventory } from "./CelInventory.ts"
 import { resolveRuleSet } from "./CelRuleSet.ts"
 import type { CelTarget } from "./CelTarget.ts"
@@ -111,20 +112,25 @@ export class CelScanner extends Context.Service<
         const consume = (targets: Iterable<CelTarget>) =>
           Effect.gen(function*() {
             const steps = tallies.evaluate(targets)
-            const step = () => {
+            /** One stretch of evaluation; an object of the page that cannot be read (malformed JSON from the server) fails the scan. */
+            const step = (): IteratorResult<void, boolean> | CelInventoryFailed => {
               evaluatingSince = now()
               try {
                 return steps.next()
+              } catch (error) {
+                if (error instanceof MalformedObject) return new CelInventoryFailed({ message: error.message })
+                throw error
               } finally {
                 evaluatedMillis += now() - evaluatingSince
                 evaluatingSince = undefined
               }
             }
             let next = step()
-            while (next.done !== true) {
+            while (!(next instanceof CelInventoryFailed) && next.done !== true) {
               yield* Effect.yieldNow
               next = step()
             }
+            if (next instanceof CelInventoryFailed) return yield* next
             if (tallies.exceeded !== undefined) return yield* tallies.exceeded
           })
         const statistics = yield* scanInventory(rules, engine.fromJson, { pageSize: options.pageSize, deadline: request.deadline }, {

@@ -91,7 +91,7 @@ export const targetContext = (
 }
 
 /** The targets of one page of objects of a kind, converted lazily as they are evaluated. */
-export function* objectTargets(context: TargetContext, kind: CelKind, items: ReadonlyArray<KubeObject>): Generator<CelTarget> {
+export function* objectTargets(context: TargetContext, kind: CelKind, items: Iterable<KubeObject>): Generator<CelTarget> {
   for (const object of items) {
     const namespaceName = object.metadata.namespace
     const namespace = namespaceName === undefined || namespaceName === "" ? undefined : context.namespaceOf(namespaceName)

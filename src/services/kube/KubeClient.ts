@@ -1,6 +1,6 @@
 import { Context, type Effect, type Stream } from "effect"
 import type { KubeError } from "./KubeErrors.ts"
-import type { KubeObject, ObjectList, WatchEvent } from "./KubeObject.ts"
+import type { KubeObject, ObjectList, ObjectPage, WatchEvent } from "./KubeObject.ts"
 import type { ResourceType } from "./Resources.ts"
 
 export interface ListOptions {
@@ -47,6 +47,12 @@ export class KubeClient extends Context.Service<
     readonly get: (resource: ResourceType, namespace: string | undefined, name: string) => Effect.Effect<KubeObject, KubeError>
     /** One page; use `listAll` from ListWatch for every page. */
     readonly list: (resource: ResourceType, options?: ListOptions) => Effect.Effect<ObjectList, KubeError>
+    /**
+     * One page whose objects are parsed as they are read (`forEachPage` uses it): a client
+     * that parses JSON itself implements it to keep pages of parsed objects out of memory;
+     * without it `list` is used.
+     */
+    readonly listPage?: (resource: ResourceType, options?: ListOptions) => Effect.Effect<ObjectPage, KubeError>
     readonly create: (resource: ResourceType, object: KubeObject) => Effect.Effect<KubeObject, KubeError>
     /** PUT with the object's resourceVersion: Conflict when it is stale. */
     readonly replace: (resource: ResourceType, object: KubeObject) => Effect.Effect<KubeObject, KubeError>

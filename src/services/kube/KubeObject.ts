@@ -34,6 +34,35 @@ export type WatchEvent =
   | { readonly type: "ADDED" | "MODIFIED" | "DELETED"; readonly object: KubeObject }
   | { readonly type: "BOOKMARK"; readonly resourceVersion: string }
 
+/**
+ * One page of a list whose objects are parsed one at a time as `objects()` reaches them, so a
+ * caller that uses each object and drops it never holds a page of parsed objects (see
+ * KubeClient.listPage). A malformed object throws when it is reached.
+ */
+export interface ObjectPage {
+  readonly size: number
+  readonly objects: () => Iterable<KubeObject>
+  readonly resourceVersion: string
+  /** Set when more pages follow (the `continue` token). */
+  readonly continue?: string
+}
+
+/**
+ * An object of an ObjectPage that is not a Kubernetes object (malformed JSON from the server).
+ * Thrown, not failed: the page's objects are parsed while the caller iterates them.
+ */
+export class MalformedObject extends Error {
+  override readonly name = "MalformedObject"
+}
+
+/** A page of objects already parsed. */
+export const pageOfList = (list: ObjectList): ObjectPage => ({
+  size: list.items.length,
+  objects: () => list.items,
+  resourceVersion: list.resourceVersion,
+  ...(list.continue === undefined ? {} : { continue: list.continue })
+})
+
 export interface ObjectList {
   readonly items: ReadonlyArray<KubeObject>
   readonly resourceVersion: string

@@ -1,7 +1,7 @@
-import { Clock, Duration, Effect, Queue, Random, Stream } from "effect"
+import { Clock, Duration, Effect, Fiber, Queue, Random, Stream } from "effect"
 import { KubeClient, type ListOptions } from "./KubeClient.ts"
 import type { KubeError } from "./KubeErrors.ts"
-import type { KubeObject, ObjectList } from "./KubeObject.ts"
+import { type KubeObject, type ObjectPage, pageOfList } from "./KubeObject.ts"
 import type { ResourceType } from "./Resources.ts"
 
 /**
@@ -46,36 +46,47 @@ const maxListRestarts = 3
 
 /**
  * Every page of a list handed to `onPage` as it arrives, so the caller holds one page at a
- * time. When a continue token expires (Gone) the list starts again from the first page,
- * after `onRestart` has undone what the pages already seen did (so nothing is counted
- * twice); after a few restarts the Gone error is returned. `request` wraps each page's
- * request (retries).
+ * time (two while the next one is on its way: it is requested before `onPage` runs, so the
+ * API server encodes it while the caller works on this one). When a continue token expires
+ * (Gone) the list starts again from the first page, after `onRestart` has undone what the
+ * pages already seen did (so nothing is counted twice); after a few restarts the Gone error
+ * is returned. `request` wraps each page's request (retries).
  */
 export const forEachPage = <E, R>(
   resource: ResourceType,
   options: Omit<ListOptions, "continue">,
   handlers: {
-    readonly onPage: (items: ReadonlyArray<KubeObject>) => Effect.Effect<void, E, R>
+    /** The page's objects, parsed one by one as they are iterated (KubeClient.listPage), and how many there are. */
+    readonly onPage: (objects: Iterable<KubeObject>, size: number) => Effect.Effect<void, E, R>
     readonly onRestart: () => void
-    readonly request?: (page: Effect.Effect<ObjectList, KubeError>) => Effect.Effect<ObjectList, KubeError>
+    readonly request?: (page: Effect.Effect<ObjectPage, KubeError>) => Effect.Effect<ObjectPage, KubeError>
   }
 ): Effect.Effect<void, E | KubeError, KubeClient | R> =>
   Effect.gen(function*() {
     const kube = yield* KubeClient
     const request = handlers.request ?? ((page) => page)
+    const listPage = kube.listPage ?? ((resource, options) => Effect.map(kube.list(resource, options), pageOfList))
+    const fetch = (token: string | undefined) =>
+      Effect.result(request(listPage(resource, token === undefined ? options : { ...options, continue: token })))
     for (let restarts = 0;; restarts++) {
-      let token: string | undefined
       let expired: KubeError | undefined
-      do {
-        const page = yield* Effect.result(request(kube.list(resource, token === undefined ? options : { ...options, continue: token })))
+      /** The continue token `page` was fetched with (none for the first page). */
+      let token: string | undefined
+      let page = yield* fetch(token)
+      for (;;) {
         if (page._tag === "Failure") {
           if (page.failure._tag !== "Gone" || token === undefined) return yield* Effect.fail(page.failure)
           expired = page.failure
           break
         }
-        yield* handlers.onPage(page.success.items)
-        token = page.success.continue === "" ? undefined : page.success.continue
-      } while (token !== undefined)
+        const nextToken = page.success.continue === "" ? undefined : page.success.continue
+        // A child fiber: interrupted with this one when `onPage` fails or the scan is interrupted.
+        const next = nextToken === undefined ? undefined : yield* Effect.forkChild(fetch(nextToken))
+        yield* handlers.onPage(page.success.objects(), page.success.size)
+        if (next === undefined) break
+        token = nextToken
+        page = yield* Fiber.join(next)
+      }
       if (expired === undefined) return
       if (restarts >= maxListRestarts) return yield* Effect.fail(expired)
       yield* Effect.logInfo("list continue token expired; listing again from the start").pipe(

@@ -6,11 +6,12 @@ import { Metrics } from "../Metrics.ts"
 import { KubeClient } from "./KubeClient.ts"
 import type { DeleteOptions, ListOptions, LogOptions, PatchOptions, WatchOptions } from "./KubeClient.ts"
 import { Invalid, type KubeError, Transient } from "./KubeErrors.ts"
-import type { KubeObject, ObjectList } from "./KubeObject.ts"
+import { type KubeObject, MalformedObject, type ObjectList, type ObjectPage, pageOfList } from "./KubeObject.ts"
 import type { ResourceType } from "./Resources.ts"
 import { type HttpRequest, makeHttpTransport, readText } from "./live/HttpTransport.ts"
 import { KubeConfigError } from "./live/KubeConfigError.ts"
 import { type KubeConfigOptions, loadKubeConfig } from "./live/LoadKubeConfig.ts"
+import { splitList } from "./live/ListItems.ts"
 import { queryString, resourcePath } from "./live/ResourcePaths.ts"
 import { errorFromResponse } from "./live/StatusError.ts"
 import { decodeWatchLine, isKubeObject, withTypeMeta } from "./live/WatchEvents.ts"
@@ -40,6 +41,32 @@ const List = Schema.fromJsonString(
   })
 )
 const decodeList = Schema.decodeUnknownOption(List)
+/** A List whose items were split off (ListItems): the rest, already parsed. */
+const decodeEnvelope = Schema.decodeUnknownOption(List.to)
+
+type ListEnvelope = typeof List.Type
+
+/** Items of a list usually carry no apiVersion/kind; the list's own kind says them. */
+const typeOfItems = (resource: ResourceType, list: ListEnvelope) => ({
+  apiVersion: list.apiVersion ?? resource.apiVersion,
+  kind: list.kind !== undefined && list.kind.endsWith("List") && list.kind !== "List" ? list.kind.slice(0, -"List".length) : resource.kind
+})
+
+const pageMetadata = (list: ListEnvelope) => {
+  const continueToken = list.metadata?.continue
+  return {
+    resourceVersion: list.metadata?.resourceVersion ?? "",
+    ...(continueToken !== undefined && continueToken !== "" ? { continue: continueToken } : {})
+  }
+}
+
+const parseItem = (text: string): unknown => {
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    return undefined
+  }
+}
 
 const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
@@ -172,32 +199,46 @@ const make = (
         callForObject("get", labelOf(resource), { method: "GET", path: resourcePath(resource, { namespace: ns, name }) })
       )
 
+    const listPath = (resource: ResourceType, listOptions: ListOptions) =>
+      resourcePath(resource, { namespace: listOptions.namespace }) +
+      queryString({
+        labelSelector: listOptions.labelSelector,
+        fieldSelector: listOptions.fieldSelector,
+        limit: listOptions.limit,
+        continue: listOptions.continue
+      })
+
+    /** A List answer parsed whole. */
+    const listOf = (resource: ResourceType, path: string, body: string): Effect.Effect<ObjectList, KubeError> => {
+      const decoded = Option.getOrUndefined(decodeList(body))
+      const items = decoded?.items ?? []
+      if (decoded === undefined || !items.every(isKubeObject)) return Effect.fail(malformedAnswer(`GET ${path}`, body))
+      const { apiVersion, kind } = typeOfItems(resource, decoded)
+      return Effect.succeed<ObjectList>({ items: items.map((item) => withTypeMeta(item, apiVersion, kind)), ...pageMetadata(decoded) })
+    }
+
     const list = (resource: ResourceType, listOptions: ListOptions = {}): Effect.Effect<ObjectList, KubeError> => {
-      const path = resourcePath(resource, { namespace: listOptions.namespace }) +
-        queryString({
-          labelSelector: listOptions.labelSelector,
-          fieldSelector: listOptions.fieldSelector,
-          limit: listOptions.limit,
-          continue: listOptions.continue
-        })
+      const path = listPath(resource, listOptions)
+      return call("list", labelOf(resource), { method: "GET", path }).pipe(Effect.flatMap((body) => listOf(resource, path, body)))
+    }
+
+    const listPage = (resource: ResourceType, listOptions: ListOptions = {}): Effect.Effect<ObjectPage, KubeError> => {
+      const path = listPath(resource, listOptions)
       return call("list", labelOf(resource), { method: "GET", path }).pipe(
         Effect.flatMap((body) => {
-          const decoded = Option.getOrUndefined(decodeList(body))
-          const items = decoded?.items ?? []
-          if (decoded === undefined || !items.every(isKubeObject)) {
-            return Effect.fail(malformedAnswer(`GET ${path}`, body))
+          const split = splitList(body)
+          const envelope = split === undefined ? undefined : Option.getOrUndefined(decodeEnvelope(split.envelope))
+          // Not the usual shape (`items: null`, say): parsed whole, with the same checks as `list`.
+          if (split === undefined || envelope === undefined) return Effect.map(listOf(resource, path, body), pageOfList)
+          const { apiVersion, kind } = typeOfItems(resource, envelope)
+          function* objects(): Generator<KubeObject> {
+            for (const text of split!.items) {
+              const parsed = parseItem(text)
+              if (!isKubeObject(parsed)) throw new MalformedObject(malformedAnswer(`GET ${path}`, text).message)
+              yield withTypeMeta(parsed, apiVersion, kind)
+            }
           }
-          // Items of a list usually carry no apiVersion/kind; the list's own kind says them.
-          const apiVersion = decoded.apiVersion ?? resource.apiVersion
-          const kind = decoded.kind !== undefined && decoded.kind.endsWith("List") && decoded.kind !== "List"
-            ? decoded.kind.slice(0, -"List".length)
-            : resource.kind
-          const continueToken = decoded.metadata?.continue
-          return Effect.succeed<ObjectList>({
-            items: items.map((item) => withTypeMeta(item, apiVersion, kind)),
-            resourceVersion: decoded.metadata?.resourceVersion ?? "",
-            ...(continueToken !== undefined && continueToken !== "" ? { continue: continueToken } : {})
-          })
+          return Effect.succeed<ObjectPage>({ size: split.items.length, objects, ...pageMetadata(envelope) })
         })
       )
     }
@@ -321,6 +362,7 @@ const make = (
     return KubeClient.of({
       get,
       list,
+      listPage,
       create,
       replace: (resource, object) => put(resource, object),
       replaceStatus: (resource, object) => put(resource, object, "status"),

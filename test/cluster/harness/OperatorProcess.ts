@@ -38,6 +38,8 @@ export interface OperatorProcessOptions {
   readonly leaderElect?: boolean
   /** Extra environment (every flag is also a variable: CLUSTER_NAME for --cluster-name). */
   readonly env?: Readonly<Record<string, string>>
+  /** Node flags after the image's own (benchmarks: `--heapsnapshot-near-heap-limit`, ...). */
+  readonly nodeFlags?: ReadonlyArray<string>
   /** Wait for /readyz to answer 200 before returning (default); false: only for it to answer at all. */
   readonly waitUntilReady?: boolean
 }
@@ -46,6 +48,17 @@ export interface OperatorProcessOptions {
 export const projectNode = (): string => {
   const local = join(repoRoot, "node_modules", ".bin", "node")
   return existsSync(local) ? realpathSync(local) : process.execPath
+}
+
+/**
+ * The Node flags of the image's ENTRYPOINT (`node <flags> /app/src/main.ts`), read from the
+ * Dockerfile so the cluster tier and the benches run the operator as the image does.
+ */
+export const imageNodeFlags = (): ReadonlyArray<string> => {
+  const line = readFileSync(join(repoRoot, "Dockerfile"), "utf8").split("\n").find((text) => text.startsWith("ENTRYPOINT "))
+  if (line === undefined) throw new Error("the Dockerfile has no ENTRYPOINT")
+  const words = JSON.parse(line.slice("ENTRYPOINT ".length)) as Array<string>
+  return words.slice(1, words.indexOf("/app/src/main.ts"))
 }
 
 /** Prometheus text format: sum of the samples of `name` that carry all of `labels`. */
@@ -70,6 +83,8 @@ export const startOperatorProcess = async (options: OperatorProcessOptions): Pro
     name: `operator ${options.name}`,
     command: projectNode(),
     args: [
+      ...imageNodeFlags(),
+      ...(options.nodeFlags ?? []),
       "src/main.ts",
       "run",
       `--kubeconfig=${options.kubeconfig}`,

@@ -1,0 +1,57 @@
+import { describe, expect, it } from "vitest"
+import { splitList } from "../../src/services/kube/live/ListItems.ts"
+
+/** What JSON.parse of the whole text gives, the way splitList hands it out. */
+const parsedWhole = (text: string) => {
+  const { items, ...envelope } = JSON.parse(text) as { items: Array<unknown> }
+  return { envelope: { ...envelope, items: [] }, items }
+}
+
+const parsedSplit = (text: string) => {
+  const split = splitList(text)
+  if (split === undefined) return undefined
+  return { envelope: split.envelope, items: split.items.map((item) => JSON.parse(item) as unknown) }
+}
+
+describe("splitList (a List's items as texts, parsed one by one)", () => {
+  it("gives exactly the items JSON.parse gives, whatever their strings hold", () => {
+    const tricky = [
+      { metadata: { name: "a", annotations: { note: "braces } ] { [ and \"quotes\" and \\\\ backslashes \\" } } },
+      { metadata: { name: "b", labels: { items: "[1, 2]" }, items: [{ nested: "items" }] }, spec: { list: [[], {}, [{}]] } },
+      { metadata: { name: "c\u00e9\u{1F600}" }, data: { "k\"ey": "v\\\"al" }, n: -1.5e3, t: true, z: null },
+      { metadata: { name: "" } }
+    ]
+    const lists = [
+      JSON.stringify({ kind: "PodList", apiVersion: "v1", metadata: { resourceVersion: "7", continue: "tok\"en" }, items: tricky }),
+      JSON.stringify({ items: tricky, metadata: { resourceVersion: "8" }, kind: "List" }, null, 4),
+      JSON.stringify({ kind: "PodList", metadata: { items: [{ not: "these" }] }, items: [] }),
+      ` \n{ "items" : [ ${JSON.stringify(tricky[0])} , ${JSON.stringify(tricky[1])} ] , "kind":"X" } \n`
+    ]
+    for (const text of lists) expect(parsedSplit(text)).toEqual(parsedWhole(text))
+  })
+
+  it("declines what it is not sure of, so the caller parses the text whole", () => {
+    for (
+      const text of [
+        JSON.stringify({ kind: "PodList", items: null }),
+        JSON.stringify({ kind: "PodList" }),
+        JSON.stringify({ items: [{ a: 1 }, 2] }),
+        JSON.stringify({ items: ["x", { a: 1 }] }),
+        JSON.stringify({ items: [[{ a: 1 }]] }),
+        JSON.stringify([{ items: [{ a: 1 }] }]),
+        '{"items": [{"a": 1}',
+        '{"items": [{"a": "unterminated}]}',
+        '{"items": [{"a": 1}]} trailing',
+        '{"kind": bad, "items": [{"a": 1}]}'
+      ]
+    ) {
+      expect(splitList(text), text).toBeUndefined()
+    }
+  })
+
+  it("hands each item's own syntax error to its parser", () => {
+    const split = splitList('{"items": [{"a": 1}, {"b": tru}]}')
+    expect(split?.items).toEqual(['{"a": 1}', '{"b": tru}'])
+    expect(() => JSON.parse(split!.items[1]!)).toThrow()
+  })
+})
