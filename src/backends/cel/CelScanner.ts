@@ -106,7 +106,7 @@ export class CelScanner extends Context.Service<
           if (wall > request.deadline) return Number.POSITIVE_INFINITY
           return started + evaluatedMillis + (evaluatingSince === undefined ? 0 : wall - evaluatingSince)
         }
-        const meter = new CostMeter(options.costLimits, started + options.maxEvaluationMillis, evaluationClock)
+        const meter = new CostMeter(options.costLimits, { start: started, millis: options.maxEvaluationMillis }, evaluationClock)
         const tallies = new RuleTallies(engine, rules, meter, { maxSubjects: options.maxSubjectsPerCheck, yieldEvery: options.yieldEvery })
         /** Evaluates one page, letting other fibers run (lease renewal, probes) and the run's deadline interrupt us. */
         const consume = (targets: Iterable<CelTarget>) =>

@@ -260,7 +260,7 @@ export const runCelTest = (options: CelTestOptions): Effect.Effect<CelTestResult
 
     const clock = yield* Clock.Clock
     const now = () => clock.currentTimeMillisUnsafe()
-    const meter = new CostMeter(defaultCostLimits, now() + (options.maxEvaluationMillis ?? 60_000), now)
+    const meter = new CostMeter(defaultCostLimits, { start: now(), millis: options.maxEvaluationMillis ?? 60_000 }, now)
     // The objects were parsed for this run alone: converted in place, not copied.
     const outcome = evaluateRulesNow(cache.engine, rules, celTargets(cache.engine.fromJson, inventory, adoptJson), meter, defaultEvaluationOptions)
     if (outcome._tag === "Exceeded") return yield* new CelTestFailed({ message: `${outcome.error.reason}: ${outcome.error.message}` })

@@ -14,7 +14,7 @@ export type CostExhaustion = "evaluation-cost" | "run-cost" | "wall-clock"
 export interface CostLimits {
   /** Units one evaluation of one expression against one object may use. */
   readonly perEvaluation: number
-  /** Units all evaluations of one run may use together. */
+  /** Units all evaluations of one run may use together, per `objectsPerAllowance` objects. */
   readonly perRun: number
 }
 
@@ -22,6 +22,14 @@ export const defaultCostLimits: CostLimits = {
   perEvaluation: 1_000_000,
   perRun: 100_000_000
 }
+
+/**
+ * The per-run budget and the wall-clock bound cover this many objects; a run over more
+ * objects gets proportionally more of both (a run over 100,000 Pods, ten times the budget
+ * and the time). Fixed bounds would fail every large cluster's run however sound its rules;
+ * the per-evaluation limit and the run's own deadline still bound each rule and the whole run.
+ */
+export const objectsPerAllowance = 10_000
 
 /** Thrown inside an evaluation to unwind it; never escapes the engine. */
 export class CostExhaustedSignal extends Error {
@@ -37,18 +45,50 @@ const clockCheckInterval = 32
 
 export class CostMeter {
   readonly limits: CostLimits
-  readonly deadline: number
   readonly #now: () => number
+  readonly #start: number
+  /** The wall-clock bound for the first `objectsPerAllowance` objects. */
+  readonly #window: number
+  #objects = 0
   #evaluationUsed = 0
   #runUsed = 0
   #chargesSinceClockCheck = 0
   #exhaustion: CostExhaustion | undefined = undefined
 
-  /** `deadline` is in the same unit and epoch as `now()` (epoch milliseconds by default). */
-  constructor(limits: CostLimits, deadline: number, now: () => number = Date.now) {
+  /**
+   * `timeBound`: evaluation may go on for `millis` (per allowance of objects) after `start`,
+   * both in the unit and epoch of `now()` (epoch milliseconds by default).
+   */
+  constructor(limits: CostLimits, timeBound: { readonly start: number; readonly millis: number }, now: () => number = Date.now) {
     this.limits = limits
-    this.deadline = deadline
     this.#now = now
+    this.#start = timeBound.start
+    this.#window = timeBound.millis
+  }
+
+  /** How many times the budget and the time of `objectsPerAllowance` objects this run may use. */
+  get #allowances(): number {
+    return Math.max(1, this.#objects / objectsPerAllowance)
+  }
+
+  /** Units all evaluations of this run may use together, for the objects admitted so far. */
+  get runBudget(): number {
+    return this.limits.perRun * this.#allowances
+  }
+
+  /** When the wall-clock bound passes, for the objects admitted so far (same unit and epoch as `now()`). */
+  get deadline(): number {
+    return this.#start + this.#window * this.#allowances
+  }
+
+  /** The wall-clock bound of the first `objectsPerAllowance` objects, in the unit of `now()`. */
+  get window(): number {
+    return this.#window
+  }
+
+  /** One more object to evaluate: the run's budget and time grow with the objects it covers. */
+  admitObject(): void {
+    this.#objects++
   }
 
   get exhaustion(): CostExhaustion | undefined {
@@ -72,7 +112,7 @@ export class CostMeter {
     this.#evaluationUsed += units
     this.#runUsed += units
     if (this.#evaluationUsed > this.limits.perEvaluation) return this.#exhaust("evaluation-cost")
-    if (this.#runUsed > this.limits.perRun) return this.#exhaust("run-cost")
+    if (this.#runUsed > this.limits.perRun && this.#runUsed > this.runBudget) return this.#exhaust("run-cost")
     if ((++this.#chargesSinceClockCheck >= clockCheckInterval || units >= 1000) && !this.checkClock()) {
       throw new CostExhaustedSignal("wall-clock")
     }

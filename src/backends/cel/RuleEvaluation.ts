@@ -4,7 +4,7 @@ import type { CelEngine } from "./CelEngine.ts"
 import { CelBoundExceeded } from "./CelErrors.ts"
 import type { CelTarget } from "./CelTarget.ts"
 import type { CompiledRule } from "./CompiledRule.ts"
-import type { CostExhaustion, CostMeter } from "./CostMeter.ts"
+import { type CostExhaustion, type CostMeter, objectsPerAllowance } from "./CostMeter.ts"
 import { networkPolicyKind } from "./CelKinds.ts"
 import { matchesSelector } from "./RuleSelector.ts"
 
@@ -55,6 +55,8 @@ const oneLine = (text: string, limit = 300): string => {
   return flat.length > limit ? `${flat.slice(0, limit - 3)}...` : flat
 }
 
+const seconds = (millis: number) => (millis >= 1000 ? `${Math.round(millis / 1000)} s` : `${millis} ms`)
+
 const exceeded = (rule: CompiledRule, exhaustion: CostExhaustion, meter: CostMeter): CelBoundExceeded => {
   const id = rule.rule.id
   switch (exhaustion) {
@@ -68,13 +70,13 @@ const exceeded = (rule: CompiledRule, exhaustion: CostExhaustion, meter: CostMet
       return new CelBoundExceeded({
         reason: "CELCostExceeded",
         ruleId: id,
-        message: `the run exceeded its CEL cost budget of ${meter.limits.perRun} units while evaluating rule "${id}"`
+        message: `the run exceeded its CEL cost budget of ${meter.runBudget} units (${meter.limits.perRun} per ${objectsPerAllowance.toLocaleString("en-US")} objects) while evaluating rule "${id}"`
       })
     case "wall-clock":
       return new CelBoundExceeded({
         reason: "CELTimeout",
         ruleId: id,
-        message: `the run exceeded its CEL time bound while evaluating rule "${id}"`
+        message: `the run exceeded its CEL time bound (${seconds(meter.window)} of evaluation per ${objectsPerAllowance.toLocaleString("en-US")} objects, or the run's timeout) while evaluating rule "${id}"`
       })
   }
 }
@@ -204,6 +206,7 @@ export class RuleTallies {
     const rules = this.#rules
     const { maxSubjects, yieldEvery } = this.#options
     for (const target of targets) {
+      this.#meter.admitObject()
       for (let index = 0; index < rules.length; index++) {
         const rule = rules[index]!
         if (this.#blocked[index] !== undefined || !matches(rule, target)) continue

@@ -217,7 +217,7 @@ describe("cel scanner on the simulated cluster", () => {
       const now = yield* Clock.currentTimeMillis
       expect(yield* failure(run({ cel: { rules: [rule("late", "true")] } }), now - 1)).toMatchObject({
         reason: "CELTimeout",
-        message: 'the run exceeded its CEL time bound while evaluating rule "late"'
+        message: `the run exceeded its CEL time bound (60 s of evaluation per 10,000 objects, or the run's timeout) while evaluating rule "late"`
       })
     }).pipe(Effect.provide(cluster(world, { costLimits: { perEvaluation: 10_000, perRun: 1_000_000 } }))))
 

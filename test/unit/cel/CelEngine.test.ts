@@ -106,7 +106,7 @@ describe("CEL engine: Kubernetes semantics", () => {
   it("charges every evaluation to the meter", () => {
     const compiled = engine.compile("object.spec.containers.all(c, c.name != '')", "bool")
     if (compiled._tag !== "Compiled") throw new Error("does not compile")
-    const costs = new CostMeter({ perEvaluation: 1_000, perRun: 1_000_000 }, Date.now() + 10_000)
+    const costs = new CostMeter({ perEvaluation: 1_000, perRun: 1_000_000 }, { start: Date.now(), millis: 10_000 })
     for (let index = 0; index < 10; index++) engine.evaluate(compiled.program, { object: engine.fromJson(pod), namespaceObject: null }, costs)
     // Per evaluation: one unit, plus one for the comprehension and one per container it iterates.
     expect(costs.used).toBe(40)

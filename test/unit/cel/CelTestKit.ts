@@ -16,7 +16,7 @@ import { defaultPacksDirectory, loadRulePacks, type RulePack } from "../../../sr
 
 export const engine = makeCelJsEngine()
 
-export const meter = (limits: CostLimits = defaultCostLimits, millis = 10_000) => new CostMeter(limits, Date.now() + millis)
+export const meter = (limits: CostLimits = defaultCostLimits, millis = 10_000) => new CostMeter(limits, { start: Date.now(), millis })
 
 /** Compiles and evaluates one expression against an object (as JSON). */
 export const evaluate = (expression: string, object: unknown = {}, resultType: CelResultType = "bool", namespaceObject: unknown = null) => {

@@ -92,7 +92,7 @@ describe("hostile CEL rules", () => {
       })
     )
     expect(error.reason).toBe("CELCostExceeded")
-    expect(error.message).toBe('the run exceeded its CEL cost budget of 5000000 units while evaluating rule "adds-up"')
+    expect(error.message).toBe('the run exceeded its CEL cost budget of 5000000 units (5000000 per 10,000 objects) while evaluating rule "adds-up"')
   }, fast)
 
   it("the wall-clock bound stops a slow run with CELTimeout naming the rule", () => {
@@ -104,7 +104,7 @@ describe("hostile CEL rules", () => {
       })
     )
     expect(error.reason).toBe("CELTimeout")
-    expect(error.message).toBe('the run exceeded its CEL time bound while evaluating rule "slow"')
+    expect(error.message).toBe(`the run exceeded its CEL time bound (100 ms of evaluation per 10,000 objects, or the run's timeout) while evaluating rule "slow"`)
   }, fast)
 
   it("deep nesting and huge expressions do not compile", () => {
