@@ -10,7 +10,9 @@
  * run (cis-1.10, every node, maxConcurrentNodes 50). Printed per size: the wall time
  * (create to completionTime), the phase, the operator's API requests during the run (total,
  * per node, by verb and resource), the Result's size in bytes, and the operator's peak RSS
- * during the run (VmHWM, reset before each size through /proc/<pid>/clear_refs).
+ * during the run (VmHWM, reset before each size through /proc/<pid>/clear_refs), and the number
+ * and total body bytes of the patches of runs the API server received (its
+ * apiserver_request_body_size_bytes histogram: the progress writes of status.nodes).
  */
 import { execFileSync } from "node:child_process"
 import { writeFileSync } from "node:fs"
@@ -45,6 +47,19 @@ const workerNode = (name: string) => ({
   },
   spec: {}
 })
+
+/** Count and summed body bytes of the PATCH requests on ComplianceScanRuns, from the API server's /metrics. */
+const runPatchBodies = async (): Promise<{ count: number; bytes: number }> => {
+  const text = (await admin.raw("GET", "/metrics")).body
+  const total = { count: 0, bytes: 0 }
+  for (const line of text.split("\n")) {
+    const match = /^apiserver_request_body_size_bytes_(sum|count)\{([^}]*)\}\s+(\S+)/u.exec(line)
+    if (match === null || !match[2]!.includes('resource="compliancescanruns"') || !/verb="patch"/iu.test(match[2]!)) continue
+    if (match[1] === "sum") total.bytes += Number(match[3])
+    else total.count += Number(match[3])
+  }
+  return total
+}
 
 const isReady = (node: Record<string, any>): boolean =>
   (node.status?.conditions ?? []).some((condition: { type: string; status: string }) => condition.type === "Ready" && condition.status === "True")
@@ -89,6 +104,7 @@ try {
 
     writeFileSync(`/proc/${operator.process.pid}/clear_refs`, "5")
     const before = requestsByCall(await operator.metrics())
+    const patchesBefore = await runPatchBodies()
     const name = `scale-${size}`
     const createdAt = Date.now()
     await admin.create(runPath(namespace), runManifest(namespace, name, spec))
@@ -100,6 +116,8 @@ try {
     }
     const wall = (Date.parse(run.status.completionTime) - createdAt) / 1000
     const during = requestsBetween(before, requestsByCall(await operator.metrics()))
+    const patchesAfter = await runPatchBodies()
+    const patches = { count: patchesAfter.count - patchesBefore.count, bytes: patchesAfter.bytes - patchesBefore.bytes }
     const total = during.reduce((sum, [, count]) => sum + count, 0)
     const result = await admin.find(resultPath(namespace, name))
     const resultBytes = result === undefined ? 0 : Buffer.byteLength(JSON.stringify(result))
@@ -108,6 +126,7 @@ try {
     console.log(`  node statuses in the run: ${nodesScanned.length} (${[...new Set(nodesScanned.map((node) => node.phase))].join(", ")}); run status ${Buffer.byteLength(JSON.stringify(run.status))} bytes`)
     console.log(`  API requests: ${total} (${(total / size).toFixed(2)} per node, Lease renewals included)`)
     console.log(`    by verb/resource: ${during.map(([key, count]) => `${key} ${count}`).join(", ")}`)
+    console.log(`  patches of the run (API server): ${patches.count}, ${patches.bytes.toLocaleString("en-US")} body bytes in all`)
     console.log(`  Result: ${resultBytes.toLocaleString("en-US")} bytes (${result?.spec?.checks?.length ?? 0} checks)`)
     console.log(`  operator peak RSS during the run: ${(operator.peakRssKiB() / 1024).toFixed(0)} MiB (VmHWM)`)
   }

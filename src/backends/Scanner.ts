@@ -49,8 +49,15 @@ export interface ScanRequest {
   readonly run: ComplianceScanRun
   /** Epoch milliseconds of the run's deadline (startTime + timeout); the reconciler also enforces it. */
   readonly deadline: number
-  /** Best-effort progress: the backend's part of the status while the scan runs. */
-  readonly reportProgress: (status: BackendStatus) => Effect.Effect<void>
+  /**
+   * Best-effort progress while the scan runs: the backend says its part of the status
+   * changed and hands `current`, which reads that part as it is now. The reconciler runs
+   * `current` only when it writes (the first change at once, then at most once per
+   * interval, see reconciler/CoalescedProgress.ts; the last state always), so a change
+   * costs the backend only this call, and `current` must return a snapshot, not a view
+   * that changes later.
+   */
+  readonly reportProgress: (current: Effect.Effect<BackendStatus>) => Effect.Effect<void>
 }
 
 /**

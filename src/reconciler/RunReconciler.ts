@@ -29,6 +29,7 @@ import { SecurityEvents } from "../services/SecurityEvents.ts"
 import { countsTowardAlerts } from "../exceptions/ExceptionApplication.ts"
 import { listExceptionsWith } from "../exceptions/ExceptionList.ts"
 import { subjectLabelsWith } from "../exceptions/SubjectLabels.ts"
+import { coalescedProgress } from "./CoalescedProgress.ts"
 import { buildResult } from "./ResultBuilder.ts"
 import { driftOfRun } from "./SeriesDrift.ts"
 
@@ -196,12 +197,16 @@ export class RunReconciler extends Context.Service<
         }
         const remaining = Math.max(0, deadline - (yield* Clock.currentTimeMillis))
         const timeout = withDefaults(run.spec).timeout
-        const reportProgress = (backendStatus: BackendStatus) =>
-          patchStatus(run, backendStatus, undefined).pipe(
-            Effect.ignore
-          )
+        const writeProgress = (backendStatus: BackendStatus) => patchStatus(run, backendStatus, undefined).pipe(Effect.ignore)
         metrics.activeRuns.inc({ backend })
-        const outcome = yield* Effect.scoped(scanner.scan({ run, deadline, reportProgress })).pipe(
+        const scanWithProgress = Effect.gen(function*() {
+          const progress = yield* coalescedProgress(writeProgress)
+          const report = yield* scanner.scan({ run, deadline, reportProgress: progress.reportProgress })
+          // The next status write (ResultWritten) carries the final backend status.
+          if (report.backendStatus !== undefined) yield* progress.supersede
+          return report
+        })
+        const outcome = yield* Effect.scoped(scanWithProgress).pipe(
           Effect.timeoutOption(Duration.millis(remaining)),
           Effect.map((report): ScanOutcome =>
             Option.match(report, {

@@ -1,4 +1,4 @@
-import { Clock, Context, Duration, Effect, Layer, Ref, Result, Schema, type Scope, Semaphore, Stream, SubscriptionRef } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Ref, Result, Schema, type Scope, Stream, SubscriptionRef } from "effect"
 import type { ComplianceScanRun, NodeScanStatus } from "../../api/ComplianceScanRun.ts"
 import { specDefaults } from "../../api/ComplianceScanRun.ts"
 import { type FailureReason, KubeBenchNodeFailureReason } from "../../api/RunReason.ts"
@@ -159,28 +159,27 @@ const makeKubeBenchScanner = (options: KubeBenchScannerOptions) =>
         )
       )
 
-    /** status.nodes, reported in node order after every change (serialised, so never out of order). */
+    /**
+     * status.nodes in node order. A change replaces one entry in place (O(1), whatever the
+     * node count) and tells the reconciler, which reads a copy of the list only when it writes.
+     */
     const makeProgress = (initial: ReadonlyArray<NodeScanStatus>, report: ScanRequest["reportProgress"]) =>
-      Effect.gen(function*() {
-        const state = yield* Ref.make(initial)
-        const lock = yield* Semaphore.make(1)
+      Effect.sync(() => {
+        const entries = [...initial]
+        const positions = new Map(entries.map((entry, index) => [entry.name, index]))
+        const current = Effect.sync(() => ({ nodes: entries.slice() }))
         const set = (node: string, change: NodeProgress) =>
-          lock.withPermit(
-            Effect.gen(function*() {
-              const before = yield* Ref.get(state)
-              const after = before.map((entry): NodeScanStatus => {
-                if (entry.name !== node) return entry
-                // What the node is (platform, version, benchmark) stays; its progress is replaced.
-                const { message: _message, phase: _phase, reason: _reason, ...identity } = entry
-                return { ...identity, ...change }
-              })
-              const changed = before.some((entry, index) => JSON.stringify(entry) !== JSON.stringify(after[index]))
-              if (!changed) return
-              yield* Ref.set(state, after)
-              yield* report({ nodes: after })
-            })
-          )
-        return { set, get: Ref.get(state) }
+          Effect.suspend(() => {
+            const index = positions.get(node)
+            const entry = index === undefined ? undefined : entries[index]
+            if (index === undefined || entry === undefined) return Effect.void
+            if (entry.phase === change.phase && entry.reason === change.reason && entry.message === change.message) return Effect.void
+            // What the node is (platform, version, benchmark) stays; its progress is replaced.
+            const { message: _message, phase: _phase, reason: _reason, ...identity } = entry
+            entries[index] = { ...identity, ...change }
+            return report(current)
+          })
+        return { set, current, get: Effect.map(current, (status) => status.nodes) }
       })
 
     const scan = (request: ScanRequest): Effect.Effect<ScanReport, ScanFailed, Scope.Scope> =>
@@ -223,7 +222,7 @@ const makeKubeBenchScanner = (options: KubeBenchScannerOptions) =>
           })),
           request.reportProgress
         )
-        yield* request.reportProgress({ nodes: yield* progress.get })
+        yield* request.reportProgress(progress.current)
 
         // One watch on the run's Jobs and one on their Pods (by the run's label), for every node.
         const objects = yield* SubscriptionRef.make(emptyRunObjects)

@@ -82,7 +82,8 @@ export const request = Effect.fnUntraced(function*(scanRun: ComplianceScanRun, t
   const scanRequest: ScanRequest = {
     run: scanRun,
     deadline: Date.now() + timeoutMillis,
-    reportProgress: ({ nodes }) => Ref.update(reports, (all) => (nodes === undefined ? all : [...all, nodes]))
+    reportProgress: (current) =>
+      Effect.flatMap(current, ({ nodes }) => Ref.update(reports, (all) => (nodes === undefined ? all : [...all, nodes])))
   }
   return { scanRequest, reports: Ref.get(reports) }
 })
