@@ -118,7 +118,12 @@ const succeededCondition = (
 export class RunReconciler extends Context.Service<
   RunReconciler,
   {
-    readonly reconcile: (key: RunKey) => Effect.Effect<void, KubeError>
+    /**
+     * `seen`: the run as the watch last delivered it. A run not started yet is started from it
+     * (the Running patch is conditional on its resourceVersion, so a stale copy only costs a
+     * Conflict and a read); any other run is read first.
+     */
+    readonly reconcile: (key: RunKey, seen?: KubeObject) => Effect.Effect<void, KubeError>
     /**
      * A run deleted before it finished (its last known state): emits ComplianceScanFailed
      * with reason Deleted, once (the event's name is deterministic), best effort.
@@ -545,15 +550,29 @@ export class RunReconciler extends Context.Service<
         )
       })
 
-      const reconcileOnce = Effect.fn("RunReconciler.reconcileOnce")(function*(key: RunKey) {
+      /** The run to drive: `seen` when it is a run not started yet, else a fresh read. */
+      const currentRun = Effect.fn("RunReconciler.currentRun")(function*(key: RunKey, seen: KubeObject | undefined) {
+        if (seen !== undefined && !(seen.status as { phase?: string } | undefined)?.phase) {
+          const decoded = yield* Effect.result(decodeRun(seen))
+          if (decoded._tag === "Success") return Option.some(decoded.success)
+        }
         const raw = yield* retryTransient(kube.get(Resources.ComplianceScanRun, key.namespace, key.name)).pipe(
           Effect.map(Option.some),
           Effect.catchTag("NotFound", () => Effect.succeed(Option.none<KubeObject>()))
         )
-        if (Option.isNone(raw)) return
+        if (Option.isNone(raw)) return Option.none<ComplianceScanRun>()
         const decoded = yield* Effect.result(decodeRun(raw.value))
-        if (decoded._tag === "Failure") return yield* rejectInvalid(raw.value, decoded.failure.message)
-        let run = decoded.success
+        if (decoded._tag === "Failure") {
+          yield* rejectInvalid(raw.value, decoded.failure.message)
+          return Option.none<ComplianceScanRun>()
+        }
+        return Option.some(decoded.success)
+      })
+
+      const reconcileOnce = Effect.fn("RunReconciler.reconcileOnce")(function*(key: RunKey, seen: KubeObject | undefined) {
+        const current = yield* currentRun(key, seen)
+        if (Option.isNone(current)) return
+        let run = current.value
         if (isTerminal(run.status?.phase)) return
 
         if (!run.status?.phase) run = (yield* decodeRun(yield* start(run)).pipe(Effect.orDie))
@@ -569,10 +588,14 @@ export class RunReconciler extends Context.Service<
         yield* finish(run, written, deadline)
       })
 
-      const reconcile = (key: RunKey) =>
-        reconcileOnce(key).pipe(
-          // Conflict: someone wrote the run since we read it. Read again and carry on.
-          Effect.retry({ times: 10, while: (error: KubeError) => error._tag === "Conflict" }),
+      const reconcile = (key: RunKey, seen?: KubeObject) =>
+        reconcileOnce(key, seen).pipe(
+          // Conflict: someone wrote the run since we read it (or the watch's copy was stale).
+          // Read again and carry on.
+          Effect.catchTag("Conflict", () =>
+            reconcileOnce(key, undefined).pipe(
+              Effect.retry({ times: 9, while: (error: KubeError) => error._tag === "Conflict" })
+            )),
           Effect.annotateLogs({ run: runKeyString(key) })
         )
 
