@@ -27,7 +27,7 @@ import { Metrics } from "../services/Metrics.ts"
 import { OperatorConfig } from "../services/OperatorConfig.ts"
 import { SecurityEvents } from "../services/SecurityEvents.ts"
 import { countsTowardAlerts } from "../exceptions/ExceptionApplication.ts"
-import { listExceptionsWith } from "../exceptions/ExceptionList.ts"
+import { ExceptionCache } from "../exceptions/ExceptionCache.ts"
 import { subjectLabelsWith } from "../exceptions/SubjectLabels.ts"
 import { buildResult } from "./ResultBuilder.ts"
 import { driftOfRun } from "./SeriesDrift.ts"
@@ -143,6 +143,7 @@ export class RunReconciler extends Context.Service<
       const metrics = yield* Metrics
       const config = yield* OperatorConfig
       const reports = yield* ReportWriter
+      const exceptionCache = yield* ExceptionCache
 
       /**
        * Status writes go through the subresource. With `ifVersion` the write is conditional
@@ -365,7 +366,8 @@ export class RunReconciler extends Context.Service<
         deadline: number
       ) {
         const now = yield* isoNow
-        const exceptions = yield* retryTransientUntil(listExceptionsWith(kube), deadline)
+        // From the watch's store (a list only while it is not synced): no request per run.
+        const exceptions = yield* retryTransientUntil(exceptionCache.current, deadline)
         const labelsOf = yield* retryTransientUntil(
           subjectLabelsWith(kube, outcome.checks, exceptions, {
             backend: scannerNameOf(run.spec.backend),
