@@ -66,6 +66,8 @@ interface Written {
   readonly conditions: ReadonlyArray<Condition>
   /** The ComplianceExceptions the Result applied (the run's `status.exceptions`). */
   readonly exceptions?: ComplianceScanRunStatus["exceptions"]
+  /** The Result as this pass stored it (the reports are built from it without reading it back). */
+  readonly result?: ComplianceScanResult
 }
 
 /** What the scan produced, whether it finished, failed, timed out or crashed. */
@@ -250,6 +252,7 @@ export class RunReconciler extends Context.Service<
 
       /**
        * Create, or overwrite after a restart: an upsert; status through the subresource.
+       * Answers the stored Result.
        * `onTransient` sees each transient failure of the create before it is retried.
        */
       const upsertResult = Effect.fn("RunReconciler.upsertResult")(function*(
@@ -277,7 +280,8 @@ export class RunReconciler extends Context.Service<
             )),
           Effect.retry({ times: 5, while: (error) => error._tag === "Conflict" })
         )
-        yield* retryTransientUntil(
+        // The stored Result, as the API server answers the last write.
+        return yield* retryTransientUntil(
           kube.patch(Resources.ComplianceScanResult, namespace, written.metadata.name, { status }, {
             subresource: "status"
           }),
@@ -446,7 +450,8 @@ export class RunReconciler extends Context.Service<
           failure: outcome.failure,
           resultName: result.metadata.name,
           conditions,
-          ...(result.spec.exceptions === undefined ? {} : { exceptions: result.spec.exceptions })
+          ...(result.spec.exceptions === undefined ? {} : { exceptions: result.spec.exceptions }),
+          result: upserted.success as unknown as ComplianceScanResult
         } satisfies Written
       })
 
@@ -511,7 +516,7 @@ export class RunReconciler extends Context.Service<
         if (!isTrue(conditions, "ReportsWritten") && written.resultName !== undefined) {
           // Built from the stored Result, so a pass resumed after a crash writes the same reports.
           const scannedAt = conditions.find((condition) => condition.type === "Scanned")?.lastTransitionTime ?? now
-          const outcome = yield* reports.write(run, written.resultName, scannedAt, deadline)
+          const outcome = yield* reports.write(run, written.resultName, scannedAt, deadline, written.result)
           conditions = withConditions(conditions, [stepCondition("ReportsWritten", outcome.status, outcome.reason, outcome.message, now, run)])
         }
         if (!isTrue(conditions, "EventsEmitted")) {

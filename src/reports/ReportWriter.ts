@@ -41,12 +41,17 @@ const keyOf = (object: KubeObject) => `${object.metadata.namespace ?? ""}/${obje
 export class ReportWriter extends Context.Service<
   ReportWriter,
   {
-    /** Writes the reports of the run's Result `resultName`; `finishedAt` is every result's timestamp. */
+    /**
+     * Writes the reports of the run's Result `resultName`; `finishedAt` is every result's
+     * timestamp. `written`: the Result as this pass stored it (create and status accepted),
+     * used instead of reading it back.
+     */
     readonly write: (
       run: ComplianceScanRun,
       resultName: string,
       finishedAt: string,
-      deadline: number
+      deadline: number,
+      written?: ComplianceScanResult
     ) => Effect.Effect<ReportsOutcome, KubeError>
     /** Deletes every report the run wrote (best effort: a report elsewhere has no owner to collect it). */
     readonly removeRun: (run: ComplianceScanRun) => Effect.Effect<void>
@@ -176,8 +181,12 @@ export class ReportWriter extends Context.Service<
         Effect.gen(function*() {
           const api = reportApis[name]
           if (yield* superseded(name, run, deadline)) return { written: 0, superseded: true }
-          const namespaces = new Set((yield* listAll(Resources.Namespace, undefined, deadline)).map((object) => object.metadata.name))
-          const reports = buildReports(api, { run, result, finishedAt, budget: resultByteBudget, namespaces })
+          // Which namespaces exist matters only for findings about namespaced objects.
+          const namespaced = result.spec.checks.some((check) => check.subjects?.some((subject) => subject.namespace !== undefined) === true)
+          const namespaces = namespaced
+            ? new Set((yield* listAll(Resources.Namespace, undefined, deadline)).map((object) => object.metadata.name))
+            : undefined
+          const reports = buildReports(api, { run, result, finishedAt, budget: resultByteBudget, ...(namespaces === undefined ? {} : { namespaces }) })
           for (const report of reports) {
             yield* upsert(report.metadata.namespace === undefined ? api.cluster : api.namespaced, report, deadline)
           }
@@ -210,7 +219,8 @@ export class ReportWriter extends Context.Service<
         run: ComplianceScanRun,
         resultName: string,
         finishedAt: string,
-        runDeadline: number
+        runDeadline: number,
+        written?: ComplianceScanResult
       ) {
         const apis = yield* apisForWrite
         if (apis.length === 0) {
@@ -224,10 +234,10 @@ export class ReportWriter extends Context.Service<
         }
         const deadline = Math.max(runDeadline, (yield* Clock.currentTimeMillis) + minimumWindowMillis)
         const attempt = Effect.gen(function*() {
-          const stored = yield* retryTransientUntil(kube.get(Resources.ComplianceScanResult, run.metadata.namespace, resultName), deadline).pipe(
+          const stored = written ?? (yield* retryTransientUntil(kube.get(Resources.ComplianceScanResult, run.metadata.namespace, resultName), deadline).pipe(
             Effect.map((object) => object as unknown as ComplianceScanResult),
             Effect.catchTag("NotFound", () => Effect.succeed(undefined))
-          )
+          ))
           if (stored === undefined) {
             return {
               status: "False",

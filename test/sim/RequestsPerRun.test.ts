@@ -53,37 +53,63 @@ const finished = (name: string) =>
     )
   })
 
+/**
+ * The operator's requests for one cel run, from its creation to its last write. A first run
+ * settles start-up (watches, the first report API probe, the exception watch's sync).
+ */
+const callsOfOneRun = (served: (kube: KubeClient["Service"]) => KubeClient["Service"]) =>
+  Effect.gen(function*() {
+    const kube = yield* KubeClient
+    const recording = recordingKubeClient(served(kube))
+    yield* startOperator({ kube: recording.client, scanners: celScanners })
+    yield* kube.create(Resources.ComplianceScanRun, celRun("first"))
+    yield* finished("first")
+    const before = recording.calls().length
+    yield* kube.create(Resources.ComplianceScanRun, celRun("second"))
+    yield* finished("second")
+    return recording.calls().slice(before)
+  })
+
+/** The writes every run makes: the floor of issue 15. */
+const floor = [
+  "create core/events", // Started, Succeeded
+  "create core/events",
+  "create security.ugallu.io/compliancescanresults",
+  "create security.ugallu.io/securityevents", // ComplianceScanStarted, ComplianceScanCompleted
+  "create security.ugallu.io/securityevents",
+  "patch security.ugallu.io/compliancescanresults/status",
+  "patch security.ugallu.io/compliancescanruns/status", // Running, terminal
+  "patch security.ugallu.io/compliancescanruns/status"
+]
+
 const describeCalls = (calls: ReadonlyArray<ApiCall>) => calls.map((call) => `${call.verb} ${call.resource}`).sort()
 
 describe("API requests per run (simulated cluster)", () => {
   it.live("a cel run on a cluster without report APIs: the 8 writes of the floor and the scan's own list, nothing else", () =>
     Effect.gen(function*() {
-      const kube = yield* KubeClient
-      const recording = recordingKubeClient(withoutReportApis(kube))
-      yield* startOperator({ kube: recording.client, scanners: celScanners })
-      // A first run settles start-up (watches, the first report API probe, the exception watch's sync).
-      yield* kube.create(Resources.ComplianceScanRun, celRun("first"))
-      yield* finished("first")
-
-      const before = recording.calls().length
-      yield* kube.create(Resources.ComplianceScanRun, celRun("second"))
-      yield* finished("second")
-      const calls = recording.calls().slice(before)
+      const calls = yield* callsOfOneRun(withoutReportApis)
 
       const writes = calls.filter((call) => call.verb !== "get" && call.verb !== "list" && call.verb !== "watch")
-      expect(describeCalls(writes)).toEqual([
-        "create core/events", // Started, Succeeded
-        "create core/events",
-        "create security.ugallu.io/compliancescanresults",
-        "create security.ugallu.io/securityevents", // ComplianceScanStarted, ComplianceScanCompleted
-        "create security.ugallu.io/securityevents",
-        "patch security.ugallu.io/compliancescanresults/status",
-        "patch security.ugallu.io/compliancescanruns/status", // Running, terminal
-        "patch security.ugallu.io/compliancescanruns/status"
-      ])
+      expect(describeCalls(writes)).toEqual(floor)
       // Reads: only the scan's own data (the kind its rule matches), which grows with the cluster.
       expect(describeCalls(calls.filter((call) => call.verb === "get" || call.verb === "list" || call.verb === "watch"))).toEqual([
         "list core/namespaces"
       ])
+    }).pipe(Effect.provide(cluster)))
+
+  it.live("a cel run writing OpenReports: the floor, the scan's list, and the reports step's own requests", () =>
+    Effect.gen(function*() {
+      const calls = yield* callsOfOneRun((kube) => kube)
+      expect(describeCalls(calls)).toEqual([
+        ...floor,
+        // The reports step: a newer run of the series wrote its reports? (the first part's name)
+        "get openreports.io/clusterreports",
+        // Its findings are about Namespaces (cluster-scoped): one ClusterReport, no list of namespaces.
+        "create openreports.io/clusterreports",
+        // What an earlier write of the same run left (fewer parts): namespaced and cluster-wide.
+        "list openreports.io/clusterreports",
+        "list openreports.io/reports",
+        "list core/namespaces" // the scan's own
+      ].sort())
     }).pipe(Effect.provide(cluster)))
 })
