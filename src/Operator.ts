@@ -1,5 +1,6 @@
 import { Effect, Layer } from "effect"
 import type { Scanners } from "./backends/Scanner.ts"
+import { ExceptionCache } from "./exceptions/ExceptionCache.ts"
 import { ExceptionStatusController } from "./exceptions/ExceptionStatusController.ts"
 import { Controller } from "./reconciler/Controller.ts"
 import { RunReconciler } from "./reconciler/RunReconciler.ts"
@@ -20,7 +21,7 @@ const Scheduling = ScheduleController.layer.pipe(
 
 const Reconciling = Layer.mergeAll(Controller.layer, ExceptionStatusController.layer, Scheduling).pipe(
   Layer.provideMerge(RunReconciler.layer),
-  Layer.provideMerge(Layer.mergeAll(SecurityEvents.layer, EventRecorder.layer, ReportWriter.layer))
+  Layer.provideMerge(Layer.mergeAll(SecurityEvents.layer, EventRecorder.layer, ReportWriter.layer, ExceptionCache.layer))
 )
 
 /**

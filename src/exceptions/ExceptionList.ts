@@ -1,6 +1,6 @@
 import { Effect, Schema } from "effect"
 import { type ComplianceException, ComplianceException as ExceptionSchema } from "../api/ComplianceException.ts"
-import { KubeClient } from "../services/kube/KubeClient.ts"
+import type { KubeObject } from "../services/kube/KubeObject.ts"
 import { listAll } from "../services/kube/ListWatch.ts"
 import { Resources } from "../services/kube/Resources.ts"
 
@@ -19,14 +19,16 @@ export const listExceptions = Effect.gen(function*() {
       Forbidden: (error) => Effect.logWarning("the operator may not list ComplianceExceptions; none applied", { message: error.message }).pipe(Effect.as([]))
     })
   )
+  return yield* decodeExceptions(listed)
+})
+
+/** The objects that decode as ComplianceExceptions; the others are skipped with a warning. */
+export const decodeExceptions = Effect.fnUntraced(function*(objects: ReadonlyArray<KubeObject>) {
   const exceptions: Array<ComplianceException> = []
-  for (const object of listed) {
+  for (const object of objects) {
     const decoded = decode(object)
     if (decoded._tag === "Some") exceptions.push(decoded.value)
     else yield* Effect.logWarning("a ComplianceException does not decode; it is not applied", { namespace: object.metadata.namespace, name: object.metadata.name })
   }
   return exceptions as ReadonlyArray<ComplianceException>
 })
-
-/** Provides the client, for callers holding one. */
-export const listExceptionsWith = (kube: KubeClient["Service"]) => listExceptions.pipe(Effect.provideService(KubeClient, kube))

@@ -1,4 +1,4 @@
-import { Clock, Context, Duration, Effect, Layer, Queue, Schema, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Queue, Schema } from "effect"
 import { type ComplianceException, kind as exceptionKind, modeOf } from "../api/ComplianceException.ts"
 import { ComplianceScanRun as RunSchema, isTerminal } from "../api/ComplianceScanRun.ts"
 import { apiVersion } from "../api/ObjectMeta.ts"
@@ -7,12 +7,13 @@ import { seriesOf } from "../api/SeriesLabels.ts"
 import { KubeClient } from "../services/kube/KubeClient.ts"
 import type { KubeError } from "../services/kube/KubeErrors.ts"
 import type { KubeObject } from "../services/kube/KubeObject.ts"
-import { listAll, watchResource } from "../services/kube/ListWatch.ts"
+import { listAll } from "../services/kube/ListWatch.ts"
 import { Resources } from "../services/kube/Resources.ts"
 import { retryTransient } from "../services/kube/Retry.ts"
 import { exceptionStates } from "../services/KnownLabelValues.ts"
 import { Metrics } from "../services/Metrics.ts"
 import { OperatorConfig } from "../services/OperatorConfig.ts"
+import { ExceptionCache } from "./ExceptionCache.ts"
 import { listExceptions } from "./ExceptionList.ts"
 import { assessException, type ExceptionEventType, type RunView } from "./ExceptionStatus.ts"
 
@@ -77,6 +78,7 @@ export class ExceptionStatusController extends Context.Service<
       const kube = yield* KubeClient
       const metrics = yield* Metrics
       const config = yield* OperatorConfig
+      const cache = yield* ExceptionCache
       const gauge = metrics.gauge({
         name: "ugallu_compliance_scan_exceptions",
         help: "ComplianceExceptions by state (active, expiring within 7 days, expired, unused in the last runs); an exception can count in several.",
@@ -169,12 +171,9 @@ export class ExceptionStatusController extends Context.Service<
       const run = Effect.scoped(Effect.gen(function*() {
         // Any change of an exception (created, renewed, deleted) wakes the loop at once, so
         // a new exception's status and its Expiring event do not wait for the next pass.
+        // The watch also keeps the ExceptionCache that runs read.
         const changed = yield* Queue.sliding<void>(1)
-        yield* watchResource(Resources.ComplianceException).pipe(
-          Stream.runForEach((event) => (event.type === "SYNCED" ? Effect.void : Queue.offer(changed, undefined))),
-          Effect.provideService(KubeClient, kube),
-          Effect.forkScoped
-        )
+        yield* cache.follow(Queue.offer(changed, undefined).pipe(Effect.asVoid)).pipe(Effect.forkScoped)
         while (true) {
           const next = yield* syncOnce.pipe(
             Effect.catch((error) =>

@@ -35,9 +35,10 @@ export class Controller extends Context.Service<
         Effect.gen(function*() {
           const queue = yield* Queue.unbounded<RunKey>()
           const queued = new Set<string>()
-          // What the watch last said of each run (deleted runs absent): a key that waited in
-          // the queue while its run finished, or went away, needs no fiber and no GET.
-          const runsWithWork = new Map<string, boolean>()
+          // What the watch last said of each run with work (finished and deleted runs absent): a
+          // key that waited in the queue while its run finished, or went away, needs no fiber and
+          // no GET; a new run's fiber starts from this object instead of reading it again.
+          const runsWithWork = new Map<string, KubeObject>()
           const active = yield* FiberMap.make<string>()
           const permits = yield* Semaphore.make(config.maxConcurrentRuns)
           const scope = yield* Effect.scope
@@ -56,12 +57,13 @@ export class Controller extends Context.Service<
            * long as they last; after `maxFailedAttempts` other failures the run ends
            * Failed/InternalError with the cause, so it never stays Running unnoticed.
            */
-          const reconcileUntilDone = (key: RunKey) =>
+          const reconcileUntilDone = (key: RunKey, seen: KubeObject | undefined) =>
             Effect.gen(function*() {
               let attempts = 0
               let failures = 0
               while (true) {
-                const exit = yield* Effect.exit(reconciler.reconcile(key))
+                // The watched object on the first attempt only: a retry reads the run again.
+                const exit = yield* Effect.exit(reconciler.reconcile(key, attempts === 0 ? seen : undefined))
                 if (Exit.isSuccess(exit)) return
                 const cause = exit.cause
                 if (Cause.hasInterruptsOnly(cause)) return yield* Effect.failCause(cause)
@@ -97,7 +99,7 @@ export class Controller extends Context.Service<
             for (const object of items) {
               const id = runKeyString({ namespace: object.metadata.namespace!, name: object.metadata.name })
               if (!needsWork(object) || (yield* FiberMap.has(active, id))) continue
-              runsWithWork.set(id, true)
+              runsWithWork.set(id, object)
               yield* enqueue({ namespace: object.metadata.namespace!, name: object.metadata.name })
             }
           }).pipe(
@@ -125,9 +127,12 @@ export class Controller extends Context.Service<
                   Effect.andThen(Effect.forkIn(reconciler.deleted(event.object), scope))
                 )
               }
-              const hasWork = needsWork(event.object)
-              runsWithWork.set(id, hasWork)
-              return hasWork ? enqueue(key) : Effect.void
+              if (!needsWork(event.object)) {
+                runsWithWork.delete(id)
+                return Effect.void
+              }
+              runsWithWork.set(id, event.object)
+              return enqueue(key)
             }),
             Effect.provideService(KubeClient, kube),
             Effect.forkScoped
@@ -141,13 +146,14 @@ export class Controller extends Context.Service<
               yield* Semaphore.take(permits, 1)
               // Checked after the wait for a permit, since the run may have moved on meanwhile:
               // already driven by its own fiber, finished, or deleted.
-              if ((yield* FiberMap.has(active, id)) || runsWithWork.get(id) !== true) {
+              const seen = runsWithWork.get(id)
+              if ((yield* FiberMap.has(active, id)) || seen === undefined) {
                 return yield* Semaphore.release(permits, 1)
               }
               yield* FiberMap.run(
                 active,
                 id,
-                reconcileUntilDone(key).pipe(Effect.ensuring(Semaphore.release(permits, 1)))
+                reconcileUntilDone(key, seen).pipe(Effect.ensuring(Semaphore.release(permits, 1)))
               )
             })
           )

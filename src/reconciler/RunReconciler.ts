@@ -15,6 +15,7 @@ import { emptyCounts, type OutcomeCounts } from "../api/Outcome.ts"
 import type { Drift } from "../api/Drift.ts"
 import { isFailureReason, scanCompleted } from "../api/RunReason.ts"
 import { highestSeverity, isAtLeast, type Severity } from "../api/Severity.ts"
+import type { ComplianceScanResult } from "../api/ComplianceScanResult.ts"
 import { type BackendStatus, backendStatusOf, type RunFailure, Scanners } from "../backends/Scanner.ts"
 import { ReportWriter } from "../reports/ReportWriter.ts"
 import { EventRecorder } from "../services/EventRecorder.ts"
@@ -27,7 +28,7 @@ import { Metrics } from "../services/Metrics.ts"
 import { OperatorConfig } from "../services/OperatorConfig.ts"
 import { SecurityEvents } from "../services/SecurityEvents.ts"
 import { countsTowardAlerts } from "../exceptions/ExceptionApplication.ts"
-import { listExceptionsWith } from "../exceptions/ExceptionList.ts"
+import { ExceptionCache } from "../exceptions/ExceptionCache.ts"
 import { subjectLabelsWith } from "../exceptions/SubjectLabels.ts"
 import { coalescedProgress } from "./CoalescedProgress.ts"
 import { buildResult } from "./ResultBuilder.ts"
@@ -64,8 +65,10 @@ interface Written {
   readonly failure: RunFailure | undefined
   readonly resultName: string | undefined
   readonly conditions: ReadonlyArray<Condition>
-  /** The run's resourceVersion after this pass's own last status write, when there was one. */
-  readonly runVersion?: string | undefined
+  /** The ComplianceExceptions the Result applied (the run's `status.exceptions`). */
+  readonly exceptions?: ComplianceScanRunStatus["exceptions"]
+  /** The Result as this pass stored it (the reports are built from it without reading it back). */
+  readonly result?: ComplianceScanResult
 }
 
 /** What the scan produced, whether it finished, failed, timed out or crashed. */
@@ -119,7 +122,12 @@ const succeededCondition = (
 export class RunReconciler extends Context.Service<
   RunReconciler,
   {
-    readonly reconcile: (key: RunKey) => Effect.Effect<void, KubeError>
+    /**
+     * `seen`: the run as the watch last delivered it. A run not started yet is started from it
+     * (the Running patch is conditional on its resourceVersion, so a stale copy only costs a
+     * Conflict and a read); any other run is read first.
+     */
+    readonly reconcile: (key: RunKey, seen?: KubeObject) => Effect.Effect<void, KubeError>
     /**
      * A run deleted before it finished (its last known state): emits ComplianceScanFailed
      * with reason Deleted, once (the event's name is deterministic), best effort.
@@ -139,6 +147,7 @@ export class RunReconciler extends Context.Service<
       const metrics = yield* Metrics
       const config = yield* OperatorConfig
       const reports = yield* ReportWriter
+      const exceptionCache = yield* ExceptionCache
 
       /**
        * Status writes go through the subresource. With `ifVersion` the write is conditional
@@ -248,6 +257,7 @@ export class RunReconciler extends Context.Service<
 
       /**
        * Create, or overwrite after a restart: an upsert; status through the subresource.
+       * Answers the stored Result.
        * `onTransient` sees each transient failure of the create before it is retried.
        */
       const upsertResult = Effect.fn("RunReconciler.upsertResult")(function*(
@@ -275,7 +285,8 @@ export class RunReconciler extends Context.Service<
             )),
           Effect.retry({ times: 5, while: (error) => error._tag === "Conflict" })
         )
-        yield* retryTransientUntil(
+        // The stored Result, as the API server answers the last write.
+        return yield* retryTransientUntil(
           kube.patch(Resources.ComplianceScanResult, namespace, written.metadata.name, { status }, {
             subresource: "status"
           }),
@@ -284,9 +295,9 @@ export class RunReconciler extends Context.Service<
       })
 
       /**
-       * The terminal write. Conditional on the version of this pass's own last status write
-       * when there was one (the run is then known to be this one and not terminal: no read
-       * needed); otherwise, or on a Conflict, on a fresh read.
+       * The terminal write. Conditional on the version this pass read or last wrote the run at
+       * (unchanged since, it is still this run and not terminal: no read needed); without one,
+       * or on a Conflict (a progress write, a label change meanwhile), on a fresh read.
        */
       const writeTerminal = (run: ComplianceScanRun, status: ComplianceScanRunStatus, knownVersion: string | undefined) =>
         knownVersion === undefined
@@ -334,7 +345,8 @@ export class RunReconciler extends Context.Service<
 
       /**
        * One ComplianceDriftDetected per regressing run (deterministic name, so a retry finds it
-       * sent), before ResultWritten is recorded. Best effort: the Result already carries the drift.
+       * sent), once the Result is written; again by a pass that resumes from the stored Result.
+       * Best effort: the Result already carries the drift.
        */
       const emitDrift = (run: ComplianceScanRun, drift: Drift, resultName: string, deadline: number) => {
         const worst = highestSeverity(drift.regressed.map((entry) => entry.severity)) ?? "info"
@@ -365,7 +377,8 @@ export class RunReconciler extends Context.Service<
         deadline: number
       ) {
         const now = yield* isoNow
-        const exceptions = yield* retryTransientUntil(listExceptionsWith(kube), deadline)
+        // From the watch's store (a list only while it is not synced): no request per run.
+        const exceptions = yield* retryTransientUntil(exceptionCache.current, deadline)
         const labelsOf = yield* retryTransientUntil(
           subjectLabelsWith(kube, outcome.checks, exceptions, {
             backend: scannerNameOf(run.spec.backend),
@@ -388,9 +401,18 @@ export class RunReconciler extends Context.Service<
             Effect.catch((error) => Effect.logWarning("could not compute drift; the Result goes without it", { error: error.message }).pipe(Effect.as(undefined)))
           )
           : undefined
-        const result = drift === undefined ? built.result : { ...built.result, status: { ...built.result.status, drift } }
-        const base = { summary, worstSeverity, backendStatus: outcome.backendStatus }
         const scannedCondition = stepCondition("Scanned", "True", outcome.failure?.reason ?? scanCompleted, outcome.failure?.message ?? "The scan finished.", now, run)
+        // The Result's status (written last) carries the run's Scanned condition: the resume
+        // point of a pass after a crash, which finishes the run from the stored Result.
+        const result = {
+          ...built.result,
+          status: {
+            ...built.result.status,
+            ...(drift === undefined ? {} : { drift }),
+            conditions: withConditions(built.result.status?.conditions, [scannedCondition])
+          }
+        }
+        const base = { summary, worstSeverity, backendStatus: outcome.backendStatus }
         // Made visible once the write fails and is retried: the scan is done (its outcome is
         // held in memory until the Result is written). Not written when the Result goes through
         // at once (a request per run saved); it is no step to resume from either way.
@@ -422,27 +444,58 @@ export class RunReconciler extends Context.Service<
         for (const check of checks) {
           if (countsTowardAlerts(check)) metrics.findingsTotal.inc({ benchmark, severity: check.severity })
         }
+        // Not recorded in the run's status (a request per run saved): a pass after a crash
+        // finds the stored Result instead (resultWritten below).
         const conditions = withConditions(run.status?.conditions, [
           scannedCondition,
           stepCondition("ResultWritten", "True", "ResultWritten", `ComplianceScanResult ${result.metadata.name} written.`, now, run)
         ])
-        // Recorded so that a retry (or another leader) resumes here instead of scanning again.
-        const recorded = yield* retryTransientUntil(
-          patchStatus(run, {
-            summary,
-            ...(worstSeverity === undefined ? {} : { worstSeverity }),
-            ...outcome.backendStatus,
-            resultRef: { name: result.metadata.name },
-            ...(result.spec.exceptions === undefined ? {} : { exceptions: result.spec.exceptions }),
-            ...(outcome.failure === undefined ? {} : { reason: outcome.failure.reason, message: outcome.failure.message }),
-            conditions
-          }, undefined),
-          deadline
-        )
-        return { ...base, failure: outcome.failure, resultName: result.metadata.name, conditions, runVersion: recorded.metadata.resourceVersion } satisfies Written
+        return {
+          ...base,
+          failure: outcome.failure,
+          resultName: result.metadata.name,
+          conditions,
+          ...(result.spec.exceptions === undefined ? {} : { exceptions: result.spec.exceptions }),
+          result: upserted.success as unknown as ComplianceScanResult
+        } satisfies Written
       })
 
-      /** What the status says a previous pass wrote (the step ResultWritten is True). */
+      /**
+       * What an earlier pass wrote, found by the Result's deterministic name: a Result of this
+       * run (`derivedFromRun.uid`) whose status, written last, carries the Scanned condition.
+       * None when the earlier pass did not get that far: the run is scanned again.
+       */
+      const resultWritten = Effect.fn("RunReconciler.resultWritten")(function*(run: ComplianceScanRun, deadline: number) {
+        const stored = yield* retryTransientUntil(kube.get(Resources.ComplianceScanResult, run.metadata.namespace, run.metadata.name), deadline).pipe(
+          Effect.map((object) => Option.some(object as unknown as ComplianceScanResult)),
+          Effect.catchTag("NotFound", () => Effect.succeed(Option.none<ComplianceScanResult>()))
+        )
+        if (Option.isNone(stored)) return Option.none<Written>()
+        const result = stored.value
+        const scanned = result.status?.conditions?.find((condition) => condition.type === "Scanned")
+        if (result.spec.derivedFromRun.uid !== run.metadata.uid || scanned === undefined) return Option.none<Written>()
+        // Sent at most once (deterministic name): repeated in case the crash came before it.
+        const drift = result.status?.drift
+        if (drift !== undefined && drift.counts.regressed > 0) yield* emitDrift(run, drift, result.metadata.name, deadline)
+        const failed = scanned.reason !== scanCompleted
+        return Option.some<Written>({
+          summary: result.spec.summary,
+          worstSeverity: result.status?.worstSeverity,
+          backendStatus: result.spec.nodes === undefined ? undefined : { nodes: result.spec.nodes },
+          // A reason this operator did not write (an older version's) reads as InternalError.
+          failure: failed
+            ? { reason: isFailureReason(scanned.reason) ? scanned.reason : "InternalError", message: scanned.message }
+            : undefined,
+          resultName: result.metadata.name,
+          conditions: withConditions(run.status?.conditions, [
+            scanned,
+            stepCondition("ResultWritten", "True", "ResultWritten", `ComplianceScanResult ${result.metadata.name} written.`, scanned.lastTransitionTime, run)
+          ]),
+          ...(result.spec.exceptions === undefined ? {} : { exceptions: result.spec.exceptions })
+        })
+      })
+
+      /** What the status says a previous pass wrote (the step ResultWritten is True: written by older versions). */
       const writtenFromStatus = (run: ComplianceScanRun): Written => {
         const status = run.status ?? {}
         const scanned = status.conditions?.find((condition) => condition.type === "Scanned")
@@ -468,7 +521,7 @@ export class RunReconciler extends Context.Service<
         if (!isTrue(conditions, "ReportsWritten") && written.resultName !== undefined) {
           // Built from the stored Result, so a pass resumed after a crash writes the same reports.
           const scannedAt = conditions.find((condition) => condition.type === "Scanned")?.lastTransitionTime ?? now
-          const outcome = yield* reports.write(run, written.resultName, scannedAt, deadline)
+          const outcome = yield* reports.write(run, written.resultName, scannedAt, deadline, written.result)
           conditions = withConditions(conditions, [stepCondition("ReportsWritten", outcome.status, outcome.reason, outcome.message, now, run)])
         }
         if (!isTrue(conditions, "EventsEmitted")) {
@@ -524,10 +577,11 @@ export class RunReconciler extends Context.Service<
           ...(written.resultName === undefined ? {} : { resultRef: { name: written.resultName } }),
           ...(worstSeverity === undefined ? {} : { worstSeverity }),
           ...written.backendStatus,
+          ...(written.exceptions === undefined ? {} : { exceptions: written.exceptions }),
           conditions: withConditions(conditions, [
             succeededCondition(phase === "Succeeded" ? "True" : "False", reason, message, now, run.metadata.generation)
           ])
-        }, written.runVersion)
+        }, run.metadata.resourceVersion)
         if (!done) return
         yield* recorder.record(run, { type: phase === "Succeeded" ? "Normal" : "Warning", reason: phase, message })
 
@@ -550,34 +604,57 @@ export class RunReconciler extends Context.Service<
         )
       })
 
-      const reconcileOnce = Effect.fn("RunReconciler.reconcileOnce")(function*(key: RunKey) {
+      /** The run to drive: `seen` when it is a run not started yet, else a fresh read. */
+      const currentRun = Effect.fn("RunReconciler.currentRun")(function*(key: RunKey, seen: KubeObject | undefined) {
+        if (seen !== undefined && !(seen.status as { phase?: string } | undefined)?.phase) {
+          const decoded = yield* Effect.result(decodeRun(seen))
+          if (decoded._tag === "Success") return Option.some(decoded.success)
+        }
         const raw = yield* retryTransient(kube.get(Resources.ComplianceScanRun, key.namespace, key.name)).pipe(
           Effect.map(Option.some),
           Effect.catchTag("NotFound", () => Effect.succeed(Option.none<KubeObject>()))
         )
-        if (Option.isNone(raw)) return
+        if (Option.isNone(raw)) return Option.none<ComplianceScanRun>()
         const decoded = yield* Effect.result(decodeRun(raw.value))
-        if (decoded._tag === "Failure") return yield* rejectInvalid(raw.value, decoded.failure.message)
-        let run = decoded.success
+        if (decoded._tag === "Failure") {
+          yield* rejectInvalid(raw.value, decoded.failure.message)
+          return Option.none<ComplianceScanRun>()
+        }
+        return Option.some(decoded.success)
+      })
+
+      const reconcileOnce = Effect.fn("RunReconciler.reconcileOnce")(function*(key: RunKey, seen: KubeObject | undefined) {
+        const current = yield* currentRun(key, seen)
+        if (Option.isNone(current)) return
+        let run = current.value
         if (isTerminal(run.status?.phase)) return
 
-        if (!run.status?.phase) run = (yield* decodeRun(yield* start(run)).pipe(Effect.orDie))
+        const starting = !run.status?.phase
+        if (starting) run = (yield* decodeRun(yield* start(run)).pipe(Effect.orDie))
         // Again on every pass: covers a crash between the Running patch and the first emit.
         yield* emitStarted(run)
 
         const timeoutMillis = parseDurationMillis(withDefaults(run.spec).timeout) ?? 0
         const deadline = Date.parse(run.status!.startTime!) + timeoutMillis
-        // Resumes at the first step not done: a finished scan whose Result is written is never run again.
-        const written = isTrue(run.status?.conditions, "ResultWritten")
-          ? writtenFromStatus(run)
-          : yield* writeResult(run, yield* scan(run, deadline), deadline)
+        // Resumes at the first step not done: a finished scan whose Result is written is never
+        // run again. A run this pass started has no Result yet: nothing to look for.
+        const stored = isTrue(run.status?.conditions, "ResultWritten")
+          ? Option.some(writtenFromStatus(run))
+          : starting
+          ? Option.none<Written>()
+          : yield* resultWritten(run, deadline)
+        const written = Option.isSome(stored) ? stored.value : yield* writeResult(run, yield* scan(run, deadline), deadline)
         yield* finish(run, written, deadline)
       })
 
-      const reconcile = (key: RunKey) =>
-        reconcileOnce(key).pipe(
-          // Conflict: someone wrote the run since we read it. Read again and carry on.
-          Effect.retry({ times: 10, while: (error: KubeError) => error._tag === "Conflict" }),
+      const reconcile = (key: RunKey, seen?: KubeObject) =>
+        reconcileOnce(key, seen).pipe(
+          // Conflict: someone wrote the run since we read it (or the watch's copy was stale).
+          // Read again and carry on.
+          Effect.catchTag("Conflict", () =>
+            reconcileOnce(key, undefined).pipe(
+              Effect.retry({ times: 9, while: (error: KubeError) => error._tag === "Conflict" })
+            )),
           Effect.annotateLogs({ run: runKeyString(key) })
         )
 

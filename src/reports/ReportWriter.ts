@@ -18,6 +18,13 @@ export interface ReportsOutcome {
   readonly message: string
 }
 
+/**
+ * With `--report-api=auto`, how long what was served stays the answer before a run asks again
+ * (until OpenReports is found: nothing can change the choice after that). Bounds the probes
+ * to 2 lists per interval however many runs finish in it.
+ */
+export const reportApiReprobeMillis = 15_000
+
 /** Time the reports step gets even when the run's own deadline has passed (a resumed run). */
 const minimumWindowMillis = 30_000
 
@@ -27,18 +34,24 @@ const keyOf = (object: KubeObject) => `${object.metadata.namespace ?? ""}/${obje
  * Writes the OpenReports (and/or wgpolicyk8s PolicyReports) of a run's Result and removes
  * them with the run. Which APIs it writes is `--report-api`; `auto` asks the API server
  * which are served (a one-item list of each cluster report kind: 404 means not served) at
- * start-up and again at every run, so installing the CRDs later turns reports on without a
- * restart. Each change of what is served is logged.
+ * start-up and again at a run once the last answer is `reportApiReprobeMillis` old, so
+ * installing the CRDs later turns reports on without a restart. Each change of what is
+ * served is logged.
  */
 export class ReportWriter extends Context.Service<
   ReportWriter,
   {
-    /** Writes the reports of the run's Result `resultName`; `finishedAt` is every result's timestamp. */
+    /**
+     * Writes the reports of the run's Result `resultName`; `finishedAt` is every result's
+     * timestamp. `written`: the Result as this pass stored it (create and status accepted),
+     * used instead of reading it back.
+     */
     readonly write: (
       run: ComplianceScanRun,
       resultName: string,
       finishedAt: string,
-      deadline: number
+      deadline: number,
+      written?: ComplianceScanResult
     ) => Effect.Effect<ReportsOutcome, KubeError>
     /** Deletes every report the run wrote (best effort: a report elsewhere has no owner to collect it). */
     readonly removeRun: (run: ComplianceScanRun) => Effect.Effect<void>
@@ -57,6 +70,8 @@ export class ReportWriter extends Context.Service<
       const kube = yield* KubeClient
       const config = yield* OperatorConfig
       const lastServed = yield* Ref.make<ReadonlySet<ReportApiName> | undefined>(undefined)
+      // When lastServed was asked (epoch milliseconds).
+      const lastProbeAt = yield* Ref.make(0)
 
       const isServed = (name: ReportApiName) =>
         retryTransient(kube.list(reportApis[name].cluster, { limit: 1 }), 3).pipe(
@@ -69,6 +84,7 @@ export class ReportWriter extends Context.Service<
         )
 
       const detect = Effect.gen(function*() {
+        yield* Ref.set(lastProbeAt, yield* Clock.currentTimeMillis)
         const served = new Set<ReportApiName>()
         for (const name of reportApiNames) if (yield* isServed(name)) served.add(name)
         const previous = yield* Ref.getAndSet(lastServed, served)
@@ -86,13 +102,14 @@ export class ReportWriter extends Context.Service<
       /**
        * The APIs a run writes, probing only what could change them: nothing for an explicit
        * --report-api (it names its APIs), and for `auto` nothing once OpenReports is known to
-       * be served (it wins over wgpolicyk8s). A write refused with NotFound forgets what was
-       * known, so the next run probes again.
+       * be served (it wins over wgpolicyk8s), else at most once per `reportApiReprobeMillis`.
+       * A write refused with NotFound forgets what was known, so the next run probes again.
        */
       const apisForWrite = Effect.gen(function*() {
         if (config.reportApi !== "auto") return selectReportApis(config.reportApi, new Set())
         const known = yield* Ref.get(lastServed)
-        return selectReportApis("auto", known?.has("openreports") === true ? known : yield* detect)
+        const fresh = (yield* Clock.currentTimeMillis) - (yield* Ref.get(lastProbeAt)) < reportApiReprobeMillis
+        return selectReportApis("auto", known !== undefined && (known.has("openreports") || fresh) ? known : yield* detect)
       })
 
       const upsert = (resource: ResourceType, report: KubeObject, deadline: number) =>
@@ -164,8 +181,12 @@ export class ReportWriter extends Context.Service<
         Effect.gen(function*() {
           const api = reportApis[name]
           if (yield* superseded(name, run, deadline)) return { written: 0, superseded: true }
-          const namespaces = new Set((yield* listAll(Resources.Namespace, undefined, deadline)).map((object) => object.metadata.name))
-          const reports = buildReports(api, { run, result, finishedAt, budget: resultByteBudget, namespaces })
+          // Which namespaces exist matters only for findings about namespaced objects.
+          const namespaced = result.spec.checks.some((check) => check.subjects?.some((subject) => subject.namespace !== undefined) === true)
+          const namespaces = namespaced
+            ? new Set((yield* listAll(Resources.Namespace, undefined, deadline)).map((object) => object.metadata.name))
+            : undefined
+          const reports = buildReports(api, { run, result, finishedAt, budget: resultByteBudget, ...(namespaces === undefined ? {} : { namespaces }) })
           for (const report of reports) {
             yield* upsert(report.metadata.namespace === undefined ? api.cluster : api.namespaced, report, deadline)
           }
@@ -198,7 +219,8 @@ export class ReportWriter extends Context.Service<
         run: ComplianceScanRun,
         resultName: string,
         finishedAt: string,
-        runDeadline: number
+        runDeadline: number,
+        written?: ComplianceScanResult
       ) {
         const apis = yield* apisForWrite
         if (apis.length === 0) {
@@ -212,10 +234,10 @@ export class ReportWriter extends Context.Service<
         }
         const deadline = Math.max(runDeadline, (yield* Clock.currentTimeMillis) + minimumWindowMillis)
         const attempt = Effect.gen(function*() {
-          const stored = yield* retryTransientUntil(kube.get(Resources.ComplianceScanResult, run.metadata.namespace, resultName), deadline).pipe(
+          const stored = written ?? (yield* retryTransientUntil(kube.get(Resources.ComplianceScanResult, run.metadata.namespace, resultName), deadline).pipe(
             Effect.map((object) => object as unknown as ComplianceScanResult),
             Effect.catchTag("NotFound", () => Effect.succeed(undefined))
-          )
+          ))
           if (stored === undefined) {
             return {
               status: "False",

@@ -253,7 +253,8 @@ describe("a CEL run with exceptions", () => {
         const types = await eventsOf(shortLived.metadata.uid)
         return types.includes("ComplianceExceptionExpired") ? types : undefined
       }, { what: "the ComplianceExceptionExpired event", timeoutMillis: 90_000, intervalMillis: 500 })
-      expect(Date.now()).toBeGreaterThanOrEqual(expiresAt)
+      // expiresAt is stored to the second (rfc3339 drops the milliseconds).
+      expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(rfc3339(expiresAt)))
       expect(expiredEvents).toEqual(["ComplianceExceptionExpired", "ComplianceExceptionExpiring"])
       const expiredStatus = await eventually(async () => {
         const current = await admin.get(exceptionPath(home, "metrics-host-network"))

@@ -16,6 +16,7 @@ import { kubeBenchArgs, kubeBenchContainerName } from "../../src/backends/kube-b
 import { buildResult, resultByteBudget } from "../../src/reconciler/ResultBuilder.ts"
 import { buildReports, labels } from "../../src/reports/OpenReports.ts"
 import { type ReportApiName, reportApis } from "../../src/reports/ReportApis.ts"
+import { reportApiReprobeMillis } from "../../src/reports/ReportWriter.ts"
 import { resourcePath as apiPath } from "../../src/services/kube/live/ResourcePaths.ts"
 import type { ResourceType } from "../../src/services/kube/Resources.ts"
 import { post } from "../sim/falco/FalcoFixtures.ts"
@@ -23,7 +24,7 @@ import { expectOneToOne, resultsOf } from "../support/ReportWalk.ts"
 import "./harness/ClusterInfo.ts"
 import { applyAll, connectAdmin, createNamespace, deleteNamespace, type OperatorIdentity, prepareCluster } from "./harness/ClusterSetup.ts"
 import { writeCriLog } from "./harness/CriLog.ts"
-import { eventually } from "./harness/Eventually.ts"
+import { eventually, sleep } from "./harness/Eventually.ts"
 import { freePort } from "./harness/FreePort.ts"
 import type { Json, KubeHttp } from "./harness/KubeHttp.ts"
 import { repoRoot } from "./harness/Manifests.ts"
@@ -219,8 +220,11 @@ describe("OpenReports on the real API server", () => {
       const before = await waitForRun(admin, namespace, "before")
       expect(before.status.phase).toBe("Succeeded")
       expect(condition(before, "ReportsWritten")).toMatchObject({ status: "True", reason: "NoReportApi" })
+      // The operator last asked what is served before "before" finished; a run asks again once that answer is old.
+      const askAgainAt = Date.now() + reportApiReprobeMillis
 
       await installCrds(crds)
+      await sleep(Math.max(0, askAgainAt - Date.now()))
       await createRunWithLabels("after", { backend: "cel", cel: celRules() })
       const after = await waitForRun(admin, namespace, "after")
       expect(after.status.phase).toBe("Succeeded")

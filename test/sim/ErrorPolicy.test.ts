@@ -6,7 +6,7 @@ import { KubeClient } from "../../src/services/kube/KubeClient.ts"
 import { Invalid, NotFound } from "../../src/services/kube/KubeErrors.ts"
 import { Resources } from "../../src/services/kube/Resources.ts"
 import { SimulatedCluster } from "../../sim/cluster/SimulatedCluster.ts"
-import { getRun, runManifest, startOperator, testCluster, waitForPhase } from "../support/TestOperator.ts"
+import { getRun, runManifest, startOperator, testCluster, testNamespace, waitForPhase } from "../support/TestOperator.ts"
 import { instantScanner, passingCheck } from "../support/TestScanners.ts"
 
 describe("Error policy around run fibers", () => {
@@ -40,6 +40,11 @@ describe("Error policy around run fibers", () => {
       const kube = yield* KubeClient
       const sim = yield* SimulatedCluster
       yield* kube.create(Resources.ComplianceScanRun, runManifest("missed", { backend: "cel" }))
+      // Started by an earlier leader: its fiber reads it first (a run not started yet starts
+      // from the watch's copy without a read).
+      yield* kube.patch(Resources.ComplianceScanRun, testNamespace, "missed", {
+        status: { phase: "Running", startTime: new Date().toISOString() }
+      }, { subresource: "status" })
       // The reconcile's first read says the run is gone: its fiber ends; no watch event follows.
       yield* sim.failNext("get", new NotFound({ message: "compliancescanruns \"missed\" not found" }))
       const readsBefore = (yield* sim.requestCounts).get

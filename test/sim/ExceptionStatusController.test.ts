@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import type { ComplianceException } from "../../src/api/ComplianceException.ts"
+import { ExceptionCache } from "../../src/exceptions/ExceptionCache.ts"
 import { ExceptionStatusController, exceptionSyncMillis } from "../../src/exceptions/ExceptionStatusController.ts"
 import { KubeClient } from "../../src/services/kube/KubeClient.ts"
 import type { KubeObject } from "../../src/services/kube/KubeObject.ts"
@@ -17,7 +18,7 @@ const start = Date.parse("2026-12-01T00:00:00Z")
 const expiresAt = start + 10 * day
 
 const layer = ExceptionStatusController.layer.pipe(
-  Layer.provideMerge(Layer.mergeAll(Metrics.layerTest, OperatorConfig.layer({}))),
+  Layer.provideMerge(Layer.mergeAll(Metrics.layerTest, OperatorConfig.layer({}), ExceptionCache.layer)),
   Layer.provideMerge(SimulatedCluster.layer({ objects: [namespaceObject("ugallu-system")] }))
 )
 

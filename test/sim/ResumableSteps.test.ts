@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Ref } from "effect"
+import { Deferred, Effect, Fiber, Ref, Schedule } from "effect"
 import { TestClock } from "effect/testing"
 import type { ComplianceScanRun } from "../../src/api/ComplianceScanRun.ts"
 import type { Scanner } from "../../src/backends/Scanner.ts"
@@ -137,6 +137,64 @@ describe("Resumable steps", () => {
       const completed = (yield* listSecurityEvents).filter((event) => event.spec.subject.uid === created.metadata.uid && event.spec.type === "ComplianceScanCompleted")
       expect(completed).toHaveLength(1)
       expect(completed[0]!.spec).toMatchObject({ class: "Detection", severity: "critical" })
+    }).pipe(Effect.provide(testCluster)))
+
+  it.live("a crash after the Result's status is written: the next process finishes the run from the stored Result, without scanning", () =>
+    Effect.gen(function*() {
+      const kube = yield* KubeClient
+      const created = yield* kube.create(Resources.ComplianceScanRun, runManifest("stored", { backend: "cel" }))
+      // The first process hangs (then dies) on the first write after the Result: the Completed event.
+      const hangsAfterResult: KubeClient["Service"] = {
+        ...kube,
+        create: (resource, object) =>
+          resource.kind === "SecurityEvent" && (object.spec as { type?: string }).type === "ComplianceScanCompleted" ? Effect.never : kube.create(resource, object)
+      }
+      const firstScans = yield* Ref.make(0)
+      const first = yield* startOperator({ kube: hangsAfterResult, scanners: [instantScanner("cel", [failingCheck("f", "high"), passingCheck("p")], firstScans)] })
+      const stored = yield* listResults.pipe(
+        Effect.repeat({ schedule: Schedule.spaced("10 millis"), until: (results) => results[0]?.status?.conditions?.some((condition) => condition.type === "Scanned") === true }),
+        Effect.timeout("10 seconds")
+      )
+      yield* Fiber.interrupt(first.fiber)
+      expect(yield* Ref.get(firstScans)).toBe(1)
+      // Nothing in the run's status says the Result is written: it is found by its name and run uid.
+      expect(stepsOf(yield* runStatus("stored"))).toEqual({ Succeeded: "Unknown" })
+
+      const secondScans = yield* Ref.make(0)
+      yield* startOperator({ kube, scanners: [instantScanner("cel", [passingCheck("p")], secondScans)] })
+      const run = yield* waitForPhase("stored", ["Succeeded"])
+      expect(yield* Ref.get(secondScans)).toBe(0)
+      expect(run.status).toMatchObject({ reason: "ScanCompleted", worstSeverity: "high", summary: { fail: 1, pass: 1 }, resultRef: { name: "stored" } })
+      const scanned = stored[0]!.status!.conditions!.find((condition) => condition.type === "Scanned")!
+      expect(run.status?.conditions?.find((condition) => condition.type === "Scanned")).toEqual(scanned)
+      expect(stepsOf(run.status)).toMatchObject({ Scanned: "True", ResultWritten: "True", EventsEmitted: "True" })
+      expect(yield* listResults).toHaveLength(1)
+      const completed = (yield* listSecurityEvents).filter((event) => event.spec.subject.uid === created.metadata.uid && event.spec.type === "ComplianceScanCompleted")
+      expect(completed).toHaveLength(1)
+    }).pipe(Effect.provide(testCluster)))
+
+  it.live("a crash between the Result's create and its status: the next process scans again and overwrites it", () =>
+    Effect.gen(function*() {
+      const kube = yield* KubeClient
+      yield* kube.create(Resources.ComplianceScanRun, runManifest("half", { backend: "cel" }))
+      const hangsOnResultStatus: KubeClient["Service"] = {
+        ...kube,
+        patch: (resource, namespace, name, patch, options) =>
+          resource.kind === "ComplianceScanResult" ? Effect.never : kube.patch(resource, namespace, name, patch, options)
+      }
+      const first = yield* startOperator({ kube: hangsOnResultStatus, scanners: [instantScanner("cel", [failingCheck("f", "high")])] })
+      yield* listResults.pipe(Effect.repeat({ schedule: Schedule.spaced("10 millis"), until: (results) => results.length === 1 }), Effect.timeout("10 seconds"))
+      yield* Fiber.interrupt(first.fiber)
+
+      const scans = yield* Ref.make(0)
+      yield* startOperator({ kube, scanners: [instantScanner("cel", [passingCheck("p")], scans)] })
+      const run = yield* waitForPhase("half", ["Succeeded"])
+      // The stored Result had no Scanned condition (its status was never written): not a resume point.
+      expect(yield* Ref.get(scans)).toBe(1)
+      expect(run.status).toMatchObject({ summary: { pass: 1, fail: 0 } })
+      const results = yield* listResults
+      expect(results.map((result) => result.spec.summary.pass)).toEqual([1])
+      expect(results[0]!.status?.conditions?.some((condition) => condition.type === "Scanned")).toBe(true)
     }).pipe(Effect.provide(testCluster)))
 
   it.effect("kube-bench: a Result write failing after the scan resumes at the write; each Job is created once", () =>
