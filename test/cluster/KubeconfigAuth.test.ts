@@ -1,4 +1,5 @@
 import { Effect } from "effect"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import { Agent, request } from "node:https"
 import * as os from "node:os"
@@ -20,7 +21,8 @@ import type { KubeHttp } from "./harness/KubeHttp.ts"
 /**
  * The operator's own kubeconfig loader against the real API server: the Pod's ServiceAccount
  * path with bound tokens (the real token authenticator refuses a token whose bound Secret is
- * gone; the loader reads the token file again on that 401), and an exec credential plugin.
+ * gone; the loader reads the token file again on that 401), an exec credential plugin and a
+ * client certificate signed by the control plane's CA (the API server's --client-ca-file).
  */
 const cluster = inject("cluster")
 let admin: KubeHttp
@@ -162,5 +164,26 @@ describe("kubeconfig loading against the real API server", () => {
     }))
     const review = await whoAmI({ kubeconfig }, { ...defaultKubeConfigEnvironment(), env: {} })
     expect(await review()).toEqual({ status: 201, username: `system:serviceaccount:${namespace}:reader` })
+  })
+
+  it("a client certificate (files relative to the kubeconfig) authenticates as its CN", async () => {
+    const dir = tempDir()
+    const openssl = (...args: Array<string>) => execFileSync("openssl", args, { cwd: dir, stdio: "ignore" })
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "client.key",
+      "-out", "client.csr", "-subj", "/CN=kubeconfig-cert-user/O=kubeconfig-cert-group")
+    fs.writeFileSync(path.join(dir, "client.ext"), "extendedKeyUsage=clientAuth\n")
+    openssl("x509", "-req", "-in", "client.csr", "-CA", path.join(cluster.dir, "ca.crt"), "-CAkey", path.join(cluster.dir, "ca.key"),
+      "-CAcreateserial", "-CAserial", path.join(dir, "ca.srl"), "-out", "client.crt", "-days", "1", "-extfile", "client.ext")
+    const kubeconfig = path.join(dir, "kubeconfig.yaml")
+    fs.writeFileSync(kubeconfig, stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{ name: "real", cluster: { server: cluster.server, "certificate-authority-data": Buffer.from(cluster.caPem).toString("base64") } }],
+      users: [{ name: "cert", user: { "client-certificate": "client.crt", "client-key": "client.key" } }],
+      contexts: [{ name: "real", context: { cluster: "real", user: "cert" } }],
+      "current-context": "real"
+    }))
+    const review = await whoAmI({ kubeconfig }, { ...defaultKubeConfigEnvironment(), env: {} })
+    expect(await review()).toEqual({ status: 201, username: "kubeconfig-cert-user" })
   })
 })
