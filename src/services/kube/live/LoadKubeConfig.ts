@@ -57,7 +57,7 @@ export interface LoadedKubeConfig {
 
 const reason = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
-/** The proxy an old client-go plugin moved out of the client, for the refusal message. */
+/** The exec plugin that replaces each legacy auth-provider (removed from client-go in 1.26), for the refusal message. */
 const authProviderReplacements: Readonly<Record<string, string>> = {
   gcp: "gke-gcloud-auth-plugin (https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl)",
   azure: "kubelogin (https://github.com/Azure/kubelogin: `kubelogin convert-kubeconfig`)",
