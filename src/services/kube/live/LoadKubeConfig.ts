@@ -146,7 +146,7 @@ const material = (file: string | undefined, data: string | undefined, field: str
  *
  * The loader is the project's own rather than @kubernetes/client-node's KubeConfig: that
  * class's module loads the library's whole generated API (bench/cluster.ts: idle RSS 229-242
- * -> 178-179 MiB, 175-179 -> 151-153 MiB with the image's V8 flag; about 0.8 s less CPU at
+ * -> 176-179 MiB, 175-179 -> 150-153 MiB with the image's V8 flag; 0.5-0.8 s less CPU at
  * start) for a few hundred lines of parsing.
  */
 export const loadKubeConfig = (
