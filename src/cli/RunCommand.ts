@@ -77,7 +77,10 @@ export const runWithFlags = (flags: Flags) =>
       Metrics.layer,
       OperatorConfig.layer(config)
     )
-    const kube = LiveKubeClient.layer(flags.kubeconfig === undefined ? {} : { kubeconfig: flags.kubeconfig })
+    // `--kubeconfig` falls back to KUBECONFIG, which kubectl reads as a list of files to merge:
+    // a value that came from the variable is left to the loader, which reads it as that list.
+    const fromVariable = flags.kubeconfig === undefined || flags.kubeconfig === process.env.KUBECONFIG
+    const kube = LiveKubeClient.layer(fromVariable ? {} : { kubeconfig: flags.kubeconfig })
     // Ready once started and while the API server answers the operator (docs/operations.md).
     const readiness = Effect.gen(function*() {
       const apiHealth = yield* ApiHealth

@@ -37,8 +37,8 @@ export interface LogOptions {
 
 /**
  * The Kubernetes API as the operator uses it. Two Layers implement it: LiveKubeClient
- * (its own requests over node:http/https to a real API server; @kubernetes/client-node
- * only reads the kubeconfig) and sim/'s SimulatedCluster (in memory, tests and the demo).
+ * (its own requests over node:http/https to a real API server, its own kubeconfig loading)
+ * and sim/'s SimulatedCluster (in memory, tests and the demo).
  * Every failure is one of the typed KubeErrors; interrupting an effect aborts its request.
  */
 export class KubeClient extends Context.Service<

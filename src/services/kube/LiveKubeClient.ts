@@ -1,14 +1,13 @@
 import { Duration, Effect, Layer, Option, Schema, Stream } from "effect"
 import type { Scope } from "effect"
 import * as http from "node:http"
-import * as https from "node:https"
 import { Metrics } from "../Metrics.ts"
 import { KubeClient } from "./KubeClient.ts"
 import type { DeleteOptions, ListOptions, LogOptions, PatchOptions, WatchOptions } from "./KubeClient.ts"
 import { Invalid, type KubeError, Transient } from "./KubeErrors.ts"
 import { type KubeObject, MalformedObject, type ObjectList, type ObjectPage, pageOfList } from "./KubeObject.ts"
 import type { ResourceType } from "./Resources.ts"
-import { type HttpRequest, makeHttpTransport, readText } from "./live/HttpTransport.ts"
+import { type HttpRequest, makeAgent, makeHttpTransport, readText } from "./live/HttpTransport.ts"
 import { KubeConfigError } from "./live/KubeConfigError.ts"
 import { type KubeConfigOptions, loadKubeConfig } from "./live/LoadKubeConfig.ts"
 import { splitList } from "./live/ListItems.ts"
@@ -105,9 +104,7 @@ const make = (
     const metrics = yield* Metrics
     const loaded = yield* loadKubeConfig(options)
     const agent = yield* Effect.acquireRelease(
-      Effect.sync((): http.Agent =>
-        loaded.server.protocol === "https:" ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true })
-      ),
+      Effect.sync(() => makeAgent(loaded)),
       (agent) => Effect.sync(() => agent.destroy())
     )
     const send = makeHttpTransport(loaded, agent)

@@ -162,6 +162,8 @@ export const startControlPlane = async (options: ControlPlaneOptions): Promise<C
       `--tls-cert-file=${certs.servingCert}`,
       `--tls-private-key-file=${certs.servingKey}`,
       `--token-auth-file=${tokenFile}`,
+      // Client certificates signed by the test CA authenticate too (the kubeconfig loader's tests).
+      `--client-ca-file=${certs.caCert}`,
       "--authorization-mode=RBAC",
       "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
       `--service-account-key-file=${certs.serviceAccountKey}`,

@@ -49,6 +49,16 @@ describe("compliance-scan run: flags", () => {
     )
   })
 
+  it("KUBECONFIG is a list of files (kubectl's), not one file named by the whole value", async () => {
+    const failure = await cli(["run", "--metrics-bind-address", "0", "--health-probe-bind-address", "0"], {
+      KUBECONFIG: ["/nonexistent/first", "/nonexistent/second"].join(":")
+    }).catch((error: { code: number; stdout: string; stderr: string }) => error)
+    expect("code" in failure && failure.code).toBe(1)
+    expect(`${(failure as { stdout: string }).stdout}${(failure as { stderr: string }).stderr}`).toContain(
+      "KUBECONFIG /nonexistent/first:/nonexistent/second: none of these kubeconfig files exists"
+    )
+  })
+
   it("a malformed duration flag is rejected with a clear message", async () => {
     const failure = await cli(["run", "--lease-duration", "fifteen", "--metrics-bind-address", "0"]).catch((
       error: { code: number; stdout: string; stderr: string }

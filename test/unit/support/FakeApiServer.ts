@@ -6,6 +6,7 @@ import * as https from "node:https"
 import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
+import type { TLSSocket } from "node:tls"
 
 /** A request as the fake API server received it. */
 export interface ReceivedRequest {
@@ -16,6 +17,8 @@ export interface ReceivedRequest {
   readonly query: URLSearchParams
   readonly headers: http.IncomingHttpHeaders
   readonly body: string
+  /** CN of the client certificate the server verified (with `clientCa`), if any. */
+  readonly clientCommonName: string | undefined
   /** "aborted" when the client closed the connection before the response was complete. */
   readonly outcome: Promise<"completed" | "aborted">
 }
@@ -68,13 +71,24 @@ export const status = (code: number, reason: string, message: string) => ({
   code
 })
 
-/** An HTTPS server on 127.0.0.1 answering with `handler`, closed with the scope. */
-export const startFakeApiServer = (certificate: TestCertificate, handler: Handler) =>
+/**
+ * An HTTPS server on 127.0.0.1 answering with `handler`, closed with the scope. With
+ * `clientCa` it asks for client certificates and reports the CN of those the CA signed (like
+ * the API server, a request without one still reaches the handler).
+ */
+export const startFakeApiServer = (
+  certificate: TestCertificate,
+  handler: Handler,
+  options: { readonly clientCa?: string } = {}
+) =>
   Effect.acquireRelease(
     Effect.callback<{ server: https.Server; api: FakeApiServer }>((resume) => {
       const received: Array<ReceivedRequest> = []
       const waiting: Array<{ index: number; wake: () => void }> = []
-      const server = https.createServer({ cert: certificate.cert, key: certificate.key }, (incoming, response) => {
+      const tlsOptions = options.clientCa === undefined
+        ? {}
+        : { ca: options.clientCa, requestCert: true, rejectUnauthorized: false }
+      const server = https.createServer({ cert: certificate.cert, key: certificate.key, ...tlsOptions }, (incoming, response) => {
         const chunks: Array<Buffer> = []
         incoming.on("data", (chunk: Buffer) => chunks.push(chunk))
         incoming.on("end", () => {
@@ -82,6 +96,8 @@ export const startFakeApiServer = (certificate: TestCertificate, handler: Handle
             response.on("close", () => resolve(response.writableFinished ? "completed" : "aborted"))
           )
           const url = new URL(incoming.url ?? "/", "https://127.0.0.1")
+          const socket = incoming.socket as TLSSocket
+          const peer = socket.authorized ? socket.getPeerCertificate() : undefined
           const request: ReceivedRequest = {
             method: incoming.method ?? "",
             url: incoming.url ?? "",
@@ -89,6 +105,7 @@ export const startFakeApiServer = (certificate: TestCertificate, handler: Handle
             query: url.searchParams,
             headers: incoming.headers,
             body: Buffer.concat(chunks).toString("utf8"),
+            clientCommonName: peer?.subject?.CN === undefined ? undefined : String(peer.subject.CN),
             outcome
           }
           received.push(request)

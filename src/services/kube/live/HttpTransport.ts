@@ -19,32 +19,58 @@ export type HttpTransport = (request: HttpRequest, signal: AbortSignal) => Promi
 const userAgent = "compliance-scan-operator"
 
 /**
- * KubeConfig.applyToHTTPSOptions is client-node's own way of applying a kubeconfig to a
- * node:https request (CA, client certificate and key, insecure-skip-tls-verify,
- * tls-server-name, bearer token, token file, exec and auth-provider plugins, basic auth,
- * impersonation). Calling it per request keeps rotating credentials (token files, exec
- * plugins) fresh. Its agent is replaced by `agent` (our keep-alive pool, closed with the
- * Layer) unless a proxy is configured, where client-node's proxy agent must stay.
+ * The keep-alive connection pool for the API server (closed with the client's Layer). A
+ * cluster's `proxy-url` goes through Node's own proxy support (CONNECT for https servers),
+ * which an Agent takes as `proxyEnv`; the client certificate and CA are per-request options,
+ * part of the pool's key, so rotated credentials get new connections.
  */
-export const makeHttpTransport = (loaded: LoadedKubeConfig, agent: http.Agent | undefined): HttpTransport => {
+export const makeAgent = (loaded: LoadedKubeConfig): http.Agent => {
+  const https_ = loaded.server.protocol === "https:"
+  const proxyEnv = loaded.proxy === undefined ? undefined : { [https_ ? "HTTPS_PROXY" : "HTTP_PROXY"]: loaded.proxy.href }
+  const options = { keepAlive: true, ...(proxyEnv === undefined ? {} : { proxyEnv }) }
+  return https_ ? new https.Agent(options) : new http.Agent(options)
+}
+
+/**
+ * Sends requests with the configuration's TLS options and the credentials of the moment.
+ * A 401 renews rotating credentials (token file read again, exec plugin run again) and sends
+ * the request once more: the API server did not act on a request it did not authenticate.
+ */
+export const makeHttpTransport = (loaded: LoadedKubeConfig, agent: http.Agent): HttpTransport => {
   const base = loaded.server.href.replace(/\/$/, "")
   const transport = loaded.server.protocol === "https:" ? https : http
-  return async (request, signal) => {
-    const headers: Record<string, string> = { Accept: request.accept ?? "application/json", "User-Agent": userAgent }
-    const payload = request.body === undefined ? undefined : Buffer.from(JSON.stringify(request.body), "utf8")
+  const send = async (request: HttpRequest, payload: Buffer | undefined, signal: AbortSignal) => {
+    const credentials = await loaded.credentials.current()
+    const headers: http.OutgoingHttpHeaders = {
+      ...credentials.headers,
+      Accept: request.accept ?? "application/json",
+      "User-Agent": userAgent
+    }
     if (payload !== undefined) {
       headers["Content-Type"] = request.contentType ?? "application/json"
       headers["Content-Length"] = String(payload.byteLength)
     }
-    const options: https.RequestOptions = { method: request.method, headers, signal }
-    await loaded.config.applyToHTTPSOptions(options)
-    if (agent !== undefined && !loaded.usesProxy) options.agent = agent
+    const options: https.RequestOptions = {
+      method: request.method,
+      headers,
+      signal,
+      agent,
+      ...loaded.tls,
+      ...(credentials.cert === undefined ? {} : { cert: credentials.cert, key: credentials.key })
+    }
     signal.throwIfAborted()
     return new Promise<http.IncomingMessage>((resolve, reject) => {
       const outgoing = transport.request(new URL(base + request.path), options, resolve)
       outgoing.on("error", reject)
       outgoing.end(payload)
     })
+  }
+  return async (request, signal) => {
+    const payload = request.body === undefined ? undefined : Buffer.from(JSON.stringify(request.body), "utf8")
+    const response = await send(request, payload, signal)
+    if (response.statusCode !== 401 || !(await loaded.credentials.renew())) return response
+    response.resume()
+    return send(request, payload, signal)
   }
 }
 
