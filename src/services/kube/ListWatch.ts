@@ -80,8 +80,9 @@ export const forEachPage = <E, R>(
           break
         }
         const nextToken = page.success.continue === "" ? undefined : page.success.continue
-        // A child fiber: interrupted with this one when `onPage` fails or the scan is interrupted.
-        const next = nextToken === undefined ? undefined : yield* Effect.forkChild(fetch(nextToken))
+        // A child fiber (interrupted with this one when `onPage` fails or the scan is interrupted),
+        // started at once: its request is on the wire before `onPage` takes the thread.
+        const next = nextToken === undefined ? undefined : yield* Effect.forkChild(fetch(nextToken), { startImmediately: true })
         yield* handlers.onPage(page.success.objects(), page.success.size)
         if (next === undefined) break
         token = nextToken

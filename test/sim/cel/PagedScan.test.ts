@@ -1,10 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Deferred, Effect, Layer } from "effect"
 import type { ComplianceScanRun } from "../../../src/api/ComplianceScanRun.ts"
 import { CelScanner } from "../../../src/backends/cel/CelScanner.ts"
 import { Metrics } from "../../../src/services/Metrics.ts"
 import { KubeClient } from "../../../src/services/kube/KubeClient.ts"
-import type { KubeObject } from "../../../src/services/kube/KubeObject.ts"
+import { type KubeObject, MalformedObject, pageOfList } from "../../../src/services/kube/KubeObject.ts"
 import { Resources } from "../../../src/services/kube/Resources.ts"
 import { SimulatedCluster } from "../../../sim/cluster/SimulatedCluster.ts"
 import { namespace, restrictedPod, violating } from "../../unit/cel/PodFixtures.ts"
@@ -82,6 +82,35 @@ const scannerOn = (historySize: number, changes: ReadonlyArray<KubeObject>) => {
   return CelScanner.layer({ pageSize: 7 }).pipe(Layer.provideMerge(Layer.mergeAll(client, Metrics.layerTest)))
 }
 
+/**
+ * The simulated KubeClient with a `listPage` (as LiveKubeClient has): Pods come from `list`,
+ * and `onPodPage` may change what a page hands out or wait for something.
+ */
+const withListPage = (
+  onPodPage: (page: { readonly continue: string | undefined; readonly objects: ReadonlyArray<KubeObject> }) => Effect.Effect<Iterable<KubeObject>>
+) =>
+  Layer.effect(
+    KubeClient,
+    Effect.gen(function*() {
+      const kube = yield* KubeClient
+      return KubeClient.of({
+        ...kube,
+        listPage: (resource, options) =>
+          Effect.gen(function*() {
+            const page = pageOfList(yield* kube.list(resource, options))
+            if (resource.plural !== "pods") return page
+            const objects = yield* onPodPage({ continue: options?.continue, objects: [...page.objects()] })
+            return { ...page, objects: () => objects }
+          })
+      })
+    })
+  )
+
+const scannerWith = (client: Layer.Layer<KubeClient, never, KubeClient | SimulatedCluster>) =>
+  CelScanner.layer({ pageSize: 7 }).pipe(
+    Layer.provideMerge(Layer.mergeAll(client.pipe(Layer.provideMerge(SimulatedCluster.layer({ objects: world }))), Metrics.layerTest))
+  )
+
 describe("paged cel scans", () => {
   it.effect("evaluates every page of a list; the counts are complete and the pages are the requests", () =>
     Effect.gen(function*() {
@@ -119,4 +148,41 @@ describe("paged cel scans", () => {
         scannerOn(10, [...Array.from({ length: 20 }, (_, index) => pod(index, true)), ...Array.from({ length: 5 }, (_, index) => pod(50 + index, false))])
       )
     ))
+
+  it.live("requests the next page before it evaluates this one, so the API server and the scan overlap", () =>
+    Effect.gen(function*() {
+      const secondRequested = yield* Deferred.make<void>()
+      // The first page's objects can only be read once the second page has been asked for:
+      // a scan that waited for each page before requesting the next would never finish.
+      const client = withListPage(({ continue: token, objects }) =>
+        token === undefined
+          ? Effect.succeed({
+            *[Symbol.iterator]() {
+              if (!Deferred.isDoneUnsafe(secondRequested)) throw new Error("page 1 evaluated before page 2 was requested")
+              yield* objects
+            }
+          })
+          : Deferred.succeed(secondRequested, undefined).pipe(Effect.as(objects))
+      )
+      const report = yield* scan.pipe(Effect.provide(scannerWith(client)))
+      expect(report.checks[0]!.subjectCounts).toEqual({ pass: 40, fail: 10, warn: 0, skip: 0, error: 0 })
+    }))
+
+  it.live("an object the API server sent malformed fails the run with KubernetesAPIError naming the request", () =>
+    Effect.gen(function*() {
+      const client = withListPage(({ continue: token, objects }) =>
+        Effect.succeed({
+          *[Symbol.iterator]() {
+            yield objects[0]!
+            if (token !== undefined) throw new MalformedObject("GET /api/v1/pods?limit=7&continue=x: the API server answered with something that is not a Kubernetes object: {}")
+            yield* objects.slice(1)
+          }
+        })
+      )
+      const failure = yield* scan.pipe(Effect.flip, Effect.provide(scannerWith(client)))
+      expect(failure).toMatchObject({
+        reason: "KubernetesAPIError",
+        message: "GET /api/v1/pods?limit=7&continue=x: the API server answered with something that is not a Kubernetes object: {}"
+      })
+    }))
 })
