@@ -11,25 +11,20 @@
  *     everything it sent during the bench: Lease renewals and watches included),
  *   - the operator's peak RSS (VmHWM of its process, read before it is stopped) and its RSS
  *     when idle (VmRSS 10 s after startup, before the runs).
- * OPERATOR_NODE_OPTIONS=... passes V8 flags to the operator process only.
+ * OPERATOR_NODE_FLAGS=... adds V8 flags to the operator process only (after the image's own).
  */
-import { execFileSync } from "node:child_process"
 import { readFileSync } from "node:fs"
-import { join } from "node:path"
-import { connectAdmin, createNamespace, grantLeaderElection, prepareCluster } from "../test/cluster/harness/ClusterSetup.ts"
+import { connectAdmin } from "../test/cluster/harness/ClusterSetup.ts"
 import { startControlPlane } from "../test/cluster/harness/ControlPlane.ts"
 import { sleep } from "../test/cluster/harness/Eventually.ts"
-import { repoRoot } from "../test/cluster/harness/Manifests.ts"
 import { startOperatorProcess, sumSamples } from "../test/cluster/harness/OperatorProcess.ts"
 import { runManifest, runPath, terminal } from "../test/cluster/harness/Scans.ts"
+import { controlPlaneCacheDir, startBenchOperator } from "./BenchCluster.ts"
 
 const runCount = Number(process.argv[2] ?? 200)
 const createConcurrency = 20
 
-const cacheDir = execFileSync(join(repoRoot, "scripts/control-plane/build.sh"), [], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] })
-  .trim()
-  .split("\n")
-  .pop()!
+const cacheDir = controlPlaneCacheDir()
 
 const percentile = (sorted: ReadonlyArray<number>, p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
 
@@ -38,18 +33,9 @@ const admin = connectAdmin(controlPlane.info)
 let operator: Awaited<ReturnType<typeof startOperatorProcess>> | undefined
 try {
   console.log(`control plane up in ${controlPlane.info.timings.total?.toFixed(1)} s (${JSON.stringify(controlPlane.info.timings)})`)
-  const identity = await prepareCluster(controlPlane.info, admin)
-  const namespace = await createNamespace(admin, "bench")
-  await grantLeaderElection(admin, namespace)
-  operator = await startOperatorProcess({
-    kubeconfig: identity.kubeconfig,
-    logDir: join(controlPlane.info.dir, "logs"),
-    name: "bench-operator",
-    leaderElect: true,
-    flags: [`--leader-election-namespace=${namespace}`],
-    // OPERATOR_NODE_OPTIONS: V8 flags for the operator only (the idle-RSS comparison of issue 15).
-    ...(process.env.OPERATOR_NODE_OPTIONS === undefined ? {} : { env: { NODE_OPTIONS: process.env.OPERATOR_NODE_OPTIONS } })
-  })
+  const benchOperator = await startBenchOperator(controlPlane, admin, "bench-operator")
+  const namespace = benchOperator.namespace
+  operator = benchOperator.operator
   // Let it take the Lease, start its watch and settle before the clock starts.
   await sleep(10_000)
   const idleRssKiB = Number(/^VmRSS:\s+(\d+)/mu.exec(readFileSync(`/proc/${operator.process.pid}/status`, "utf8"))?.[1] ?? 0)

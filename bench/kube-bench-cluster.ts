@@ -16,43 +16,26 @@
  * Pod runs for tens of seconds, and polling adds 2 requests per node every 2 s of it
  * (bench/kube-bench-requests.ts: 13.2 -> 3.6 per node for a 6 s kube-bench).
  */
-import { execFileSync } from "node:child_process"
-import { join } from "node:path"
-import { kubeBenchArgs, kubeBenchContainerName } from "../src/backends/kube-bench/KubeBenchJob.ts"
-import type { ComplianceScanRun } from "../src/api/ComplianceScanRun.ts"
-import { connectAdmin, createNamespace, prepareCluster } from "../test/cluster/harness/ClusterSetup.ts"
+import { connectAdmin } from "../test/cluster/harness/ClusterSetup.ts"
 import { startControlPlane } from "../test/cluster/harness/ControlPlane.ts"
-import { writeCriLog } from "../test/cluster/harness/CriLog.ts"
 import { sleep } from "../test/cluster/harness/Eventually.ts"
-import { repoRoot } from "../test/cluster/harness/Manifests.ts"
 import { startOperatorProcess, sumSamples } from "../test/cluster/harness/OperatorProcess.ts"
-import { runRealKubeBenchJob } from "../test/cluster/harness/RealKubeBench.ts"
 import { runManifest, runPath, terminal } from "../test/cluster/harness/Scans.ts"
 import { requestsBetween, requestsByCall as byCall } from "./RequestsByCall.ts"
+import { controlPlaneCacheDir, startBenchOperator, serveRealKubeBenchLogs } from "./BenchCluster.ts"
 
 const runCount = Number(process.argv[2] ?? 5)
-const cacheDir = execFileSync(join(repoRoot, "scripts/control-plane/build.sh"), [], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] })
-  .trim()
-  .split("\n")
-  .pop()!
+const cacheDir = controlPlaneCacheDir()
 
 const controlPlane = await startControlPlane({ cacheDir })
 const admin = connectAdmin(controlPlane.info)
 let operator: Awaited<ReturnType<typeof startOperatorProcess>> | undefined
 try {
-  const identity = await prepareCluster(controlPlane.info, admin)
-  const namespace = await createNamespace(admin, "bench")
   const spec = { backend: "kube-bench", benchmark: "cis-1.10", timeout: "5m" }
-  const args = kubeBenchArgs(spec as ComplianceScanRun["spec"], "cis-1.10")
-  writeCriLog(controlPlane.info.podLogFiles.master[kubeBenchContainerName]!, runRealKubeBenchJob(cacheDir, [...args, "--targets", "master"]).lines)
-  writeCriLog(controlPlane.info.podLogFiles.workers[kubeBenchContainerName]!, runRealKubeBenchJob(cacheDir, [...args, "--targets", "node"]).lines)
-  operator = await startOperatorProcess({
-    kubeconfig: identity.kubeconfig,
-    logDir: join(controlPlane.info.dir, "logs"),
-    name: "bench-operator",
-    leaderElect: true,
-    flags: [`--leader-election-namespace=${namespace}`]
-  })
+  serveRealKubeBenchLogs(controlPlane, cacheDir, spec.benchmark)
+  const benchOperator = await startBenchOperator(controlPlane, admin, "bench-operator")
+  const namespace = benchOperator.namespace
+  operator = benchOperator.operator
   await sleep(2_000)
   const before = byCall(await operator.metrics())
   const started = Date.now()

@@ -13,46 +13,32 @@
  * before each size through /proc/<pid>/clear_refs). Targets (issue 15): at 100,000 Pods a
  * scan under 10 s and a peak RSS under 400 MiB.
  */
-import { execFileSync } from "node:child_process"
 import { readFileSync, writeFileSync } from "node:fs"
-import { join } from "node:path"
 import { createPods } from "../test/cluster/harness/BulkPods.ts"
-import { connectAdmin, createNamespace, grantLeaderElection, prepareCluster } from "../test/cluster/harness/ClusterSetup.ts"
+import { connectAdmin, createNamespace } from "../test/cluster/harness/ClusterSetup.ts"
 import { startControlPlane } from "../test/cluster/harness/ControlPlane.ts"
 import { sleep } from "../test/cluster/harness/Eventually.ts"
-import { repoRoot } from "../test/cluster/harness/Manifests.ts"
 import { startOperatorProcess, sumSamples } from "../test/cluster/harness/OperatorProcess.ts"
 import { runManifest, runPath, terminal } from "../test/cluster/harness/Scans.ts"
 import { benchPod } from "./BenchPods.ts"
+import { controlPlaneCacheDir, startBenchOperator } from "./BenchCluster.ts"
 
 const sizes = (process.argv[2] ?? "10000,30000,100000").split(",").map(Number)
 const namespaceCount = 100
 const createConcurrency = 48
 
-const cacheDir = execFileSync(join(repoRoot, "scripts/control-plane/build.sh"), [], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] })
-  .trim()
-  .split("\n")
-  .pop()!
+const cacheDir = controlPlaneCacheDir()
 
 const controlPlane = await startControlPlane({ cacheDir })
 const admin = connectAdmin(controlPlane.info)
 let operator: Awaited<ReturnType<typeof startOperatorProcess>> | undefined
 try {
   console.log(`control plane up in ${controlPlane.info.timings.total?.toFixed(1)} s`)
-  const identity = await prepareCluster(controlPlane.info, admin)
-  const runNamespace = await createNamespace(admin, "bench")
-  await grantLeaderElection(admin, runNamespace)
+  const benchOperator = await startBenchOperator(controlPlane, admin, "scale-operator")
+  const runNamespace = benchOperator.namespace
+  operator = benchOperator.operator
   const namespaces: Array<string> = []
   for (let index = 0; index < namespaceCount; index++) namespaces.push(await createNamespace(admin, `team-${index}`))
-  operator = await startOperatorProcess({
-    kubeconfig: identity.kubeconfig,
-    logDir: join(controlPlane.info.dir, "logs"),
-    name: "scale-operator",
-    leaderElect: true,
-    flags: [`--leader-election-namespace=${runNamespace}`],
-    // OPERATOR_NODE_FLAGS: more V8 flags after the image's own (comparisons).
-    nodeFlags: (process.env.OPERATOR_NODE_FLAGS ?? "").split(" ").filter((flag) => flag !== "")
-  })
   await sleep(2_000)
   console.log(`operator RSS after startup: ${(operator.peakRssKiB() / 1024).toFixed(0)} MiB (VmHWM)`)
 

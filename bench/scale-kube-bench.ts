@@ -14,28 +14,19 @@
  * and total body bytes of the patches of runs the API server received (its
  * apiserver_request_body_size_bytes histogram: the progress writes of status.nodes).
  */
-import { execFileSync } from "node:child_process"
 import { writeFileSync } from "node:fs"
-import { join } from "node:path"
-import type { ComplianceScanRun } from "../src/api/ComplianceScanRun.ts"
-import { kubeBenchArgs, kubeBenchContainerName } from "../src/backends/kube-bench/KubeBenchJob.ts"
-import { connectAdmin, createNamespace, grantLeaderElection, prepareCluster } from "../test/cluster/harness/ClusterSetup.ts"
+import { connectAdmin } from "../test/cluster/harness/ClusterSetup.ts"
 import { startControlPlane } from "../test/cluster/harness/ControlPlane.ts"
-import { writeCriLog } from "../test/cluster/harness/CriLog.ts"
 import { eventually, sleep } from "../test/cluster/harness/Eventually.ts"
-import { repoRoot } from "../test/cluster/harness/Manifests.ts"
 import { startOperatorProcess } from "../test/cluster/harness/OperatorProcess.ts"
-import { runRealKubeBenchJob } from "../test/cluster/harness/RealKubeBench.ts"
 import { resultPath, runManifest, runPath, terminal } from "../test/cluster/harness/Scans.ts"
 import { requestsBetween, requestsByCall } from "./RequestsByCall.ts"
+import { controlPlaneCacheDir, startBenchOperator, serveRealKubeBenchLogs } from "./BenchCluster.ts"
 
 const sizes = (process.argv[2] ?? "100,300,1000").split(",").map(Number)
 const createConcurrency = 16
 
-const cacheDir = execFileSync(join(repoRoot, "scripts/control-plane/build.sh"), [], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] })
-  .trim()
-  .split("\n")
-  .pop()!
+const cacheDir = controlPlaneCacheDir()
 
 /** A worker node as the harness makes them (kwok's worker pool manages role != master). */
 const workerNode = (name: string) => ({
@@ -69,20 +60,11 @@ const admin = connectAdmin(controlPlane.info)
 let operator: Awaited<ReturnType<typeof startOperatorProcess>> | undefined
 try {
   console.log(`control plane up in ${controlPlane.info.timings.total?.toFixed(1)} s with ${sizes[0]} nodes`)
-  const identity = await prepareCluster(controlPlane.info, admin)
-  const namespace = await createNamespace(admin, "bench")
-  await grantLeaderElection(admin, namespace)
   const spec = { backend: "kube-bench", benchmark: "cis-1.10", timeout: "30m", maxConcurrentNodes: 50 }
-  const args = kubeBenchArgs(spec as ComplianceScanRun["spec"], "cis-1.10")
-  writeCriLog(controlPlane.info.podLogFiles.master[kubeBenchContainerName]!, runRealKubeBenchJob(cacheDir, [...args, "--targets", "master"]).lines)
-  writeCriLog(controlPlane.info.podLogFiles.workers[kubeBenchContainerName]!, runRealKubeBenchJob(cacheDir, [...args, "--targets", "node"]).lines)
-  operator = await startOperatorProcess({
-    kubeconfig: identity.kubeconfig,
-    logDir: join(controlPlane.info.dir, "logs"),
-    name: "scale-operator",
-    leaderElect: true,
-    flags: [`--leader-election-namespace=${namespace}`]
-  })
+  serveRealKubeBenchLogs(controlPlane, cacheDir, spec.benchmark)
+  const benchOperator = await startBenchOperator(controlPlane, admin, "scale-operator")
+  const namespace = benchOperator.namespace
+  operator = benchOperator.operator
   await sleep(2_000)
 
   for (const size of sizes) {
