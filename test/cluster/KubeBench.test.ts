@@ -5,7 +5,7 @@ import type { ComplianceScanRun } from "../../src/api/ComplianceScanRun.ts"
 import "./harness/ClusterInfo.ts"
 import { connectAdmin, createNamespace, deleteNamespace, jobNamespace, type OperatorIdentity, prepareCluster } from "./harness/ClusterSetup.ts"
 import { writeCriLog } from "./harness/CriLog.ts"
-import { eventually, sleep } from "./harness/Eventually.ts"
+import { eventually } from "./harness/Eventually.ts"
 import type { Json, KubeHttp } from "./harness/KubeHttp.ts"
 import { readManifests, repoRoot } from "./harness/Manifests.ts"
 import type { OperatorProcess } from "./harness/OperatorProcess.ts"
@@ -51,27 +51,31 @@ afterAll(async () => {
 })
 
 /**
- * Records every Job and Pod of a run while it runs (the Jobs are deleted at the end, so
- * this is how the test sees them): latest state by name.
+ * Records every Job and Pod of a run (the Jobs are deleted at the end, so this is how the
+ * test sees them): latest state by name, from watches that start at the run's own creation,
+ * so a Job that came and went between two looks is still seen.
  */
-const recordJobsAndPods = (uid: string) => {
+const recordJobsAndPods = (created: Json) => {
   const jobs = new Map<string, Json>()
   const pods = new Map<string, Json>()
-  let active = true
-  const selector = kubeBenchRunSelector({ namespace: "", name: "", uid })
-  const loop = (async () => {
-    while (active) {
-      for (const job of await admin.list(jobsPath(jobNamespace), { labelSelector: selector }).catch(() => [])) jobs.set(job.metadata.name, job)
-      for (const pod of await admin.list(podsPath(jobNamespace), { labelSelector: selector }).catch(() => [])) pods.set(pod.metadata.name, pod)
-      await sleep(100)
-    }
-  })()
+  const query = { labelSelector: kubeBenchRunSelector({ namespace: "", name: "", uid: created.metadata.uid }), resourceVersion: created.metadata.resourceVersion }
+  const record = (into: Map<string, Json>) => (event: { readonly type: string; readonly object: Json }) => {
+    if (event.type === "ADDED" || event.type === "MODIFIED" || event.type === "DELETED") into.set(event.object.metadata.name, event.object)
+  }
+  const stops = [admin.watch(jobsPath(jobNamespace), query, record(jobs)), admin.watch(podsPath(jobNamespace), query, record(pods))]
   return {
     jobs,
     pods,
-    stop: async () => {
-      active = false
-      await loop
+    /**
+     * Stops watching once both watches hold `nodes` objects (their events arrive a moment
+     * after the run ends), or after 10 s: the assertions then say what is missing.
+     */
+    finish: async (nodes: number) => {
+      await eventually(async () => (jobs.size >= nodes && pods.size >= nodes ? true : undefined), {
+        what: "the run's Jobs and Pods to be seen by the test's watches",
+        timeoutMillis: 10_000
+      }).catch(() => undefined)
+      stops.forEach((stop) => stop())
     }
   }
 }
@@ -92,8 +96,8 @@ describe("kube-bench run", () => {
     await withOperatorLogs([operator], async () => {
       const [reference] = readManifests(join(repoRoot, "test/fixtures/manifests/reference-example.yaml"))
       const created = await createRun(admin, namespace, reference!.metadata.name, reference!.spec)
-      const recorder = recordJobsAndPods(created.metadata.uid)
-      const run = await waitForRun(admin, namespace, created.metadata.name, { timeoutMillis: 120_000 }).finally(() => recorder.stop())
+      const recorder = recordJobsAndPods(created)
+      const run = await waitForRun(admin, namespace, created.metadata.name, { timeoutMillis: 120_000 }).finally(() => recorder.finish(1))
 
       const jobName = kubeBenchJobName(runIdentityOf(created as ComplianceScanRun), cluster.nodes.master)
       expect(run.status.phase).toBe("Succeeded")
@@ -140,15 +144,14 @@ describe("kube-bench run", () => {
   it("scans every node: one Job per node, each node's own report, all counted", async () => {
     await withOperatorLogs([operator], async () => {
       const created = await createRun(admin, namespace, "all-nodes", { backend: "kube-bench", benchmark: "cis-1.10", timeout: "5m" })
-      const recorder = recordJobsAndPods(created.metadata.uid)
-      const run = await waitForRun(admin, namespace, "all-nodes", { timeoutMillis: 120_000 }).finally(() => recorder.stop())
-
+      const recorder = recordJobsAndPods(created)
       const nodes = [cluster.nodes.master, ...cluster.nodes.workers].sort()
+      const jobNames = nodes.map((node) => kubeBenchJobName(runIdentityOf(created as ComplianceScanRun), node)).sort()
+      const run = await waitForRun(admin, namespace, "all-nodes", { timeoutMillis: 120_000 }).finally(() => recorder.finish(nodes.length))
+
       expect(run.status.phase).toBe("Succeeded")
       expect(run.status.nodes.map((node: Json) => [node.name, node.phase])).toEqual(nodes.map((node) => [node, "Succeeded"]))
-      expect([...recorder.jobs.keys()].sort()).toEqual(
-        nodes.map((node) => kubeBenchJobName(runIdentityOf(created as ComplianceScanRun), node)).sort()
-      )
+      expect([...recorder.jobs.keys()].sort()).toEqual(jobNames)
       expect(new Set([...recorder.pods.values()].map((pod) => pod.spec.nodeName))).toEqual(new Set(nodes))
 
       // Master checks (master report) and node checks (node report, on both workers) together.
@@ -226,8 +229,8 @@ describe("kube-bench run", () => {
           return ready.length === platformNodes.length && versions.join() === platformNodes.map((node) => node.kubeletVersion).sort().join() ? ready : undefined
         }, { what: "the platform nodes to be Ready (kwok)", timeoutMillis: 60_000 })
         const created = await createRun(admin, namespace, "platforms", { backend: "kube-bench", timeout: "5m", targetNodeSelector: { [platformLabel]: "true" } })
-        const recorder = recordJobsAndPods(created.metadata.uid)
-        const run = await waitForRun(admin, namespace, "platforms", { timeoutMillis: 120_000 }).finally(() => recorder.stop())
+        const recorder = recordJobsAndPods(created)
+        const run = await waitForRun(admin, namespace, "platforms", { timeoutMillis: 120_000 }).finally(() => recorder.finish(platformNodes.length))
         expect(run.status.phase).toBe("Succeeded")
         const identity = runIdentityOf(created as ComplianceScanRun)
         for (const node of platformNodes) {

@@ -45,6 +45,11 @@ export interface KubeHttp {
   readonly apply: (path: string, object: Json, fieldManager?: string) => Promise<Json>
   readonly mergePatch: (path: string, patch: Json) => Promise<Json>
   readonly put: (path: string, object: Json) => Promise<Json>
+  /**
+   * Watches `path` (from `query.resourceVersion` when given: the events since then are
+   * replayed), handing each event to `onEvent`, until the returned function is called.
+   */
+  readonly watch: (path: string, query: Record<string, string>, onEvent: (event: { readonly type: string; readonly object: Json }) => void) => () => void
   /** Deletes; 404 counts as done. */
   readonly remove: (path: string, propagationPolicy?: "Background" | "Foreground" | "Orphan") => Promise<void>
   readonly close: () => void
@@ -100,8 +105,38 @@ export const makeKubeHttp = (options: KubeHttpOptions): KubeHttp => {
     throw new KubeApiError(`${method} ${path}`, response.status, reason, message, response.body)
   }
 
+  const watch = (path: string, query: Record<string, string>, onEvent: (event: { readonly type: string; readonly object: Json }) => void) => {
+    const req = request(
+      {
+        agent,
+        method: "GET",
+        host: server.hostname,
+        port: server.port,
+        path: `${path}?${new URLSearchParams({ ...query, watch: "true" }).toString()}`,
+        headers: { authorization: `Bearer ${options.token}`, accept: "application/json" }
+      },
+      (response) => {
+        let pending = ""
+        response.setEncoding("utf8")
+        response.on("data", (chunk: string) => {
+          pending += chunk
+          for (let end = pending.indexOf("\n"); end !== -1; end = pending.indexOf("\n")) {
+            const line = pending.slice(0, end).trim()
+            pending = pending.slice(end + 1)
+            if (line !== "") onEvent(JSON.parse(line) as { type: string; object: Json })
+          }
+        })
+        response.on("error", () => undefined)
+      }
+    )
+    req.on("error", () => undefined)
+    req.end()
+    return () => void req.destroy()
+  }
+
   return {
     raw,
+    watch,
     get: (path) => call("GET", path),
     find: (path) =>
       call("GET", path).catch((error: unknown) => {
