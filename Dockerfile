@@ -38,5 +38,5 @@ USER 65532:65532
 EXPOSE 8080 8081
 # A small young generation: V8 sizes it for the machine's memory otherwise, and most of the
 # idle RSS was heap slack (bench/cluster.ts: idle 248 -> 194 MiB, peak 286 -> 198 MiB).
-ENTRYPOINT ["node", "--max-semi-space-size=2", "/app/src/main.ts"]
+ENTRYPOINT ["node", "--max-semi-space-size=2", "/app/bin/compliance-scan.js"]
 CMD ["run"]

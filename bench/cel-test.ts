@@ -5,7 +5,7 @@
  *
  * Writes the Pods of bench/BenchPods.ts (plus their Namespaces) once as multi-document YAML
  * and once as the List `kubectl get pods -A -o json` prints, then runs
- * `node src/main.ts cel test --profile pod-security-restricted --objects FILE -o json` on
+ * `node bin/compliance-scan.js cel test --profile pod-security-restricted --objects FILE -o json` on
  * each (and once reading the JSON from stdin with `-`), printing the wall time and the peak
  * RSS of the process (GNU time's %e and %M). Targets (issue 15): under 2 s and under
  * 300 MiB at 10,000 Pods.
@@ -43,7 +43,7 @@ try {
       const started = performance.now()
       const output = execFileSync(
         "/usr/bin/time",
-        ["-f", "%e %M", projectNode(), join(repoRoot, "src/main.ts"), "cel", "test", "--profile", "pod-security-restricted", "--objects", file, "-o", "json"],
+        ["-f", "%e %M", projectNode(), join(repoRoot, "bin/compliance-scan.js"), "cel", "test", "--profile", "pod-security-restricted", "--objects", file, "-o", "json"],
         { encoding: "utf8", stdio: [input, "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024 }
       )
       const wall = (performance.now() - started) / 1000
@@ -59,7 +59,7 @@ try {
     try {
       const result = execFileSync(
         "sh",
-        ["-c", `/usr/bin/time -f "%e %M" "$@" 2>&1 >/dev/null | tail -1`, "sh", projectNode(), join(repoRoot, "src/main.ts"), "cel", "test", "--profile", "pod-security-restricted", "--objects", file, "-o", "json"],
+        ["-c", `/usr/bin/time -f "%e %M" "$@" 2>&1 >/dev/null | tail -1`, "sh", projectNode(), join(repoRoot, "bin/compliance-scan.js"), "cel", "test", "--profile", "pod-security-restricted", "--objects", file, "-o", "json"],
         { encoding: "utf8", stdio: [input, "pipe", "inherit"] }
       ).trim()
       const [seconds, kib] = result.split(" ").map(Number)

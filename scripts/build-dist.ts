@@ -6,7 +6,7 @@
 // stripping), and src/ reads data files that sit next to its modules through
 // import.meta.dirname / import.meta.url (CEL rule packs, the CIS severity table, Falco's
 // .proto files, the demo's reports); a bundle would move those modules away from their
-// data. Run the result with `node <out>/src/main.ts run`.
+// data. Run the result with `node <out>/bin/compliance-scan.js run`.
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs"
 import { join, resolve } from "node:path"
 

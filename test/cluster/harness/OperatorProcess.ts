@@ -6,7 +6,7 @@ import { type ManagedProcess, startProcess } from "./ManagedProcess.ts"
 import { repoRoot } from "./Manifests.ts"
 
 /**
- * The operator as users run it: `node src/main.ts run` in its own process (the project's
+ * The operator as users run it: `node bin/compliance-scan.js run` in its own process (the project's
  * Node 24, the binary `npx node` runs, started directly so that SIGKILL hits the operator
  * itself and /proc/<pid> is its own), configured by flags, with its metrics and probe
  * endpoints on free ports.
@@ -51,14 +51,14 @@ export const projectNode = (): string => {
 }
 
 /**
- * The Node flags of the image's ENTRYPOINT (`node <flags> /app/src/main.ts`), read from the
+ * The Node flags of the image's ENTRYPOINT (`node <flags> /app/bin/compliance-scan.js`), read from the
  * Dockerfile so the cluster tier and the benches run the operator as the image does.
  */
 export const imageNodeFlags = (): ReadonlyArray<string> => {
   const line = readFileSync(join(repoRoot, "Dockerfile"), "utf8").split("\n").find((text) => text.startsWith("ENTRYPOINT "))
   if (line === undefined) throw new Error("the Dockerfile has no ENTRYPOINT")
   const words = JSON.parse(line.slice("ENTRYPOINT ".length)) as Array<string>
-  return words.slice(1, words.indexOf("/app/src/main.ts"))
+  return words.slice(1, words.indexOf("/app/bin/compliance-scan.js"))
 }
 
 /** Prometheus text format: sum of the samples of `name` that carry all of `labels`. */
@@ -85,7 +85,7 @@ export const startOperatorProcess = async (options: OperatorProcessOptions): Pro
     args: [
       ...imageNodeFlags(),
       ...(options.nodeFlags ?? []),
-      "src/main.ts",
+      "bin/compliance-scan.js",
       "run",
       `--kubeconfig=${options.kubeconfig}`,
       `--metrics-bind-address=127.0.0.1:${metricsPort}`,

@@ -82,13 +82,13 @@ export const endpointSlicesRule: PolicyRule = { apiGroups: ["discovery.k8s.io"],
 
 const nodeBinary = join(repoRoot, "node_modules", ".bin", "node")
 
-/** Runs the operator's CLI on the project's Node 24, from the given entry point (src/main.ts by default). */
+/** Runs the operator's CLI on the project's Node 24, from the given entry point (bin/compliance-scan.js by default). */
 export const runCli = (
   args: ReadonlyArray<string>,
   options: { readonly env?: Readonly<Record<string, string>>; readonly main?: string } = {}
 ): Promise<{ readonly status: number | null; readonly stdout: string; readonly stderr: string; readonly output: string }> =>
   new Promise((resolve, reject) => {
-    const child = spawn(nodeBinary, [options.main ?? join(repoRoot, "src", "main.ts"), ...args], {
+    const child = spawn(nodeBinary, [options.main ?? join(repoRoot, "bin", "compliance-scan.js"), ...args], {
       // Only what the test gives, plus PATH: no KUBECONFIG or flag variable leaks in.
       env: { PATH: process.env.PATH ?? "", ...options.env },
       stdio: ["ignore", "pipe", "pipe"]

@@ -39,10 +39,10 @@ describe("Dockerfile", () => {
     expect(final.filter((instruction) => instruction.keyword === "COPY").map((instruction) => instruction.args)).toEqual(["--from=build /app /app"])
   })
 
-  it("runs `node src/main.ts run` as a numeric non-root user", () => {
+  it("runs `node bin/compliance-scan.js run` as a numeric non-root user", () => {
     const user = final.find((instruction) => instruction.keyword === "USER")!.args
     expect(user).toMatch(/^[1-9][0-9]*:[1-9][0-9]*$/u)
-    expect(final.find((instruction) => instruction.keyword === "ENTRYPOINT")!.args).toBe('["node", "--max-semi-space-size=2", "/app/src/main.ts"]')
+    expect(final.find((instruction) => instruction.keyword === "ENTRYPOINT")!.args).toBe('["node", "--max-semi-space-size=2", "/app/bin/compliance-scan.js"]')
     expect(final.find((instruction) => instruction.keyword === "CMD")!.args).toBe('["run"]')
   })
 
