@@ -22,6 +22,7 @@ import { startOperatorProcess, sumSamples } from "../test/cluster/harness/Operat
 import { runManifest, runPath, terminal } from "../test/cluster/harness/Scans.ts"
 import { benchPod } from "./BenchPods.ts"
 import { controlPlaneCacheDir, startBenchOperator } from "./BenchCluster.ts"
+import { listFloor } from "./ListFloor.ts"
 
 const sizes = (process.argv[2] ?? "10000,30000,100000").split(",").map(Number)
 const namespaceCount = 100
@@ -98,6 +99,14 @@ try {
       }
     }
     console.log(`  operator peak RSS during the scans: ${(operator.peakRssKiB() / 1024).toFixed(0)} MiB (VmHWM)`)
+    // The API server's share: the same pages read by a client that ignores them.
+    const floorCpuBefore = apiServer === undefined ? 0 : cpuSeconds(apiServer.pid)
+    const floorStarted = Date.now()
+    const floor = await listFloor(controlPlane.info, "/api/v1/pods", 500)
+    console.log(
+      `  floor (the same ${floor.pages} pages read and dropped by a bare client): ${((Date.now() - floorStarted) / 1000).toFixed(2)} s, ` +
+        `kube-apiserver CPU ${(apiServer === undefined ? Number.NaN : cpuSeconds(apiServer.pid) - floorCpuBefore).toFixed(2)} s, ${(floor.bytes / 2 ** 20).toFixed(0)} MiB of JSON`
+    )
   }
   const metricsText = await operator.metrics()
   console.log(`\noperator API requests in total: ${sumSamples(metricsText, "ugallu_compliance_scan_api_requests_total")}`)

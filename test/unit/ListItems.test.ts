@@ -8,9 +8,11 @@ const parsedWhole = (text: string) => {
 }
 
 const parsedSplit = (text: string) => {
-  const split = splitList(text)
+  const split = splitList(Buffer.from(text, "utf8"))
   if (split === undefined) return undefined
-  return { envelope: split.envelope, items: split.items.map((item) => JSON.parse(item) as unknown) }
+  const items = [...split.items()]
+  expect(split.size).toBe(items.length)
+  return { envelope: split.envelope, items: items.map((item) => JSON.parse(item) as unknown) }
 }
 
 describe("splitList (a List's items as texts, parsed one by one)", () => {
@@ -25,6 +27,8 @@ describe("splitList (a List's items as texts, parsed one by one)", () => {
       JSON.stringify({ kind: "PodList", apiVersion: "v1", metadata: { resourceVersion: "7", continue: "tok\"en" }, items: tricky }),
       JSON.stringify({ items: tricky, metadata: { resourceVersion: "8" }, kind: "List" }, null, 4),
       JSON.stringify({ kind: "PodList", metadata: { items: [{ not: "these" }] }, items: [] }),
+      // Keys that only look like `items`, next to multi-byte text (the split is done on bytes).
+      JSON.stringify({ item: [{ not: "these" }], "\u00edtems": [{ nor: "these" }], itemsX: [{ nor: "these" }], "\u00e9": "\u{1F600}", items: tricky }),
       ` \n{ "items" : [ ${JSON.stringify(tricky[0])} , ${JSON.stringify(tricky[1])} ] , "kind":"X" } \n`
     ]
     for (const text of lists) expect(parsedSplit(text)).toEqual(parsedWhole(text))
@@ -45,13 +49,13 @@ describe("splitList (a List's items as texts, parsed one by one)", () => {
         '{"kind": bad, "items": [{"a": 1}]}'
       ]
     ) {
-      expect(splitList(text), text).toBeUndefined()
+      expect(splitList(Buffer.from(text, "utf8")), text).toBeUndefined()
     }
   })
 
   it("hands each item's own syntax error to its parser", () => {
-    const split = splitList('{"items": [{"a": 1}, {"b": tru}]}')
-    expect(split?.items).toEqual(['{"a": 1}', '{"b": tru}'])
-    expect(() => JSON.parse(split!.items[1]!)).toThrow()
+    const items = [...(splitList(Buffer.from('{"items": [{"a": 1}, {"b": tru}]}'))?.items() ?? [])]
+    expect(items).toEqual(['{"a": 1}', '{"b": tru}'])
+    expect(() => JSON.parse(items[1]!)).toThrow()
   })
 })

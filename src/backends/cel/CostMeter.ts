@@ -52,7 +52,8 @@ export class CostMeter {
   #objects = 0
   #evaluationUsed = 0
   #runUsed = 0
-  #chargesSinceClockCheck = 0
+  /** Starts full: the run's first charge reads the clock (a run already past its deadline stops at once). */
+  #chargesSinceClockCheck = clockCheckInterval
   #exhaustion: CostExhaustion | undefined = undefined
 
   /**
@@ -100,10 +101,13 @@ export class CostMeter {
     return this.#runUsed
   }
 
-  /** Starts one evaluation: resets the per-evaluation count and charges its base unit. */
+  /**
+   * Starts one evaluation: resets the per-evaluation count and charges its base unit. The
+   * clock count runs on across evaluations: a scan makes millions of short evaluations, and
+   * reading the clock at the start of each took about 1% of a scan's CPU.
+   */
   startEvaluation(): void {
     this.#evaluationUsed = 0
-    this.#chargesSinceClockCheck = clockCheckInterval
     this.charge(1)
   }
 

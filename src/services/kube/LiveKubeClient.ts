@@ -7,13 +7,13 @@ import type { DeleteOptions, ListOptions, LogOptions, PatchOptions, WatchOptions
 import { Invalid, type KubeError, Transient } from "./KubeErrors.ts"
 import { type KubeObject, MalformedObject, type ObjectList, type ObjectPage, pageOfList } from "./KubeObject.ts"
 import type { ResourceType } from "./Resources.ts"
-import { type HttpRequest, makeAgent, makeHttpTransport, readText } from "./live/HttpTransport.ts"
+import { type HttpRequest, makeAgent, makeHttpTransport, readBytes, readText } from "./live/HttpTransport.ts"
 import { KubeConfigError } from "./live/KubeConfigError.ts"
 import { type KubeConfigOptions, loadKubeConfig } from "./live/LoadKubeConfig.ts"
 import { splitList } from "./live/ListItems.ts"
 import { queryString, resourcePath } from "./live/ResourcePaths.ts"
 import { errorFromResponse } from "./live/StatusError.ts"
-import { decodeWatchLine, isKubeObject, withTypeMeta } from "./live/WatchEvents.ts"
+import { adoptTypeMeta, decodeWatchLine, isKubeObject, withTypeMeta } from "./live/WatchEvents.ts"
 
 export { KubeConfigError }
 export type { KubeConfigOptions }
@@ -150,15 +150,22 @@ const make = (
         )
       })
 
-    interface TextAnswer {
+    interface Answer<Body> {
       readonly status: number
       readonly statusText: string
-      readonly body: string
+      readonly body: Body
     }
+    type TextAnswer = Answer<string>
     const readAnswer = async (response: http.IncomingMessage): Promise<TextAnswer> => ({
       status: response.statusCode ?? 0,
       statusText: response.statusMessage ?? "",
       body: await readText(response)
+    })
+    /** The answer's bytes, for lists: their items are decoded one by one (ListItems). */
+    const readBytesAnswer = async (response: http.IncomingMessage): Promise<Answer<Buffer>> => ({
+      status: response.statusCode ?? 0,
+      statusText: response.statusMessage ?? "",
+      body: await readBytes(response)
     })
 
     /**
@@ -211,7 +218,7 @@ const make = (
       const items = decoded?.items ?? []
       if (decoded === undefined || !items.every(isKubeObject)) return Effect.fail(malformedAnswer(`GET ${path}`, body))
       const { apiVersion, kind } = typeOfItems(resource, decoded)
-      return Effect.succeed<ObjectList>({ items: items.map((item) => withTypeMeta(item, apiVersion, kind)), ...pageMetadata(decoded) })
+      return Effect.succeed<ObjectList>({ items: items.map((item) => adoptTypeMeta(item, apiVersion, kind)), ...pageMetadata(decoded) })
     }
 
     const list = (resource: ResourceType, listOptions: ListOptions = {}): Effect.Effect<ObjectList, KubeError> => {
@@ -221,21 +228,22 @@ const make = (
 
     const listPage = (resource: ResourceType, listOptions: ListOptions = {}): Effect.Effect<ObjectPage, KubeError> => {
       const path = listPath(resource, listOptions)
-      return call("list", labelOf(resource), { method: "GET", path }).pipe(
-        Effect.flatMap((body) => {
-          const split = splitList(body)
+      return exchange("list", labelOf(resource), { method: "GET", path }, readBytesAnswer).pipe(
+        Effect.flatMap((answer) => {
+          if (answer.status < 200 || answer.status >= 300) return failWith({ ...answer, body: answer.body.toString("utf8") })
+          const split = splitList(answer.body)
           const envelope = split === undefined ? undefined : Option.getOrUndefined(decodeEnvelope(split.envelope))
           // Not the usual shape (`items: null`, say): parsed whole, with the same checks as `list`.
-          if (split === undefined || envelope === undefined) return Effect.map(listOf(resource, path, body), pageOfList)
+          if (split === undefined || envelope === undefined) return Effect.map(listOf(resource, path, answer.body.toString("utf8")), pageOfList)
           const { apiVersion, kind } = typeOfItems(resource, envelope)
           function* objects(): Generator<KubeObject> {
-            for (const text of split!.items) {
+            for (const text of split!.items()) {
               const parsed = parseItem(text)
               if (!isKubeObject(parsed)) throw new MalformedObject(malformedAnswer(`GET ${path}`, text).message)
-              yield withTypeMeta(parsed, apiVersion, kind)
+              yield adoptTypeMeta(parsed, apiVersion, kind)
             }
           }
-          return Effect.succeed<ObjectPage>({ size: split.items.length, objects, ...pageMetadata(envelope) })
+          return Effect.succeed<ObjectPage>({ size: split.size, objects, ...pageMetadata(envelope) })
         })
       )
     }

@@ -74,9 +74,12 @@ export const makeHttpTransport = (loaded: LoadedKubeConfig, agent: http.Agent): 
   }
 }
 
-/** Reads a whole response body as UTF-8 text. */
-export const readText = async (response: http.IncomingMessage): Promise<string> => {
+/** Reads a whole response body. */
+export const readBytes = async (response: http.IncomingMessage): Promise<Buffer> => {
   const chunks: Array<Buffer> = []
   for await (const chunk of response) chunks.push(chunk as Buffer)
-  return Buffer.concat(chunks).toString("utf8")
+  return Buffer.concat(chunks)
 }
+
+/** Reads a whole response body as UTF-8 text. */
+export const readText = async (response: http.IncomingMessage): Promise<string> => (await readBytes(response)).toString("utf8")
