@@ -6,9 +6,9 @@
  * Writes the Pods of bench/BenchPods.ts (plus their Namespaces) once as multi-document YAML
  * and once as the List `kubectl get pods -A -o json` prints, then runs
  * `node bin/compliance-scan.js cel test --profile pod-security-restricted --objects FILE -o json` on
- * each (and once reading the JSON from stdin with `-`), printing the wall time and the peak
- * RSS of the process (GNU time's %e and %M). Targets (issue 15): under 2 s and under
- * 300 MiB at 10,000 Pods.
+ * each (and reading the JSON from stdin with `-`), five times, printing the medians of the
+ * wall time, the CPU time and the peak RSS of the process (GNU time's %e, %U + %S and %M).
+ * Targets (issue 15): under 2 s and under 300 MiB at 10,000 Pods.
  */
 import { execFileSync } from "node:child_process"
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs"
@@ -53,20 +53,30 @@ try {
       if (typeof input === "number") closeSync(input)
     }
   }
-  // GNU time writes its line on stderr; run again capturing stderr for it.
-  const timed = (label: string, file: string, stdinFile?: string) => {
+  const runs = 5
+  const median = (values: ReadonlyArray<number>) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)]!
+  /** GNU time's wall, user + system CPU and peak RSS of one run (its line is on stderr). */
+  const timeOnce = (file: string, stdinFile?: string) => {
     const input = stdinFile === undefined ? "ignore" : openSync(stdinFile, "r")
     try {
       const result = execFileSync(
         "sh",
-        ["-c", `/usr/bin/time -f "%e %M" "$@" 2>&1 >/dev/null | tail -1`, "sh", projectNode(), join(repoRoot, "bin/compliance-scan.js"), "cel", "test", "--profile", "pod-security-restricted", "--objects", file, "-o", "json"],
+        ["-c", `/usr/bin/time -f "%e %U %S %M" "$@" 2>&1 >/dev/null | tail -1`, "sh", projectNode(), join(repoRoot, "bin/compliance-scan.js"), "cel", "test", "--profile", "pod-security-restricted", "--objects", file, "-o", "json"],
         { encoding: "utf8", stdio: [input, "pipe", "inherit"] }
       ).trim()
-      const [seconds, kib] = result.split(" ").map(Number)
-      console.log(`${label}: ${seconds!.toFixed(2)} s wall, peak RSS ${(kib! / 1024).toFixed(0)} MiB`)
+      const [wall, user, system, kib] = result.split(" ").map(Number)
+      return { wall: wall!, cpu: user! + system!, mib: kib! / 1024 }
     } finally {
       if (typeof input === "number") closeSync(input)
     }
+  }
+  // Medians of several runs: a shared machine's wall times vary by seconds from one run to the next.
+  const timed = (label: string, file: string, stdinFile?: string) => {
+    const samples = Array.from({ length: runs }, () => timeOnce(file, stdinFile))
+    console.log(
+      `${label}: ${median(samples.map((sample) => sample.wall)).toFixed(2)} s wall, ${median(samples.map((sample) => sample.cpu)).toFixed(2)} s CPU, ` +
+        `peak RSS ${median(samples.map((sample) => sample.mib)).toFixed(0)} MiB (medians of ${runs} runs; walls ${samples.map((sample) => sample.wall.toFixed(2)).join(" ")})`
+    )
   }
 
   const checked = measure("check", jsonFile)

@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -7,6 +8,7 @@ import { Console, Effect } from "effect"
 import { Command } from "effect/cli"
 import { parse as parseYaml, stringify as toYaml } from "yaml"
 import { celCommand, type CelTestOptions, runCelTest } from "../../../src/backends/cel/CelTestCommand.ts"
+import { repoRoot } from "../deploy/DeployFiles.ts"
 import { namespace, restrictedPod, violating } from "./PodFixtures.ts"
 
 const directory = mkdtempSync(join(tmpdir(), "cel-test-"))
@@ -159,6 +161,29 @@ describe("cel test", () => {
       expect(failed.stdout).toBe("")
       expect(failed.stderr).toMatch(/cel test: CELCompileError: rule "bad": expression does not compile at line 1, column 5/)
     }))
+
+  it("reads the real standard input and non-ASCII text the same as a file (the CLI as a user runs it)", () => {
+    // An annotation outside ASCII, which the rule's message prints: decoded as UTF-8 on both paths.
+    const annotated = violating("caf\u00e9", (pod) => (pod.metadata.annotations = { owner: "\u00e9quipe \u2615 \u{1F680}" }))
+    const manifest = JSON.stringify({ apiVersion: "v1", kind: "List", items: [annotated] }, null, 2)
+    const rules = file(
+      "owner.yaml",
+      toYaml([{ id: "owner", severity: "low", expression: "false", messageExpression: "object.metadata.name + ' of ' + object.metadata.annotations.owner" }])
+    )
+    const cli = (objects: string, input?: string) => {
+      const result = spawnSync(join(repoRoot, "node_modules", ".bin", "node"), [join(repoRoot, "bin", "compliance-scan.js"), "cel", "test", "--rules", rules, "--objects", objects, "-o", "json"], {
+        input: input ?? "",
+        encoding: "utf8",
+        env: { PATH: process.env.PATH ?? "" },
+        timeout: 60_000
+      })
+      expect(result.stderr).toBe("")
+      return JSON.parse(result.stdout) as { checks: Array<{ subjects: Array<{ message: string }> }> }
+    }
+    const fromStdin = cli("-", manifest)
+    expect(fromStdin.checks[0]!.subjects[0]!.message).toBe("caf\u00e9 of \u00e9quipe \u2615 \u{1F680}")
+    expect(cli(file("annotated.json", manifest))).toEqual(fromStdin)
+  }, 120_000)
 
   it.effect("reads `kubectl get -o json` output from standard input (-) and YAML with empty documents, comments and YAML 1.2 scalars", () =>
     Effect.gen(function*() {
