@@ -80,4 +80,32 @@ describe("paged cel scan on the real API server", () => {
       expect((await podLists()) - before).toBeGreaterThanOrEqual(Math.ceil(podCount / pageSize))
     })
   }, 180_000)
+
+  it("keeps metadata.managedFields for a run whose rules read them (they are left out of the pages only when no rule may)", async () => {
+    await withOperatorLogs([operator], async () => {
+      // Every Pod has them: the API server's field manager wrote them on create.
+      await createRun(admin, namespace, "managed-fields", {
+        backend: "cel",
+        cel: {
+          rules: [{
+            id: "has-managed-fields",
+            severity: "low",
+            match: { resources: ["pods"], namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": namespace } } },
+            expression: "object.metadata.managedFields.exists(entry, entry.operation == 'Update')"
+          }, {
+            id: "named",
+            severity: "low",
+            match: { resources: ["pods"], namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": namespace } } },
+            expression: "object.metadata.name.startsWith('pod-')"
+          }]
+        }
+      })
+      const run = await waitForRun(admin, namespace, "managed-fields", { timeoutMillis: 120_000 })
+      expect(run.status.phase).toBe("Succeeded")
+      const result = await admin.get(resultPath(namespace, "managed-fields"))
+      for (const id of ["has-managed-fields", "named"]) {
+        expect(result.spec.checks.find((entry: Json) => entry.checkID === id).subjectCounts).toEqual({ pass: podCount, fail: 0, warn: 0, skip: 0, error: 0 })
+      }
+    })
+  }, 180_000)
 })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { splitList } from "../../src/services/kube/live/ListItems.ts"
+import { type SplitOptions, splitList } from "../../src/services/kube/live/ListItems.ts"
 
 /** What JSON.parse of the whole text gives, the way splitList hands it out. */
 const parsedWhole = (text: string) => {
@@ -7,8 +7,8 @@ const parsedWhole = (text: string) => {
   return { envelope: { ...envelope, items: [] }, items }
 }
 
-const parsedSplit = (text: string) => {
-  const split = splitList(Buffer.from(text, "utf8"))
+const parsedSplit = (text: string, options: SplitOptions = {}) => {
+  const split = splitList(Buffer.from(text, "utf8"), options)
   if (split === undefined) return undefined
   const items = [...split.items()]
   expect(split.size).toBe(items.length)
@@ -50,6 +50,40 @@ describe("splitList (a List's items as texts, parsed one by one)", () => {
       ]
     ) {
       expect(splitList(Buffer.from(text, "utf8")), text).toBeUndefined()
+    }
+  })
+
+  it("leaves out each item's metadata.managedFields when asked, and nothing else", () => {
+    const managed = [{ manager: "kubectl", fieldsV1: { "f:metadata": { "f:labels": { "f:managedFields": {} } }, "k:{\"name\":\"app\"}": {} } }]
+    const items = [
+      { metadata: { managedFields: managed, name: "first", namespace: "a" }, spec: { x: 1 } },
+      { metadata: { name: "middle", managedFields: managed, labels: { managedFields: "a label" } } },
+      { metadata: { name: "last", annotations: { note: "\"managedFields\": [] }" }, managedFields: managed } },
+      { metadata: { managedFields: [] }, kind: "Only" },
+      // Not the item's own metadata: kept.
+      { metadata: { name: "template" }, spec: { template: { metadata: { managedFields: managed } } }, managedFields: managed },
+      // Not an array or object: kept as it is (nothing to gain).
+      { metadata: { name: "null", managedFields: null } },
+      { metadata: { name: "caf\u00e9 \u{1F600}", managedFields: managed, uid: "u" } },
+      { status: {}, metadata: { name: "no-managed-fields" } }
+    ]
+    const withoutManagedFields = (text: string) => {
+      const whole = parsedWhole(text)
+      for (const item of whole.items as Array<{ metadata: Record<string, unknown> }>) {
+        if (typeof item.metadata.managedFields === "object" && item.metadata.managedFields !== null) delete item.metadata.managedFields
+      }
+      return whole
+    }
+    for (
+      const text of [
+        JSON.stringify({ kind: "PodList", metadata: { resourceVersion: "1", managedFields: managed }, items }),
+        JSON.stringify({ kind: "PodList", items }, null, 2),
+        JSON.stringify({ items }, null, "\t").replaceAll(",", " ,\n ")
+      ]
+    ) {
+      expect(parsedSplit(text, { dropManagedFields: true })).toEqual(withoutManagedFields(text))
+      // Without the option, everything is kept.
+      expect(parsedSplit(text)).toEqual(parsedWhole(text))
     }
   })
 

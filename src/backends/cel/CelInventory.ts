@@ -91,9 +91,12 @@ export const scanInventory = <E, R>(
       // Listed (also) for the networkPolicies variable: every policy is needed.
       return onKind.length === 0 || selectors.size !== 1 || (kind.key === networkPolicyKind.key && readsPolicies) ? "" : ([...selectors][0] ?? "")
     }
-    const listOptions = (kind: CelKind) => {
+    // Namespaces and NetworkPolicies are kept whole: they are listed once and also read as
+    // namespaceObject and networkPolicies, which the analysis of the rules does not cover.
+    const omitManagedFields = !rules.some((rule) => rule.readsManagedFields)
+    const listOptions = (kind: CelKind, scanned = false) => {
       const labelSelector = sharedSelector(kind)
-      return { limit: options.pageSize, ...(labelSelector === "" ? {} : { labelSelector }) }
+      return { limit: options.pageSize, ...(labelSelector === "" ? {} : { labelSelector }), ...(scanned && omitManagedFields ? { omitManagedFields } : {}) }
     }
     const retried = (page: Effect.Effect<ObjectPage, KubeError>) => retryTransientUntil(page, options.deadline)
     /** A kind small enough to hold (Namespaces, NetworkPolicies): all pages, restarting on Gone. */
@@ -130,7 +133,7 @@ export const scanInventory = <E, R>(
     for (const kind of kinds.values()) {
       let mark = sink.mark()
       let seen = 0
-      yield* forEachPage(kind, listOptions(kind), {
+      yield* forEachPage(kind, listOptions(kind, true), {
         onPage: (objects, size) => {
           pages++
           seen += size

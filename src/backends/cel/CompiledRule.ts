@@ -25,6 +25,12 @@ export interface CompiledRule {
   readonly namespaceRequirements: ReadonlyArray<SelectorRequirement>
   /** Whether an expression reads `networkPolicies` (so the run lists them). */
   readonly readsNetworkPolicies: boolean
+  /**
+   * Whether an expression may see `metadata.managedFields` (about half of a listed Pod's
+   * JSON, which the API server's field managers write and rules almost never read). When no
+   * rule of a run may, the scan leaves them out before parsing (ListOptions.omitManagedFields).
+   */
+  readonly readsManagedFields: boolean
 }
 
 export type Compile = (expression: string, resultType: CelResultType) => CelCompileResult
@@ -58,6 +64,28 @@ const requirementsOf = (rule: CelRule, which: "labelSelector" | "namespaceSelect
 /** The identifier anywhere in the text: may over-approximate (a string literal), never misses a use. */
 const mentions = (rule: CelRule, identifier: RegExp) => identifier.test(rule.expression) || identifier.test(rule.messageExpression ?? "")
 
+/** A field selection after a name: `.name` not followed by `(` (a call such as `.all(` or `.size(` sees the whole value). */
+const fieldSelection = /^\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)\s*(\()?/u
+
+/**
+ * Whether the text uses `name` other than by selecting a field of it: `object.metadata.name`
+ * selects, `object.metadata.size()`, `object.all(k, ...)`, `[object.metadata]` or
+ * `object.?metadata` may see every field. Over-approximates (a string literal, a comment),
+ * never misses a use.
+ */
+const usesWhole = (text: string, name: string): boolean => {
+  for (const match of text.matchAll(new RegExp(`\\b${name}\\b`, "gu"))) {
+    const selection = fieldSelection.exec(text.slice(match.index + name.length))
+    if (selection === null || selection[2] !== undefined) return true
+  }
+  return false
+}
+
+const mayReadManagedFields = (rule: CelRule): boolean =>
+  [rule.expression, rule.messageExpression ?? ""].some((text) =>
+    /\bmanagedFields\b/u.test(text) || usesWhole(text, "object") || usesWhole(text, "metadata")
+  )
+
 export const compileRule = (compile: Compile, rule: CelRule): CompiledRule | CelCompileError => {
   const expression = compileField(compile, rule, "expression", rule.expression, "bool")
   if (expression instanceof CelCompileError) return expression
@@ -78,7 +106,8 @@ export const compileRule = (compile: Compile, rule: CelRule): CompiledRule | Cel
     labelSelector: selectorQuery(labelRequirements),
     labelRequirements,
     namespaceRequirements,
-    readsNetworkPolicies: mentions(rule, /\bnetworkPolicies\b/u)
+    readsNetworkPolicies: mentions(rule, /\bnetworkPolicies\b/u),
+    readsManagedFields: mayReadManagedFields(rule)
   }
 }
 

@@ -11,6 +11,12 @@ export interface ListOptions {
   readonly fieldSelector?: string
   readonly limit?: number
   readonly continue?: string
+  /**
+   * The caller never reads `metadata.managedFields`: a client may leave them out of the
+   * objects it returns (the live client's `listPage` drops them before parsing). Not sent to
+   * the API server, which has no such option.
+   */
+  readonly omitManagedFields?: boolean
 }
 
 export interface WatchOptions {

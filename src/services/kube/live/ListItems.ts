@@ -28,27 +28,62 @@ const openBracket = 0x5b
 const closeBracket = 0x5d
 const colon = 0x3a
 const comma = 0x2c
-const itemsKey = Buffer.from("items", "latin1")
 
-const isItemsKey = (bytes: Buffer, start: number, end: number): boolean =>
-  end - start === itemsKey.length && bytes.compare(itemsKey, 0, itemsKey.length, start, end) === 0
+const keyBytes = (key: string) => Buffer.from(key, "latin1")
+const itemsKey = keyBytes("items")
+const metadataKey = keyBytes("metadata")
+const managedFieldsKey = keyBytes("managedFields")
+
+const isKey = (bytes: Buffer, start: number, end: number, key: Buffer): boolean =>
+  end - start === key.length && bytes.compare(key, 0, key.length, start, end) === 0
+
+export interface SplitOptions {
+  /**
+   * Leave each item's `metadata.managedFields` out of its text (about half of a listed Pod),
+   * for callers that never read them: they are then never decoded or parsed.
+   */
+  readonly dropManagedFields?: boolean
+}
+
+/**
+ * The part of an item to leave out, `"managedFields": [...]` with one comma next to it, as
+ * [from, to); the member and its value were found at [keyStart, valueEnd).
+ */
+const memberWithComma = (bytes: Buffer, keyStart: number, valueEnd: number): [number, number] => {
+  let next = valueEnd
+  while (bytes[next]! <= 0x20) next++
+  if (bytes[next] === comma) return [keyStart, next + 1]
+  let previous = keyStart - 1
+  while (bytes[previous]! <= 0x20) previous--
+  return [bytes[previous] === comma ? previous : keyStart, valueEnd]
+}
 
 /**
  * Finds the top-level `items` array of a JSON object and the bytes of each of its elements,
  * which must be objects. Undefined when the answer is not shaped that way (the caller then
  * parses it whole, which reports any syntax error); each item's own syntax is checked when
  * it is parsed. One pass over the bytes: strings are skipped with their escapes, and only
- * depth changes are tracked.
+ * depth changes and the keys at the depths that matter are tracked (the list's keys at
+ * depth 1, an item's at 3, its metadata's at 4).
  */
-export const splitList = (bytes: Buffer): SplitList | undefined => {
+export const splitList = (bytes: Buffer, options: SplitOptions = {}): SplitList | undefined => {
+  const dropManagedFields = options.dropManagedFields === true
   let depth = 0
-  /** Whether the last string seen at depth 1, followed by a colon, was the key `items`. */
+  /** Whether the last key read at depth 1 was `items`; at depth 3, `metadata`. */
   let readingItems = false
+  let readingMetadata = false
+  /** Inside the current item's metadata object. */
+  let inMetadata = false
+  /** Where the key `managedFields` of the current item's metadata starts, while its value is read. */
+  let managedKeyStart = -1
+  let managedValueOpen = false
+  let cutStart = -1
+  let cutEnd = -1
   let stringStart = -1
   let itemsStart = -1
   let itemsEnd = -1
   let itemStart = -1
-  // Start and end offsets of each item, flat: [start0, end0, start1, end1, ...].
+  // Each item as four offsets, flat: start, the part left out (from, to; -1 when none), end.
   const bounds: Array<number> = []
   const length = bytes.length
   for (let index = 0; index < length; index++) {
@@ -68,23 +103,42 @@ export const splitList = (bytes: Buffer): SplitList | undefined => {
         else index++
       }
       if (index >= length) return undefined
-      if (depth === 1) {
+      if (depth === 1 || (dropManagedFields && itemStart !== -1 && (depth === 3 || (depth === 4 && inMetadata)))) {
         let next = index + 1
         while (next < length && bytes[next]! <= 0x20) next++
-        if (bytes[next] === colon) readingItems = isItemsKey(bytes, stringStart + 1, index)
+        if (bytes[next] === colon) {
+          if (depth === 1) readingItems = isKey(bytes, stringStart + 1, index, itemsKey)
+          else if (depth === 3) readingMetadata = isKey(bytes, stringStart + 1, index, metadataKey)
+          else managedKeyStart = isKey(bytes, stringStart + 1, index, managedFieldsKey) && cutStart === -1 ? stringStart : -1
+        }
       }
       continue
     }
     if (code === openBrace || code === openBracket) {
       if (depth === 1 && code === openBracket && readingItems && itemsStart === -1) itemsStart = index
       else if (depth === 2 && itemsStart !== -1 && itemsEnd === -1) itemStart = index
+      else if (depth === 3 && itemStart !== -1 && readingMetadata && code === openBrace) inMetadata = true
+      else if (depth === 4 && inMetadata && managedKeyStart !== -1) managedValueOpen = true
       depth++
     } else if (code === closeBrace || code === closeBracket) {
       depth--
       if (depth < 0) return undefined
-      if (depth === 2 && itemStart !== -1) {
-        bounds.push(itemStart, index + 1)
+      if (depth === 4 && managedValueOpen) {
+        const cut = memberWithComma(bytes, managedKeyStart, index + 1)
+        cutStart = cut[0]
+        cutEnd = cut[1]
+        managedValueOpen = false
+        managedKeyStart = -1
+      } else if (depth === 3 && inMetadata) {
+        inMetadata = false
+        readingMetadata = false
+        managedKeyStart = -1
+      } else if (depth === 2 && itemStart !== -1) {
+        bounds.push(itemStart, cutStart, cutEnd, index + 1)
         itemStart = -1
+        cutStart = -1
+        cutEnd = -1
+        readingMetadata = false
       } else if (depth === 1 && code === closeBracket && itemsStart !== -1 && itemsEnd === -1) itemsEnd = index
     }
   }
@@ -96,7 +150,10 @@ export const splitList = (bytes: Buffer): SplitList | undefined => {
     return undefined
   }
   function* items(): Generator<string> {
-    for (let index = 0; index < bounds.length; index += 2) yield bytes.toString("utf8", bounds[index]!, bounds[index + 1]!)
+    for (let index = 0; index < bounds.length; index += 4) {
+      const [start, from, to, end] = [bounds[index]!, bounds[index + 1]!, bounds[index + 2]!, bounds[index + 3]!]
+      yield from === -1 ? bytes.toString("utf8", start, end) : bytes.toString("utf8", start, from) + bytes.toString("utf8", to, end)
+    }
   }
-  return { envelope, size: bounds.length / 2, items }
+  return { envelope, size: bounds.length / 4, items }
 }
