@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
 import type { CelRule } from "../../src/api/ComplianceScanRun.ts"
 import { kindsOfRule } from "../../src/backends/cel/CelKinds.ts"
 import type { KubeObject } from "../../src/services/kube/KubeObject.ts"
-import { engine, meter, packs } from "../unit/cel/CelTestKit.ts"
+import { compileVariables, variableReferences, withVariables } from "../../src/backends/cel/RuleVariables.ts"
+import { engine, meter, packs, packVariables } from "../unit/cel/CelTestKit.ts"
 import { kindPackTable } from "../unit/cel/KindFixtures.ts"
 import { samplePods, workloadOf } from "../unit/cel/PodFixtures.ts"
 import "./harness/ClusterInfo.ts"
@@ -33,6 +34,9 @@ const policyName = (index: number) => `cel-oracle-${index}`
 const refused = new Map<string, string>()
 const rules: ReadonlyArray<CelRule> = [...new Map([...packs.values()].flatMap((pack) => pack.rules).map((rule) => [rule.id, rule])).values()]
   .filter((rule) => !/\bnetworkPolicies\b/u.test(rule.expression))
+
+/** The packs' variables a rule reads. */
+const variablesOf = (rule: CelRule) => packVariables.filter((variable) => variableReferences(rule.expression).includes(variable.name))
 
 /** POST with dry-run; the object the server would store and the warnings it sent. */
 const dryRunCreate = (path: string, object: Json) =>
@@ -125,6 +129,8 @@ beforeAll(async () => {
             operations: ["CREATE"]
           }))
         },
+        // The pack's variables the rule reads, as the policy's own (the same syntax and semantics).
+        ...(variablesOf(rule).length === 0 ? {} : { variables: variablesOf(rule) }),
         validations: [
           { expression: `object.metadata.name != '${probeName}'`, message: `PROBE ${policyName(index)}` },
           { expression: rule.expression, message: falseMarker }
@@ -185,7 +191,11 @@ type Verdict = "true" | "false" | "error"
 const ours = (rule: CelRule, object: Json): Verdict => {
   const compiled = engine.compile(rule.expression, "bool")
   if (compiled._tag === "Failed") throw new Error(`${rule.id}: ${compiled.failure.message}`)
-  const result = engine.evaluate(compiled.program, { object: engine.fromJson(object), namespaceObject: object.metadata.namespace === undefined ? null : engine.fromJson(namespaceObject) }, meter())
+  const variables = compileVariables((expression, resultType) => engine.compile(expression, resultType), variablesOf(rule))
+  if (typeof variables === "string") throw new Error(`${rule.id}: ${variables}`)
+  const activation = { object: engine.fromJson(object), namespaceObject: object.metadata.namespace === undefined ? null : engine.fromJson(namespaceObject) }
+  const withMeter = meter()
+  const result = engine.evaluate(compiled.program, withVariables(engine, variables, activation, withMeter), withMeter)
   if (result._tag !== "Value") return "error"
   return result.value === true ? "true" : result.value === false ? "false" : "error"
 }

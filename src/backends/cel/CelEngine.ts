@@ -22,8 +22,8 @@ export interface CelCompileFailure {
   readonly position?: CelPosition
 }
 
-/** What an expression must evaluate to: rules are predicates, messageExpressions text. */
-export type CelResultType = "bool" | "string"
+/** What an expression must evaluate to: rules are predicates, messageExpressions text, variables anything. */
+export type CelResultType = "bool" | "string" | "dyn"
 
 /** A compiled, reusable expression. Opaque: only the engine that made it can run it. */
 export interface CelProgram {
@@ -49,6 +49,8 @@ export interface CelActivation {
   readonly namespaceObject: unknown
   /** The NetworkPolicies of the object's namespace (a CEL list); absent when no rule uses them. */
   readonly networkPolicies?: unknown
+  /** The rule set's variables (RuleVariables), each evaluated at most once per object; absent when it has none. */
+  readonly variables?: unknown
 }
 
 export interface CelEngine {

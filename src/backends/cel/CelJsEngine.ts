@@ -83,7 +83,7 @@ const summaryOf = (error: unknown): string => {
 
 /** A type the checker inferred that can still turn out to be `expected` at run time. */
 const mayBe = (type: string | undefined, expected: CelResultType): boolean =>
-  type === undefined || type === expected || type === "dyn" || type === `dyn<${expected}>` || /^[A-Z]$/.test(type)
+  expected === "dyn" || type === undefined || type === expected || type === "dyn" || type === `dyn<${expected}>` || /^[A-Z]$/.test(type)
 
 const regexMethods = new Set(["matches", "find", "findAll"])
 
@@ -119,6 +119,7 @@ export const makeCelJsEngine = (limits: CelEngineLimits = defaultCelEngineLimits
     .registerVariable("object", "map", { description: "The resource being checked." })
     .registerVariable("namespaceObject", "dyn", { description: "The resource's Namespace, or null." })
     .registerVariable("networkPolicies", "list", { description: "The NetworkPolicies of the resource's namespace." })
+    .registerVariable("variables", "map", { description: "The rule set's variables, each evaluated once per resource." })
   registerKubernetesLibrary(base, { charge: (units) => currentMeter?.charge(units), patterns })
 
   const asWritten = base.clone({
@@ -186,9 +187,13 @@ export const makeCelJsEngine = (limits: CelEngineLimits = defaultCelEngineLimits
     if (!(program instanceof CelJsProgram) || program.owner !== owner) {
       throw new TypeError("a CEL program can only be evaluated by the engine that compiled it")
     }
+    // A variable evaluated while a rule is (RuleVariables): it adds to the rule's own cost
+    // instead of starting a count of its own, and the rule's meter is back once it is done.
+    const outer = currentMeter
     currentMeter = meter
     try {
-      meter.startEvaluation()
+      if (outer === undefined) meter.startEvaluation()
+      else meter.charge(1)
       const value: unknown = program.run(activation as unknown as Record<string, unknown>)
       if (meter.exhaustion !== undefined) return { _tag: "Exhausted", exhaustion: meter.exhaustion }
       if (value instanceof Promise) return { _tag: "Error", message: "the expression did not evaluate synchronously" }
@@ -199,7 +204,7 @@ export const makeCelJsEngine = (limits: CelEngineLimits = defaultCelEngineLimits
       if (error instanceof RangeError) return { _tag: "Error", message: `the expression ran out of resources: ${error.message}` }
       return { _tag: "Error", message: summaryOf(error) }
     } finally {
-      currentMeter = undefined
+      currentMeter = outer
     }
   }
 

@@ -1,6 +1,8 @@
 import type { CelRule } from "../../api/ComplianceScanRun.ts"
 import { CelRuleSetInvalid } from "./CelErrors.ts"
+import type { Compile } from "./CompiledRule.ts"
 import type { RulePack } from "./RulePacks.ts"
+import { type CompiledVariable, compileVariables } from "./RuleVariables.ts"
 
 /**
  * The rules a run evaluates: the built-in pack named by `spec.profile` (if any) followed by
@@ -32,4 +34,15 @@ export const resolveRuleSet = (
     return new CelRuleSetInvalid({ reason: "NoRules", message: "the run has no CEL rules: set spec.cel.rules or spec.profile (a built-in pack)" })
   }
   return rules
+}
+
+/**
+ * The variables the run's rules may read: those of the pack named by `spec.profile` (its
+ * inline rules may read them too), compiled. The packs' variables compiled when the packs
+ * were loaded, so a failure here is a defect.
+ */
+export const runVariables = (packs: ReadonlyMap<string, RulePack>, profile: string | undefined, compile: Compile): ReadonlyArray<CompiledVariable> => {
+  const compiled = compileVariables(compile, profile === undefined || profile === "" ? [] : packs.get(profile)?.variables ?? [])
+  if (typeof compiled === "string") throw new Error(`built-in CEL rule pack "${profile}": ${compiled}`)
+  return compiled
 }

@@ -6,7 +6,7 @@ import { type Scanner, ScanFailed, type ScanRequest } from "../Scanner.ts"
 import { type CelEngineLimits, defaultCelEngineLimits, makeCelJsEngine } from "./CelJsEngine.ts"
 import { CelCompileError, CelInventoryFailed, CelRuleSetInvalid } from "./CelErrors.ts"
 import { scanInventory } from "./CelInventory.ts"
-import { resolveRuleSet } from "./CelRuleSet.ts"
+import { resolveRuleSet, runVariables } from "./CelRuleSet.ts"
 import type { CelTarget } from "./CelTarget.ts"
 import { compileRules } from "./CompiledRule.ts"
 import { type CostLimits, CostMeter, defaultCostLimits } from "./CostMeter.ts"
@@ -107,7 +107,8 @@ export class CelScanner extends Context.Service<
           return started + evaluatedMillis + (evaluatingSince === undefined ? 0 : wall - evaluatingSince)
         }
         const meter = new CostMeter(options.costLimits, { start: started, millis: options.maxEvaluationMillis }, evaluationClock)
-        const tallies = new RuleTallies(engine, rules, meter, { maxSubjects: options.maxSubjectsPerCheck, yieldEvery: options.yieldEvery })
+        const variables = runVariables(packs, spec.profile, compile)
+        const tallies = new RuleTallies(engine, rules, meter, { maxSubjects: options.maxSubjectsPerCheck, yieldEvery: options.yieldEvery, variables })
         /** Evaluates one page, letting other fibers run (lease renewal, probes) and the run's deadline interrupt us. */
         const consume = (targets: Iterable<CelTarget>) =>
           Effect.gen(function*() {

@@ -11,7 +11,7 @@ import { countOutcomes, type OutcomeCounts } from "../../api/Outcome.ts"
 import type { KubeObject } from "../../services/kube/KubeObject.ts"
 import { makeCelJsEngine } from "./CelJsEngine.ts"
 import { CelCompileError, CelRuleSetInvalid } from "./CelErrors.ts"
-import { resolveRuleSet } from "./CelRuleSet.ts"
+import { resolveRuleSet, runVariables } from "./CelRuleSet.ts"
 import { inventoryOfObjects } from "./CelInventory.ts"
 import { celTargets } from "./CelTarget.ts"
 import { adoptJson } from "./CelValue.ts"
@@ -277,7 +277,8 @@ export const runCelTest = (options: CelTestOptions): Effect.Effect<CelTestResult
     const now = () => clock.currentTimeMillisUnsafe()
     const meter = new CostMeter(defaultCostLimits, { start: now(), millis: options.maxEvaluationMillis ?? 60_000 }, now)
     // The objects were parsed for this run alone: converted in place, not copied.
-    const outcome = evaluateRulesNow(cache.engine, rules, celTargets(cache.engine.fromJson, inventory, adoptJson), meter, defaultEvaluationOptions)
+    const variables = runVariables(packs, options.profile ?? source.profile, compile)
+    const outcome = evaluateRulesNow(cache.engine, rules, celTargets(cache.engine.fromJson, inventory, adoptJson), meter, { ...defaultEvaluationOptions, variables })
     if (outcome._tag === "Exceeded") return yield* new CelTestFailed({ message: `${outcome.error.reason}: ${outcome.error.message}` })
     const excepted = options.exceptionsFile === undefined
       ? { checks: outcome.checks, summary: countOutcomes(outcome.checks.map((check) => check.outcome)), exceptions: [] }

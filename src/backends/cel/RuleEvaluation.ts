@@ -1,12 +1,13 @@
 import type { Check, Subject } from "../../api/Check.ts"
 import { emptyCounts, type Outcome } from "../../api/Outcome.ts"
-import type { CelEngine } from "./CelEngine.ts"
+import type { CelActivation, CelEngine } from "./CelEngine.ts"
 import { CelBoundExceeded } from "./CelErrors.ts"
 import type { CelTarget } from "./CelTarget.ts"
 import type { CompiledRule } from "./CompiledRule.ts"
 import { type CostExhaustion, type CostMeter, objectsPerAllowance } from "./CostMeter.ts"
 import { networkPolicyKind } from "./CelKinds.ts"
 import { matchesSelector } from "./RuleSelector.ts"
+import { type CompiledVariable, withVariables } from "./RuleVariables.ts"
 
 /**
  * Evaluates compiled rules against targets and builds one check per rule. Shared by the
@@ -23,6 +24,8 @@ export interface EvaluationOptions {
   readonly yieldEvery: number
   /** Kinds that could not be listed, by key: the rules on them end in `error` with this reason. */
   readonly unlisted?: ReadonlyMap<string, string>
+  /** The rule set's variables (RuleVariables), read by its rules as `variables.<name>`. */
+  readonly variables?: ReadonlyArray<CompiledVariable>
 }
 
 export const defaultEvaluationOptions: EvaluationOptions = { maxSubjects: maxSubjectsPerCheck, yieldEvery: 2_000 }
@@ -86,8 +89,8 @@ type Verdict =
   | { readonly outcome: "error"; readonly message: string }
   | { readonly outcome: "exhausted"; readonly exhaustion: CostExhaustion }
 
-const judge = (engine: CelEngine, rule: CompiledRule, target: CelTarget, meter: CostMeter): Verdict => {
-  const result = engine.evaluate(rule.expression, target.activation, meter)
+const judge = (engine: CelEngine, rule: CompiledRule, activation: CelActivation, meter: CostMeter): Verdict => {
+  const result = engine.evaluate(rule.expression, activation, meter)
   switch (result._tag) {
     case "Exhausted":
       return { outcome: "exhausted", exhaustion: result.exhaustion }
@@ -106,10 +109,10 @@ const judge = (engine: CelEngine, rule: CompiledRule, target: CelTarget, meter: 
  * The message of a failing object, built only when it is listed as a subject (most failing
  * objects past the first `maxSubjects` are only counted).
  */
-const failureMessage = (engine: CelEngine, rule: CompiledRule, target: CelTarget, meter: CostMeter): string | CostExhaustion => {
+const failureMessage = (engine: CelEngine, rule: CompiledRule, activation: CelActivation, meter: CostMeter): string | CostExhaustion => {
   const fallback = () => `failed expression: ${oneLine(rule.rule.expression, 200)}`
   if (rule.message === undefined) return fallback()
-  const message = engine.evaluate(rule.message, target.activation, meter)
+  const message = engine.evaluate(rule.message, activation, meter)
   if (message._tag === "Exhausted") return message.exhaustion
   // Like admission policies: a messageExpression that fails or is not text falls back to the default.
   return message._tag === "Value" && typeof message.value === "string" && message.value.trim() !== "" ? oneLine(message.value) : fallback()
@@ -205,8 +208,11 @@ export class RuleTallies {
     if (this.#exceeded !== undefined) return false
     const rules = this.#rules
     const { maxSubjects, yieldEvery } = this.#options
+    const variables = this.#options.variables ?? []
     for (const target of targets) {
       this.#meter.admitObject()
+      /** The target's activation, with its variables once a rule matches it. */
+      let activation: CelActivation | undefined
       for (let index = 0; index < rules.length; index++) {
         const rule = rules[index]!
         if (this.#blocked[index] !== undefined || !matches(rule, target)) continue
@@ -214,12 +220,13 @@ export class RuleTallies {
           if (!this.#meter.checkClock()) return this.#exceed(rule, "wall-clock")
           yield
         }
-        const verdict = judge(this.#engine, rule, target, this.#meter)
+        activation ??= variables.length === 0 ? target.activation : withVariables(this.#engine, variables, target.activation, this.#meter)
+        const verdict = judge(this.#engine, rule, activation, this.#meter)
         if (verdict.outcome === "exhausted") return this.#exceed(rule, verdict.exhaustion)
         const { counts, subjects } = this.#tallies[index]!
         counts[verdict.outcome]++
         if (verdict.outcome === "pass" || subjects.length >= maxSubjects) continue
-        const message = verdict.outcome === "error" ? verdict.message : failureMessage(this.#engine, rule, target, this.#meter)
+        const message = verdict.outcome === "error" ? verdict.message : failureMessage(this.#engine, rule, activation, this.#meter)
         if (message === "evaluation-cost" || message === "run-cost" || message === "wall-clock") return this.#exceed(rule, message)
         subjects.push({
           kind: target.kind,

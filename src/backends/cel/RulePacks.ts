@@ -5,6 +5,7 @@ import { parse as parseYaml } from "yaml"
 import { CelRule } from "../../api/ComplianceScanRun.ts"
 import { CelCompileError } from "./CelErrors.ts"
 import { type Compile, compileRules } from "./CompiledRule.ts"
+import { compileVariables, inlineVariables, type RuleVariable, variableReferences } from "./RuleVariables.ts"
 
 /**
  * Built-in rule packs (`spec.profile`): YAML data files in `packs/`, one pack per file,
@@ -21,6 +22,8 @@ const RulePackFile = Schema.Struct({
   include: Schema.optionalKey(Schema.Array(Schema.String)),
   /** Every Pod rule of another pack, applied to the pod templates of these workload kinds. */
   podTemplatesOf: Schema.optionalKey(Schema.Struct({ pack: Schema.String, resources: Schema.Array(Schema.String) })),
+  /** Shared by the rules of every run of the pack (RuleVariables), as `variables.<name>`. */
+  variables: Schema.optionalKey(Schema.Array(Schema.Struct({ name: Schema.String.check(Schema.isPattern(/^[A-Za-z_][A-Za-z0-9_]*$/u)), expression: Schema.String }))),
   rules: Schema.optionalKey(Schema.Array(CelRule))
 })
 type RulePackFile = typeof RulePackFile.Type
@@ -30,6 +33,8 @@ export interface RulePack {
   readonly description: string | undefined
   /** Included packs' rules first, then the pack's own. */
   readonly rules: ReadonlyArray<CelRule>
+  /** Included packs' variables first, then the pack's own. */
+  readonly variables: ReadonlyArray<RuleVariable>
 }
 
 export class RulePackInvalid extends Schema.TaggedError<RulePackInvalid>()("RulePackInvalid", {
@@ -80,25 +85,55 @@ export const podTemplateRule = (rule: CelRule, resources: ReadonlyArray<string>)
   }
 }
 
-const expand = (files: ReadonlyMap<string, RulePackFile>, name: string, trail: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<CelRule>, RulePackInvalid> =>
+/** A rule that stands alone: the variables it reads written out in its expressions. */
+const withoutVariables = (rule: CelRule, variables: ReadonlyArray<RuleVariable>): CelRule => ({
+  ...rule,
+  expression: inlineVariables(rule.expression, variables),
+  ...(rule.messageExpression === undefined ? {} : { messageExpression: inlineVariables(rule.messageExpression, variables) })
+})
+
+interface ExpandedPack {
+  readonly rules: ReadonlyArray<CelRule>
+  readonly variables: ReadonlyArray<RuleVariable>
+}
+
+const expand = (files: ReadonlyMap<string, RulePackFile>, name: string, trail: ReadonlyArray<string>): Effect.Effect<ExpandedPack, RulePackInvalid> =>
   Effect.gen(function*() {
     if (trail.includes(name)) return yield* new RulePackInvalid({ pack: trail[0]!, message: `include cycle: ${[...trail, name].join(" -> ")}` })
     const file = files.get(name)
     if (file === undefined) return yield* new RulePackInvalid({ pack: trail.at(-1) ?? name, message: `includes unknown pack "${name}"` })
     const rules: Array<CelRule> = []
-    for (const included of file.include ?? []) rules.push(...(yield* expand(files, included, [...trail, name])))
+    const variables: Array<RuleVariable> = []
+    const addVariables = (added: ReadonlyArray<RuleVariable>) =>
+      Effect.forEach(added, (variable) => {
+        const known = variables.find((candidate) => candidate.name === variable.name)
+        if (known === undefined) return Effect.sync(() => void variables.push(variable))
+        return known.expression === variable.expression
+          ? Effect.void
+          : Effect.fail(new RulePackInvalid({ pack: name, message: `variable "${variable.name}" is defined twice, differently` }))
+      }, { discard: true })
+    for (const included of file.include ?? []) {
+      const expanded = yield* expand(files, included, [...trail, name])
+      rules.push(...expanded.rules)
+      yield* addVariables(expanded.variables)
+    }
     if (file.podTemplatesOf !== undefined) {
       const { pack, resources } = file.podTemplatesOf
-      const podRules = (yield* expand(files, pack, [...trail, name])).filter((rule) => rule.match?.resources?.includes("pods") ?? true)
-      rules.push(...podRules.map((rule) => podTemplateRule(rule, resources)))
+      const expanded = yield* expand(files, pack, [...trail, name])
+      const podRules = expanded.rules.filter((rule) => rule.match?.resources?.includes("pods") ?? true)
+      // The Pod rules' variables are about a Pod: written out, then rewritten for the template.
+      rules.push(...podRules.map((rule) => podTemplateRule(withoutVariables(rule, expanded.variables), resources)))
     }
     rules.push(...(file.rules ?? []))
+    yield* addVariables(file.variables ?? [])
     const seen = new Set<string>()
     for (const rule of rules) {
       if (seen.has(rule.id)) return yield* new RulePackInvalid({ pack: name, message: `rule id "${rule.id}" appears twice` })
       seen.add(rule.id)
+      const unknown = [rule.expression, rule.messageExpression ?? ""].flatMap(variableReferences).filter((reference) => !variables.some((variable) => variable.name === reference))
+      if (unknown.length > 0) return yield* new RulePackInvalid({ pack: name, message: `rule "${rule.id}" reads undefined variables: ${[...new Set(unknown)].join(", ")}` })
     }
-    return rules
+    return { rules, variables }
   })
 
 /** Every pack in the directory, includes expanded and every rule compiled once. */
@@ -115,10 +150,12 @@ export const loadRulePacks = (directory: string, compile: Compile) =>
     }
     const packs = new Map<string, RulePack>()
     for (const [name, file] of files) {
-      const rules = yield* expand(files, name, [])
+      const { rules, variables } = yield* expand(files, name, [])
       const compiled = compileRules(compile, rules)
       if (compiled instanceof CelCompileError) return yield* new RulePackInvalid({ pack: name, message: compiled.message })
-      packs.set(name, { name, description: file.description, rules })
+      const compiledVariables = compileVariables(compile, variables)
+      if (typeof compiledVariables === "string") return yield* new RulePackInvalid({ pack: name, message: compiledVariables })
+      packs.set(name, { name, description: file.description, rules, variables })
     }
     return packs as ReadonlyMap<string, RulePack>
   })

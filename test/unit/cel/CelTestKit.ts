@@ -9,7 +9,8 @@ import { celTargets } from "../../../src/backends/cel/CelTarget.ts"
 import { compileRules } from "../../../src/backends/cel/CompiledRule.ts"
 import { type CostLimits, CostMeter, defaultCostLimits } from "../../../src/backends/cel/CostMeter.ts"
 import { ProgramCache } from "../../../src/backends/cel/ProgramCache.ts"
-import { evaluateRulesNow, type RulesOutcome } from "../../../src/backends/cel/RuleEvaluation.ts"
+import { defaultEvaluationOptions, evaluateRulesNow, type RulesOutcome } from "../../../src/backends/cel/RuleEvaluation.ts"
+import { compileVariables, type RuleVariable } from "../../../src/backends/cel/RuleVariables.ts"
 import { defaultPacksDirectory, loadRulePacks, type RulePack } from "../../../src/backends/cel/RulePacks.ts"
 
 /** Shared helpers for the CEL tests: the same modules the scanner and `cel test` use. */
@@ -44,7 +45,10 @@ export const packRule = (id: string): CelRule => {
   throw new Error(`no pack rule ${id}`)
 }
 
-/** Rules evaluated against objects the way a run does; throws when a rule does not compile. */
+/** The variables of every built-in pack (pack rules read them as `variables.<name>`). */
+export const packVariables: ReadonlyArray<RuleVariable> = [...new Map([...packs.values()].flatMap((pack) => pack.variables.map((variable) => [variable.name, variable] as const))).values()]
+
+/** Rules evaluated against objects the way a run does (with the packs' variables); throws when a rule does not compile. */
 export const check = (
   rules: ReadonlyArray<CelRule>,
   objects: ReadonlyArray<KubeObject>,
@@ -54,7 +58,9 @@ export const check = (
   const compiled = compileRules((expression, resultType) => cache.compile(expression, resultType), rules)
   if (!Array.isArray(compiled)) throw compiled
   const targets = celTargets(cache.engine.fromJson, inventoryOfObjects(compiled, objects).inventory)
-  return evaluateRulesNow(cache.engine, compiled, targets, meter(options.costLimits, options.millis))
+  const variables = compileVariables((expression, resultType) => cache.compile(expression, resultType), packVariables)
+  if (typeof variables === "string") throw new Error(variables)
+  return evaluateRulesNow(cache.engine, compiled, targets, meter(options.costLimits, options.millis), { ...defaultEvaluationOptions, variables })
 }
 
 export const checksOf = (outcome: RulesOutcome): ReadonlyArray<Check> => {
