@@ -31,9 +31,11 @@ export const compileVariables = (compile: Compile, variables: ReadonlyArray<Rule
   return compiled
 }
 
+/** `variables.<name>` in a text (over-approximates: a string literal, a comment). */
+const reference = /\bvariables\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)/gu
+
 /** The names a text reads as `variables.<name>`. */
-export const variableReferences = (text: string): ReadonlyArray<string> =>
-  [...text.matchAll(/\bvariables\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)/gu)].map((match) => match[1]!)
+export const variableReferences = (text: string): ReadonlyArray<string> => [...text.matchAll(reference)].map((match) => match[1]!)
 
 /**
  * A rule's text with every `variables.<name>` replaced by the variable's expression (in
@@ -41,9 +43,9 @@ export const variableReferences = (text: string): ReadonlyArray<string> =>
  * alone (a pod-template rule rewritten from a Pod rule).
  */
 export const inlineVariables = (text: string, variables: ReadonlyArray<RuleVariable>): string =>
-  text.replace(/\bvariables\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)/gu, (reference, name: string) => {
+  text.replace(reference, (written, name: string) => {
     const variable = variables.find((candidate) => candidate.name === name)
-    return variable === undefined ? reference : `(${variable.expression})`
+    return variable === undefined ? written : `(${variable.expression})`
   })
 
 /**

@@ -23,9 +23,9 @@ export const withTypeMeta = (object: KubeObject, apiVersion: string, kind: strin
  * in place, not copied. A list's items must not be copied with an object literal: V8 learns
  * from the first objects made at a literal whether they live long, and the Namespaces a CEL
  * scan keeps came through it first. It then made every later copy in the old generation,
- * where each copied Pod held its parsed tree past every young collection: a third of the
- * objects a 100,000-Pod scan parsed were promoted, and garbage collection took 3 s of its
- * CPU (bench/scale-cel.ts, with --trace-gc).
+ * where each copied Pod held its parsed tree past every young collection: about a third of
+ * what a 100,000-Pod scan allocated was promoted, and garbage collection took 3 s of its CPU
+ * (bench/scale-cel.ts, with --trace-gc).
  */
 export const adoptTypeMeta = (object: KubeObject, apiVersion: string, kind: string): KubeObject => {
   const typed = object as { apiVersion?: string; kind?: string }
