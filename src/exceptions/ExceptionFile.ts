@@ -1,11 +1,11 @@
 import { Clock, Effect, FileSystem, Schema } from "effect"
-import { parseAllDocuments } from "yaml"
 import type { ExceptionRecord } from "../api/AppliedException.ts"
 import type { Check, Subject } from "../api/Check.ts"
 import { type ComplianceException, ComplianceException as ExceptionSchema } from "../api/ComplianceException.ts"
 import type { ScannerName } from "../api/ComplianceScanRun.ts"
 import { countOutcomes, type OutcomeCounts } from "../api/Outcome.ts"
 import { defaultOperatorConfig } from "../services/OperatorConfig.ts"
+import { yamlPackage } from "../services/YamlPackage.ts"
 import { applyExceptions, isExcepted } from "./ExceptionApplication.ts"
 
 /**
@@ -30,6 +30,7 @@ export const readExceptionsFile = (file: string) =>
       Effect.mapError((error) => new ExceptionFileInvalid({ message: `cannot read ${file}: ${error.message}` }))
     )
     const exceptions: Array<ComplianceException> = []
+    const { parseAllDocuments } = yield* yamlPackage
     for (const document of parseAllDocuments(text)) {
       const [error] = document.errors
       if (error !== undefined) return yield* new ExceptionFileInvalid({ message: `cannot parse ${file}: ${error.message}` })

@@ -2,13 +2,13 @@ import { isAscii } from "node:buffer"
 import { Clock, Console, Effect, FileSystem, Option, Schema } from "effect"
 import { Argument, CliError, Command, Flag } from "effect/cli"
 import { CORE_SCHEMA, load as loadYaml } from "js-yaml"
-import { parseAllDocuments, stringify as toYaml } from "yaml"
 import type { Check } from "../../api/Check.ts"
 import { CelRule } from "../../api/ComplianceScanRun.ts"
 import { customResourceDefinitions, toOpenApi } from "../../api/CrdGenerator.ts"
 import { version } from "../../api/ObjectMeta.ts"
 import { countOutcomes, type OutcomeCounts } from "../../api/Outcome.ts"
 import type { KubeObject } from "../../services/kube/KubeObject.ts"
+import { yamlPackage } from "../../services/YamlPackage.ts"
 import { makeCelJsEngine } from "./CelJsEngine.ts"
 import { CelCompileError, CelRuleSetInvalid } from "./CelErrors.ts"
 import { resolveRuleSet, runVariables } from "./CelRuleSet.ts"
@@ -95,6 +95,7 @@ const decodeText = (bytes: Uint8Array): string => {
 const readDocuments = (file: string) =>
   Effect.gen(function*() {
     const text = yield* readText(file)
+    const { parseAllDocuments } = yield* yamlPackage
     const documents = parseAllDocuments(text, { uniqueKeys: false })
     const list = Array.isArray(documents) ? documents : [documents]
     const values: Array<unknown> = []
@@ -290,7 +291,9 @@ export const runCelTest = (options: CelTestOptions): Effect.Effect<CelTestResult
       )
     const { summary, checks } = excepted
     const report = { summary, checks, ...(excepted.exceptions.length === 0 ? {} : { exceptions: excepted.exceptions }) }
-    const output = options.output === "json" ? JSON.stringify(report, null, 2) : toYaml(report, { lineWidth: 0 }).trimEnd()
+    const output = options.output === "json"
+      ? JSON.stringify(report, null, 2)
+      : (yield* yamlPackage).stringify(report, { lineWidth: 0 }).trimEnd()
     return { output, warnings, summary, checks }
   })
 

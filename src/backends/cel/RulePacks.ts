@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, Schema } from "effect"
-import { parse as parseYaml } from "yaml"
+import { CORE_SCHEMA, load as loadYaml } from "js-yaml"
 import { CelRule } from "../../api/ComplianceScanRun.ts"
 import { CelCompileError } from "./CelErrors.ts"
 import { type Compile, compileRules } from "./CompiledRule.ts"
@@ -52,7 +52,7 @@ const readPackFile = (directory: string, file: string) =>
       catch: (error) => new RulePackInvalid({ pack, message: `cannot read ${file}: ${String(error)}` })
     })
     const document = yield* Effect.try({
-      try: () => parseYaml(text) as unknown,
+      try: () => loadYaml(text, { schema: CORE_SCHEMA, filename: file }),
       catch: (error) => new RulePackInvalid({ pack, message: `${file} is not valid YAML: ${String(error)}` })
     })
     const decoded = yield* decodePack(document).pipe(

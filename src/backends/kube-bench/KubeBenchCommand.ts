@@ -1,13 +1,13 @@
 import { basename, extname } from "node:path"
 import { Console, Effect, FileSystem, Option, Result, Schema } from "effect"
 import { Argument, CliError, Command, Flag } from "effect/cli"
-import { stringify as toYaml } from "yaml"
 import type { Check } from "../../api/Check.ts"
 import { countOutcomes, type OutcomeCounts } from "../../api/Outcome.ts"
 import { loadSeverityTable, type SeverityTable } from "./KubeBenchSeverities.ts"
 import { benchmarksOf, checksFromReports, type NodeReport } from "./KubeBenchChecks.ts"
 import { parseKubeBenchReport } from "./KubeBenchReport.ts"
 import { applyExceptionsFile } from "../../exceptions/ExceptionFile.ts"
+import { yamlPackage } from "../../services/YamlPackage.ts"
 
 /**
  * `kube-bench parse FILE... [--node NAME]...`: turns saved `kube-bench run --json` outputs
@@ -81,8 +81,10 @@ export const parseReportFiles = (
   })
 }
 
-export const renderParsedReports = (parsed: ParsedReports, format: OutputFormat): string =>
-  format === "json" ? JSON.stringify(parsed, null, 2) : toYaml(parsed, { lineWidth: 0 }).trimEnd()
+const renderParsedReports = (parsed: ParsedReports, format: OutputFormat): Effect.Effect<string> =>
+  format === "json"
+    ? Effect.succeed(JSON.stringify(parsed, null, 2))
+    : Effect.map(yamlPackage, (yaml) => yaml.stringify(parsed, { lineWidth: 0 }).trimEnd())
 
 /** The command's handler, usable without a process: reads the files, prints the checks. */
 export const kubeBenchParse = Effect.fn("kubeBenchParse")(function*(input: {
@@ -101,11 +103,11 @@ export const kubeBenchParse = Effect.fn("kubeBenchParse")(function*(input: {
   const severities = yield* loadSeverityTable
   const parsed = yield* Effect.fromResult(parseReportFiles(files, severities))
   const exceptionsFile = input.exceptions === undefined ? undefined : Option.getOrUndefined(input.exceptions)
-  if (exceptionsFile === undefined) return yield* Console.log(renderParsedReports(parsed, input.output))
+  if (exceptionsFile === undefined) return yield* Console.log(yield* renderParsedReports(parsed, input.output))
   const excepted = yield* applyExceptionsFile(exceptionsFile, parsed.checks, "kube-bench").pipe(
     Effect.mapError((error) => new KubeBenchParseFailed({ message: error.message }))
   )
-  yield* Console.log(renderParsedReports({ ...parsed, ...excepted }, input.output))
+  yield* Console.log(yield* renderParsedReports({ ...parsed, ...excepted }, input.output))
 })
 
 const parse = Command.make(

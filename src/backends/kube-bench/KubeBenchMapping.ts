@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs"
-import { parse as parseYaml } from "yaml"
+import { CORE_SCHEMA, load as loadYaml } from "js-yaml"
 
 /**
  * kube-bench's own benchmark data, as its cfg/config.yaml of the pinned version says it:
@@ -18,7 +18,7 @@ export interface KubeBenchMapping {
 
 /** The copy's text from a cfg/config.yaml: the two sections only, stable JSON. */
 export const renderKubeBenchMapping = (configYaml: string): string => {
-  const config = parseYaml(configYaml) as { version_mapping?: Record<string, unknown>; target_mapping?: Record<string, unknown> }
+  const config = loadYaml(configYaml, { schema: CORE_SCHEMA }) as { version_mapping?: Record<string, unknown>; target_mapping?: Record<string, unknown> }
   const mapping: KubeBenchMapping = {
     versionMapping: Object.fromEntries(Object.entries(config.version_mapping ?? {}).map(([key, value]) => [key, String(value)])),
     targetMapping: Object.fromEntries(

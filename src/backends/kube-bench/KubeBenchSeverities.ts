@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs"
 import { Effect, Result, Schema } from "effect"
-import { parse as parseYaml } from "yaml"
+import { CORE_SCHEMA, load as loadYaml } from "js-yaml"
 import { Severity } from "../../api/Severity.ts"
 
 /**
@@ -32,7 +32,7 @@ const decodeFile = Schema.decodeUnknownResult(SeverityFile)
 export const parseSeverityTable = (yamlText: string): Result.Result<SeverityTable, SeverityTableError> => {
   let document: unknown
   try {
-    document = parseYaml(yamlText)
+    document = loadYaml(yamlText, { schema: CORE_SCHEMA })
   } catch (error) {
     return Result.fail(new SeverityTableError({ message: `invalid YAML: ${String(error)}` }))
   }
