@@ -237,19 +237,19 @@ export const runCelTest = (options: CelTestOptions): Effect.Effect<CelTestResult
   Effect.gen(function*() {
     const cache = new ProgramCache(makeCelJsEngine(), 1_000)
     const compile = cache.compile.bind(cache)
-    const packs = yield* loadRulePacks(options.packsDirectory ?? defaultPacksDirectory, compile).pipe(
-      Effect.mapError((error) => new CelTestFailed({ message: `built-in pack "${error.pack}" is broken: ${error.message}` }))
-    )
-
     const source: RulesSource | CelTestFailed =
       options.rulesFile === undefined
         ? { rules: [], profile: undefined }
         : rulesSourceOf(options.rulesFile, yield* readDocuments(options.rulesFile))
     if (source instanceof CelTestFailed) return yield* source
+    const profile = options.profile ?? source.profile
+    const packs = yield* loadRulePacks(options.packsDirectory ?? defaultPacksDirectory, compile, (pack) => pack === profile).pipe(
+      Effect.mapError((error) => new CelTestFailed({ message: `built-in pack "${error.pack}" is broken: ${error.message}` }))
+    )
     const inline = yield* decodeRules(source.rules).pipe(
       Effect.mapError((error) => new CelTestFailed({ message: `invalid rules in ${options.rulesFile ?? "the rules"}: ${error.message}` }))
     )
-    const ruleSet = resolveRuleSet(packs, options.profile ?? source.profile, inline)
+    const ruleSet = resolveRuleSet(packs, profile, inline)
     if (ruleSet instanceof CelRuleSetInvalid) return yield* new CelTestFailed({ message: `${ruleSet.reason}: ${ruleSet.message}` })
     const rules = compileRules(compile, ruleSet)
     if (rules instanceof CelCompileError) return yield* new CelTestFailed({ message: `CELCompileError: ${rules.message}` })
@@ -278,7 +278,7 @@ export const runCelTest = (options: CelTestOptions): Effect.Effect<CelTestResult
     const now = () => clock.currentTimeMillisUnsafe()
     const meter = new CostMeter(defaultCostLimits, { start: now(), millis: options.maxEvaluationMillis ?? 60_000 }, now)
     // The objects were parsed for this run alone: converted in place, not copied.
-    const variables = runVariables(packs, options.profile ?? source.profile, compile)
+    const variables = runVariables(packs, profile, compile)
     const outcome = evaluateRulesNow(cache.engine, rules, celTargets(cache.engine.fromJson, inventory, adoptJson), meter, { ...defaultEvaluationOptions, variables })
     if (outcome._tag === "Exceeded") return yield* new CelTestFailed({ message: `${outcome.error.reason}: ${outcome.error.message}` })
     const excepted = options.exceptionsFile === undefined

@@ -136,8 +136,12 @@ const expand = (files: ReadonlyMap<string, RulePackFile>, name: string, trail: R
     return { rules, variables }
   })
 
-/** Every pack in the directory, includes expanded and every rule compiled once. */
-export const loadRulePacks = (directory: string, compile: Compile) =>
+/**
+ * Every pack in the directory, includes expanded; the rules and variables of each pack
+ * `validated` picks compiled once, so a broken pack fails here (the operator checks every
+ * pack at startup; `cel test` only the one it runs, about 0.1 s less per start).
+ */
+export const loadRulePacks = (directory: string, compile: Compile, validated: (pack: string) => boolean = () => true) =>
   Effect.gen(function*() {
     const fileNames = yield* Effect.try({
       try: () => readdirSync(directory).filter((file) => /\.ya?ml$/.test(file)).sort(),
@@ -151,11 +155,12 @@ export const loadRulePacks = (directory: string, compile: Compile) =>
     const packs = new Map<string, RulePack>()
     for (const [name, file] of files) {
       const { rules, variables } = yield* expand(files, name, [])
+      packs.set(name, { name, description: file.description, rules, variables })
+      if (!validated(name)) continue
       const compiled = compileRules(compile, rules)
       if (compiled instanceof CelCompileError) return yield* new RulePackInvalid({ pack: name, message: compiled.message })
       const compiledVariables = compileVariables(compile, variables)
       if (typeof compiledVariables === "string") return yield* new RulePackInvalid({ pack: name, message: compiledVariables })
-      packs.set(name, { name, description: file.description, rules, variables })
     }
     return packs as ReadonlyMap<string, RulePack>
   })
