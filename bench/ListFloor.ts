@@ -1,12 +1,18 @@
 import { Agent, request } from "node:https"
+import { defaultCelScannerOptions } from "../src/backends/cel/CelScanner.ts"
+import { nextPageLimit } from "../src/services/kube/ListWatch.ts"
 import type { ClusterInfo } from "../test/cluster/harness/ClusterInfo.ts"
 
 /**
  * The API server's share of a paged list: every page of `path` read in sequence with a client
  * that does nothing with the answers (it keeps only the continue token from each answer's
- * first bytes). What this takes is the floor for any scan that must read the same pages.
+ * first bytes). The pages are the cel scanner's: its first page size, then sized by bytes as
+ * it sizes them (a page with a continue token holds `limit` objects). What this takes is the
+ * floor for any scan that must read the same pages.
  */
-export const listFloor = async (info: ClusterInfo, path: string, limit: number): Promise<{ pages: number; bytes: number }> => {
+export const listFloor = async (info: ClusterInfo, path: string): Promise<{ pages: number; bytes: number }> => {
+  const { pageSize, pageBudget } = defaultCelScannerOptions
+  let limit = pageSize
   const agent = new Agent({ keepAlive: true, ca: info.caPem, maxSockets: 1 })
   const page = (token: string | undefined) =>
     new Promise<{ bytes: number; next: string | undefined }>((resolve, reject) => {
@@ -37,6 +43,7 @@ export const listFloor = async (info: ClusterInfo, path: string, limit: number):
       pages++
       bytes += answer.bytes
       token = answer.next
+      limit = nextPageLimit(limit, { size: limit, bytes: answer.bytes, resourceVersion: "", objects: () => [] }, pageBudget)
     } while (token !== undefined)
   } finally {
     agent.destroy()

@@ -102,7 +102,7 @@ try {
     // The API server's share: the same pages read by a client that ignores them.
     const floorCpuBefore = apiServer === undefined ? 0 : cpuSeconds(apiServer.pid)
     const floorStarted = Date.now()
-    const floor = await listFloor(controlPlane.info, "/api/v1/pods", 500)
+    const floor = await listFloor(controlPlane.info, "/api/v1/pods")
     console.log(
       `  floor (the same ${floor.pages} pages read and dropped by a bare client): ${((Date.now() - floorStarted) / 1000).toFixed(2)} s, ` +
         `kube-apiserver CPU ${(apiServer === undefined ? Number.NaN : cpuSeconds(apiServer.pid) - floorCpuBefore).toFixed(2)} s, ${(floor.bytes / 2 ** 20).toFixed(0)} MiB of JSON`

@@ -2,7 +2,7 @@ import { Effect } from "effect"
 import type { KubeClient } from "../../services/kube/KubeClient.ts"
 import { isKubeError, type KubeError } from "../../services/kube/KubeErrors.ts"
 import type { KubeObject, ObjectPage } from "../../services/kube/KubeObject.ts"
-import { forEachPage } from "../../services/kube/ListWatch.ts"
+import { forEachPage, type PageBudget } from "../../services/kube/ListWatch.ts"
 import { retryTransientUntil } from "../../services/kube/Retry.ts"
 import { CelInventoryFailed } from "./CelErrors.ts"
 import { type CelKind, namespaceKind, networkPolicyKind } from "./CelKinds.ts"
@@ -26,7 +26,10 @@ export interface CelInventory {
 }
 
 export interface InventoryOptions {
+  /** Objects in each kind's first page. */
   readonly pageSize: number
+  /** How later pages are sized, by their bytes (none: every page has `pageSize`). */
+  readonly pageBudget?: PageBudget
   /** Transient API errors (an API server down or restarting) are retried until this time (epoch millis): the run's deadline. */
   readonly deadline: number
 }
@@ -106,7 +109,8 @@ export const scanInventory = <E, R>(
         return forEachPage(kind, listOptions(kind), {
           onPage: (page) => Effect.sync(() => void items.push(...page)),
           onRestart: () => void (items.length = 0),
-          request: retried
+          request: retried,
+          budget: options.pageBudget
         }).pipe(Effect.as(items))
       })
     const refusedOrFailed = (kind: CelKind) => (error: KubeError): Effect.Effect<undefined, CelInventoryFailed> => {
@@ -145,7 +149,8 @@ export const scanInventory = <E, R>(
           sink.rewind(mark)
           mark = sink.mark()
         },
-        request: retried
+        request: retried,
+        budget: options.pageBudget
       }).pipe(
         Effect.catch((error): Effect.Effect<undefined, CelInventoryFailed | E> =>
           isKubeError(error) ? refusedOrFailed(kind)(error) : Effect.fail(error)

@@ -1,6 +1,7 @@
 import { Clock, Context, Effect, Layer } from "effect"
 import type { KubeClient } from "../../services/kube/KubeClient.ts"
 import { MalformedObject } from "../../services/kube/KubeObject.ts"
+import type { PageBudget } from "../../services/kube/ListWatch.ts"
 import { Metrics } from "../../services/Metrics.ts"
 import { type Scanner, ScanFailed, type ScanRequest } from "../Scanner.ts"
 import { type CelEngineLimits, defaultCelEngineLimits, makeCelJsEngine } from "./CelJsEngine.ts"
@@ -34,8 +35,10 @@ export interface CelScannerOptions {
   /** Compiled programs kept across runs (least recently used dropped first). */
   readonly programCacheSize: number
   readonly maxSubjectsPerCheck: number
-  /** Objects per list request. */
+  /** Objects in the first list request of each kind. */
   readonly pageSize: number
+  /** Later requests ask for as many objects as fit in the budget's bytes (ListWatch.nextPageLimit). */
+  readonly pageBudget: PageBudget
   /** Evaluations between two yields to the other fibers. */
   readonly yieldEvery: number
   readonly packsDirectory: string
@@ -48,6 +51,8 @@ export const defaultCelScannerOptions: CelScannerOptions = {
   programCacheSize: 1_000,
   maxSubjectsPerCheck,
   pageSize: 500,
+  // Pods of 2-4 KB reach the cap; objects of 100 KB get pages of about 80.
+  pageBudget: { bytes: 8 * 2 ** 20, maxLimit: 2_000 },
   yieldEvery: 2_000,
   packsDirectory: defaultPacksDirectory
 }
@@ -134,7 +139,7 @@ export class CelScanner extends Context.Service<
             if (next instanceof CelInventoryFailed) return yield* next
             if (tallies.exceeded !== undefined) return yield* tallies.exceeded
           })
-        const statistics = yield* scanInventory(rules, engine.fromJson, { pageSize: options.pageSize, deadline: request.deadline }, {
+        const statistics = yield* scanInventory(rules, engine.fromJson, { pageSize: options.pageSize, pageBudget: options.pageBudget, deadline: request.deadline }, {
           consume,
           refuse: (kind, reason) => tallies.refuse(kind, reason),
           mark: () => tallies.mark(),

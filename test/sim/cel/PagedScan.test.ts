@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Layer } from "effect"
 import type { ComplianceScanRun } from "../../../src/api/ComplianceScanRun.ts"
-import { CelScanner } from "../../../src/backends/cel/CelScanner.ts"
+import { CelScanner, type CelScannerOptions } from "../../../src/backends/cel/CelScanner.ts"
 import { Metrics } from "../../../src/services/Metrics.ts"
 import { KubeClient } from "../../../src/services/kube/KubeClient.ts"
 import { type KubeObject, MalformedObject, pageOfList } from "../../../src/services/kube/KubeObject.ts"
@@ -84,10 +84,15 @@ const scannerOn = (historySize: number, changes: ReadonlyArray<KubeObject>) => {
 
 /**
  * The simulated KubeClient with a `listPage` (as LiveKubeClient has): Pods come from `list`,
- * and `onPodPage` may change what a page hands out or wait for something.
+ * and `onPodPage` may change what a page hands out or wait for something. With
+ * `bytesPerPod`, each Pod page says it was that many bytes per object (as LiveKubeClient
+ * gives the answer's size).
  */
 const withListPage = (
-  onPodPage: (page: { readonly continue: string | undefined; readonly objects: ReadonlyArray<KubeObject> }) => Effect.Effect<Iterable<KubeObject>>
+  onPodPage: (
+    page: { readonly continue: string | undefined; readonly limit: number | undefined; readonly objects: ReadonlyArray<KubeObject> }
+  ) => Effect.Effect<Iterable<KubeObject>>,
+  bytesPerPod?: number
 ) =>
   Layer.effect(
     KubeClient,
@@ -99,15 +104,15 @@ const withListPage = (
           Effect.gen(function*() {
             const page = pageOfList(yield* kube.list(resource, options))
             if (resource.plural !== "pods") return page
-            const objects = yield* onPodPage({ continue: options?.continue, objects: [...page.objects()] })
-            return { ...page, objects: () => objects }
+            const objects = yield* onPodPage({ continue: options?.continue, limit: options?.limit, objects: [...page.objects()] })
+            return { ...page, objects: () => objects, ...(bytesPerPod === undefined ? {} : { bytes: page.size * bytesPerPod }) }
           })
       })
     })
   )
 
-const scannerWith = (client: Layer.Layer<KubeClient, never, KubeClient | SimulatedCluster>) =>
-  CelScanner.layer({ pageSize: 7 }).pipe(
+const scannerWith = (client: Layer.Layer<KubeClient, never, KubeClient | SimulatedCluster>, options: Partial<CelScannerOptions> = {}) =>
+  CelScanner.layer({ pageSize: 7, ...options }).pipe(
     Layer.provideMerge(Layer.mergeAll(client.pipe(Layer.provideMerge(SimulatedCluster.layer({ objects: world }))), Metrics.layerTest))
   )
 
@@ -166,6 +171,20 @@ describe("paged cel scans", () => {
       )
       const report = yield* scan.pipe(Effect.provide(scannerWith(client)))
       expect(report.checks[0]!.subjectCounts).toEqual({ pass: 40, fail: 10, warn: 0, skip: 0, error: 0 })
+    }))
+
+  it.effect.each([
+    // Small objects: later pages grow to the cap (7, then 12 each: 7 + 12 + 12 + 12 + 7 = 50).
+    { bytesPerPod: 1_000, limits: [7, 12, 12, 12, 12] },
+    // Large objects: later pages shrink to what 20,000 bytes hold.
+    { bytesPerPod: 5_000, limits: [7, ...Array.from({ length: 11 }, () => 4)] }
+  ])("sizes later pages by the bytes of the last one ($bytesPerPod bytes per Pod) and still counts every Pod once", ({ bytesPerPod, limits }) =>
+    Effect.gen(function*() {
+      const requested: Array<number | undefined> = []
+      const client = withListPage(({ limit, objects }) => Effect.sync(() => (requested.push(limit), objects)), bytesPerPod)
+      const report = yield* scan.pipe(Effect.provide(scannerWith(client, { pageBudget: { bytes: 20_000, maxLimit: 12 } })))
+      expect(report.checks[0]!.subjectCounts).toEqual({ pass: 40, fail: 10, warn: 0, skip: 0, error: 0 })
+      expect(requested).toEqual(limits)
     }))
 
   it.live("an object the API server sent malformed fails the run with KubernetesAPIError naming the request", () =>
