@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { delimiter, join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Console, Effect } from "effect"
@@ -171,10 +171,11 @@ describe("cel test", () => {
       toYaml([{ id: "owner", severity: "low", expression: "false", messageExpression: "object.metadata.name + ' of ' + object.metadata.annotations.owner" }])
     )
     const cli = (objects: string, input?: string) => {
-      const result = spawnSync(join(repoRoot, "node_modules", ".bin", "node"), [join(repoRoot, "bin", "compliance-scan.js"), "cel", "test", "--rules", rules, "--objects", objects, "-o", "json"], {
+      // Executed as the package's bin is (`npx compliance-scan`): its shebang starts the project's Node with its flags.
+      const result = spawnSync(join(repoRoot, "bin", "compliance-scan.js"), ["cel", "test", "--rules", rules, "--objects", objects, "-o", "json"], {
         input: input ?? "",
         encoding: "utf8",
-        env: { PATH: process.env.PATH ?? "" },
+        env: { PATH: `${join(repoRoot, "node_modules", ".bin")}${delimiter}${process.env.PATH ?? ""}` },
         timeout: 60_000
       })
       expect(result.stderr).toBe("")
