@@ -5,7 +5,7 @@ import { CORE_SCHEMA, load as loadYaml } from "js-yaml"
 import { CelRule } from "../../api/ComplianceScanRun.ts"
 import { CelCompileError } from "./CelErrors.ts"
 import { type Compile, compileRules } from "./CompiledRule.ts"
-import { compileVariables, inlineVariables, type RuleVariable, variableReferences } from "./RuleVariables.ts"
+import { compileVariables, renameVariables, type RuleVariable, variableReferences } from "./RuleVariables.ts"
 
 /**
  * Built-in rule packs (`spec.profile`): YAML data files in `packs/`, one pack per file,
@@ -65,31 +65,33 @@ const readPackFile = (directory: string, file: string) =>
   })
 
 /**
- * A Pod rule rewritten for the pod template of a workload (`spec.template`): the Pod's
- * spec and annotations are the template's, messages name the workload, ids start with
- * `workload-` instead of `pss-`.
+ * A Pod expression rewritten for the pod template of a workload (`spec.template`): the Pod's
+ * spec and annotations are the template's, messages name the workload, and a Pod variable
+ * `variables.<name>` is the template's own `variables.template<Name>` (`templateVariable`).
  */
-export const podTemplateRule = (rule: CelRule, resources: ReadonlyArray<string>): CelRule => {
-  const onTemplate = (expression: string) =>
-    expression
-      .replaceAll("object.spec", "object.spec.template.spec")
-      .replaceAll("object.metadata.annotations", "object.spec.template.metadata.annotations")
-      .replaceAll("pod ' + object.metadata.name", "pod template of ' + object.kind + ' ' + object.metadata.name")
-  return {
-    ...rule,
-    id: rule.id.replace(/^pss-/u, "workload-"),
-    title: `${rule.title ?? rule.id} (pod templates)`,
-    match: { ...rule.match, apiGroups: ["apps"], resources },
-    expression: onTemplate(rule.expression),
-    ...(rule.messageExpression === undefined ? {} : { messageExpression: onTemplate(rule.messageExpression) })
-  }
-}
+const onTemplate = (expression: string) =>
+  renameVariables(expression, templateVariableName)
+    .replaceAll("object.spec", "object.spec.template.spec")
+    .replaceAll("object.metadata.annotations", "object.spec.template.metadata.annotations")
+    .replaceAll("pod ' + object.metadata.name", "pod template of ' + object.kind + ' ' + object.metadata.name")
 
-/** A rule that stands alone: the variables it reads written out in its expressions. */
-const withoutVariables = (rule: CelRule, variables: ReadonlyArray<RuleVariable>): CelRule => ({
+/** `containers` -> `templateContainers`: a Pod variable and its pod-template copy can be in one rule set. */
+const templateVariableName = (name: string) => `template${name.charAt(0).toUpperCase()}${name.slice(1)}`
+
+/** A Pod variable rewritten for pod templates: evaluated once per workload, as the Pod's is once per Pod. */
+const templateVariable = (variable: RuleVariable): RuleVariable => ({
+  name: templateVariableName(variable.name),
+  expression: onTemplate(variable.expression)
+})
+
+/** A Pod rule rewritten for the pod templates of workloads (`onTemplate`); ids start with `workload-` instead of `pss-`. */
+export const podTemplateRule = (rule: CelRule, resources: ReadonlyArray<string>): CelRule => ({
   ...rule,
-  expression: inlineVariables(rule.expression, variables),
-  ...(rule.messageExpression === undefined ? {} : { messageExpression: inlineVariables(rule.messageExpression, variables) })
+  id: rule.id.replace(/^pss-/u, "workload-"),
+  title: `${rule.title ?? rule.id} (pod templates)`,
+  match: { ...rule.match, apiGroups: ["apps"], resources },
+  expression: onTemplate(rule.expression),
+  ...(rule.messageExpression === undefined ? {} : { messageExpression: onTemplate(rule.messageExpression) })
 })
 
 interface ExpandedPack {
@@ -121,8 +123,8 @@ const expand = (files: ReadonlyMap<string, RulePackFile>, name: string, trail: R
       const { pack, resources } = file.podTemplatesOf
       const expanded = yield* expand(files, pack, [...trail, name])
       const podRules = expanded.rules.filter((rule) => rule.match?.resources?.includes("pods") ?? true)
-      // The Pod rules' variables are about a Pod: written out, then rewritten for the template.
-      rules.push(...podRules.map((rule) => podTemplateRule(withoutVariables(rule, expanded.variables), resources)))
+      rules.push(...podRules.map((rule) => podTemplateRule(rule, resources)))
+      yield* addVariables(expanded.variables.map(templateVariable))
     }
     rules.push(...(file.rules ?? []))
     yield* addVariables(file.variables ?? [])

@@ -37,16 +37,9 @@ const reference = /\bvariables\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)/gu
 /** The names a text reads as `variables.<name>`. */
 export const variableReferences = (text: string): ReadonlyArray<string> => [...text.matchAll(reference)].map((match) => match[1]!)
 
-/**
- * A rule's text with every `variables.<name>` replaced by the variable's expression (in
- * parentheses): what the rule means without the variables, for a copy of it that must stand
- * alone (a pod-template rule rewritten from a Pod rule).
- */
-export const inlineVariables = (text: string, variables: ReadonlyArray<RuleVariable>): string =>
-  text.replace(reference, (written, name: string) => {
-    const variable = variables.find((candidate) => candidate.name === name)
-    return variable === undefined ? written : `(${variable.expression})`
-  })
+/** A text with every `variables.<name>` read as `variables.<rename(name)>`. */
+export const renameVariables = (text: string, rename: (name: string) => string): string =>
+  text.replace(reference, (_written, name: string) => `variables.${rename(name)}`)
 
 /**
  * The activation of one object with its `variables`: each an own, enumerable property whose

@@ -14,7 +14,7 @@ import { loadRulePacks } from "../../../src/backends/cel/RulePacks.ts"
 import { compileVariables, type RuleVariable } from "../../../src/backends/cel/RuleVariables.ts"
 import type { KubeObject } from "../../../src/services/kube/KubeObject.ts"
 import { engine, packs } from "./CelTestKit.ts"
-import { restrictedPod, violating } from "./PodFixtures.ts"
+import { restrictedPod, violating, workloadOf } from "./PodFixtures.ts"
 
 /**
  * Variables shared by a rule set (VAP's spec.variables): read as `variables.<name>`, each
@@ -85,21 +85,38 @@ describe("rule set variables", () => {
     if (outcome._tag === "Exceeded") expect(outcome.error).toMatchObject({ reason: "CELCostExceeded", ruleId: "cheap-itself" })
   })
 
-  it("gives the built-in packs' verdicts with their variables and with them written out", () => {
+  it("gives the built-in packs' verdicts with their variables and with them written out, on Pods and on pod templates", () => {
+    /** The rules with `variables.<name>` replaced by the variable's expression. */
+    const writtenOut = (rules: ReadonlyArray<CelRule>, { name, expression }: RuleVariable) => {
+      const write = (text: string) => text.replaceAll(`variables.${name}`, `(${expression})`)
+      return rules.map((packRule) => ({
+        ...packRule,
+        expression: write(packRule.expression),
+        ...(packRule.messageExpression === undefined ? {} : { messageExpression: write(packRule.messageExpression) })
+      }))
+    }
     const restricted = packs.get("pod-security-restricted")!
     expect(restricted.variables.map((variable) => variable.name)).toEqual(["containers"])
-    const written = restricted.rules.map((packRule) => ({
-      ...packRule,
-      expression: packRule.expression.replaceAll("variables.containers", `(${restricted.variables[0]!.expression})`),
-      ...(packRule.messageExpression === undefined ? {} : { messageExpression: packRule.messageExpression.replaceAll("variables.containers", `(${restricted.variables[0]!.expression})`) })
-    }))
+    const written = writtenOut(restricted.rules, restricted.variables[0]!)
     expect(written.some((packRule, index) => packRule.expression !== restricted.rules[index]!.expression)).toBe(true)
     const withVariables = run(restricted.rules, restricted.variables, pods).outcome
-    const without = run(written, [], pods).outcome
     expect(withVariables._tag).toBe("Checked")
-    expect(withVariables).toEqual(without)
-    // Pod-template rules stand alone: the variables are written out before the rewrite.
-    expect(packs.get("workload-hardening")!.rules.filter((packRule) => /\bvariables\./u.test(packRule.expression))).toEqual([])
+    expect(withVariables).toEqual(run(written, [], pods).outcome)
+    // The pod-template rules read the template's own copy of each Pod variable.
+    const workload = packs.get("workload-hardening")!
+    expect(workload.variables).toEqual([{
+      name: "templateContainers",
+      expression: restricted.variables[0]!.expression.replaceAll("object.spec", "object.spec.template.spec")
+    }])
+    expect(workload.rules.filter((packRule) => packRule.expression.includes("variables.templateContainers"))).toHaveLength(
+      restricted.rules.filter((packRule) => packRule.expression.includes("variables.containers")).length
+    )
+    const privileged = violating("d", (pod) => (pod.spec.containers[0].securityContext = { ...pod.spec.containers[0].securityContext, privileged: true }))
+    const workloads = [...pods, privileged].map((pod) => workloadOf("Deployment", pod))
+    const onTemplates = run(workload.rules, workload.variables, workloads).outcome
+    expect(onTemplates._tag).toBe("Checked")
+    expect(onTemplates).toEqual(run(writtenOut(workload.rules, workload.variables[0]!), [], workloads).outcome)
+    expect(onTemplates._tag === "Checked" && onTemplates.checks.find((check) => check.checkID === "workload-baseline-privileged")?.subjects?.map((subject) => subject.name)).toEqual(["d"])
   })
 
   it("refuses a pack whose rule reads an undefined variable, or that defines one twice differently", () => {
