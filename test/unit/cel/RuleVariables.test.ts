@@ -76,6 +76,10 @@ describe("rule set variables", () => {
     const loop = run([rule("loop", "variables.self")], [{ name: "self", expression: "variables.self" }], [restrictedPod("a")]).outcome
     if (loop._tag !== "Checked") throw new Error(loop.error.message)
     expect(loop.checks[0]!.subjects?.[0]?.message).toMatch(/variable "self" reads itself/u)
+    // A cycle through another variable is caught too (not an endless recursion).
+    const cycle = run([rule("cycle", "variables.a")], [{ name: "a", expression: "variables.b" }, { name: "b", expression: "variables.a" }], [restrictedPod("a")]).outcome
+    if (cycle._tag !== "Checked") throw new Error(cycle.error.message)
+    expect(cycle.checks[0]!.subjects?.[0]?.message).toMatch(/variable "a" reads itself/u)
   })
 
   it("charges a variable's cost to the rule that reads it first: no way around the per-evaluation limit", () => {
