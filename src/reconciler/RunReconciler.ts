@@ -76,6 +76,12 @@ interface ScanOutcome {
   readonly checks: ReadonlyArray<Check>
   readonly backendStatus: BackendStatus | undefined
   readonly failure: RunFailure | undefined
+  /**
+   * The run's resourceVersion after the scan's last progress write, when its answer showed
+   * the same run, not finished: the terminal write is conditional on it (not on the version
+   * the pass read, which that write made stale).
+   */
+  readonly runVersion?: string
 }
 
 const decodeRun = Schema.decodeUnknownEffect(RunSchema)
@@ -206,7 +212,17 @@ export class RunReconciler extends Context.Service<
         }
         const remaining = Math.max(0, deadline - (yield* Clock.currentTimeMillis))
         const timeout = withDefaults(run.spec).timeout
-        const writeProgress = (backendStatus: BackendStatus) => patchStatus(run, backendStatus, undefined).pipe(Effect.ignore)
+        let runVersion: string | undefined
+        const writeProgress = (backendStatus: BackendStatus) =>
+          patchStatus(run, backendStatus, undefined).pipe(
+            Effect.tap((written) =>
+              Effect.sync(() => {
+                const phase = (written.status as ComplianceScanRunStatus | undefined)?.phase
+                runVersion = written.metadata.uid === run.metadata.uid && !isTerminal(phase) ? written.metadata.resourceVersion : undefined
+              })
+            ),
+            Effect.ignore
+          )
         metrics.activeRuns.inc({ backend })
         const scanWithProgress = Effect.gen(function*() {
           const progress = yield* coalescedProgress(writeProgress)
@@ -252,7 +268,7 @@ export class RunReconciler extends Context.Service<
           ),
           Effect.ensuring(Effect.sync(() => metrics.activeRuns.dec({ backend })))
         )
-        return outcome
+        return runVersion === undefined ? outcome : { ...outcome, runVersion }
       })
 
       /**
@@ -297,7 +313,8 @@ export class RunReconciler extends Context.Service<
       /**
        * The terminal write. Conditional on the version this pass read or last wrote the run at
        * (unchanged since, it is still this run and not terminal: no read needed); without one,
-       * or on a Conflict (a progress write, a label change meanwhile), on a fresh read.
+       * or on a Conflict (a label change meanwhile, a progress write still in flight when the
+       * scan ended), on a fresh read.
        */
       const writeTerminal = (run: ComplianceScanRun, status: ComplianceScanRunStatus, knownVersion: string | undefined) =>
         knownVersion === undefined
@@ -565,9 +582,9 @@ export class RunReconciler extends Context.Service<
           `${summary.fail} failed, ${summary.warn} to review, ${summary.pass} passed${
             worstSeverity === undefined ? "" : `; worst severity ${worstSeverity}`
           }.`
-        // The last write, conditional on the version it was read at. A Conflict (a label
-        // change, a backend progress write) re-reads and tries again; if another actor finished the
-        // run meanwhile, its terminal phase stands.
+        // The last write, conditional on the version it was read at (or the backend's last
+        // progress write left). A Conflict (a label change meanwhile) re-reads and tries again;
+        // if another actor finished the run meanwhile, its terminal phase stands.
         const done = yield* writeTerminal(run, {
           phase,
           completionTime: now,
@@ -643,8 +660,11 @@ export class RunReconciler extends Context.Service<
           : starting
           ? Option.none<Written>()
           : yield* resultWritten(run, deadline)
-        const written = Option.isSome(stored) ? stored.value : yield* writeResult(run, yield* scan(run, deadline), deadline)
-        yield* finish(run, written, deadline)
+        if (Option.isSome(stored)) return yield* finish(run, stored.value, deadline)
+        const outcome = yield* scan(run, deadline)
+        const written = yield* writeResult(run, outcome, deadline)
+        // The backend's progress writes moved the run's version; the terminal write expects the last.
+        yield* finish(outcome.runVersion === undefined ? run : { ...run, metadata: { ...run.metadata, resourceVersion: outcome.runVersion } }, written, deadline)
       })
 
       const reconcile = (key: RunKey, seen?: KubeObject) =>

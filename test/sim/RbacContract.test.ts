@@ -1,12 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Deferred, Effect, Layer } from "effect"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { parseAllDocuments } from "yaml"
 import { builtInKinds } from "../../src/backends/cel/CelKinds.ts"
 import { CelScanner } from "../../src/backends/cel/CelScanner.ts"
 import { writeLeaderEndpointSlice } from "../../src/backends/falco/LeaderEndpointSlice.ts"
-import { kubeBenchJob } from "../../src/backends/kube-bench/KubeBenchJob.ts"
+import { kubeBenchJob, kubeBenchLabelKeys } from "../../src/backends/kube-bench/KubeBenchJob.ts"
 import { KubeBenchScanner } from "../../src/backends/kube-bench/KubeBenchScanner.ts"
 import type { ComplianceScanRun } from "../../src/api/ComplianceScanRun.ts"
 import { runNowAnnotation } from "../../src/api/ComplianceScanSchedule.ts"
@@ -110,7 +110,14 @@ describe("RBAC contract", () => {
       const sim = yield* SimulatedCluster
       const raw = yield* KubeClient
       const recording = recordingKubeClient(raw)
-      yield* sim.setJobExecutor(() => Effect.succeed({ _tag: "Succeeded" as const, log: sampleReport }))
+      // The "cis" run's Jobs finish once the test has relabelled the run (below).
+      const relabelled = yield* Deferred.make<void>()
+      yield* sim.setJobExecutor(({ job }) =>
+        Effect.as(
+          job.metadata.labels?.[kubeBenchLabelKeys.runName] === "cis" ? Deferred.await(relabelled) : Effect.void,
+          { _tag: "Succeeded" as const, log: sampleReport }
+        )
+      )
 
       // Paths that only a history takes: a Result left by an earlier leader (upsert = get + update),
       // a Kubernetes Event recorded before (get + patch), a squatted SecurityEvent name (get).
@@ -188,7 +195,11 @@ describe("RBAC contract", () => {
           reportApi: "both"
         }
       })
+      // A run relabelled while it scans: its terminal write meets a Conflict and reads the run again (get).
       yield* raw.create(Resources.ComplianceScanRun, runManifest("cis", { backend: "kube-bench", benchmark: "cis-1.10" }))
+      yield* waitForPhase("cis", ["Running"], "20 seconds")
+      yield* raw.patch(Resources.ComplianceScanRun, testNamespace, "cis", { metadata: { labels: { team: "platform" } } })
+      yield* Deferred.succeed(relabelled, undefined)
       // The default profile reads NetworkPolicies (ugallu.cel.netpol-present).
       yield* raw.create(Resources.ComplianceScanRun, runManifest("legacy", { backend: "cel", profile: "default" }))
       // Rules on every built-in kind the ClusterRole lists.

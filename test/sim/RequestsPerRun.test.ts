@@ -84,6 +84,31 @@ const floor = [
 
 const describeCalls = (calls: ReadonlyArray<ApiCall>) => calls.map((call) => `${call.verb} ${call.resource}`).sort()
 
+/**
+ * A kube-bench stand-in that reports its nodes' progress once, waits until that write is
+ * done (the coalesced writer runs the first change at once; `observer` is a client outside
+ * the recording), and finishes with one check.
+ */
+const progressingScanners = (observer: KubeClient["Service"]) => Layer.succeed(
+  Scanners,
+  scannersOf([{
+    name: "kube-bench",
+    scan: (request) =>
+      Effect.gen(function*() {
+        const nodes = [{ name: "node-1", job: "kube-bench-node-1", phase: "Succeeded" as const }]
+        yield* request.reportProgress(Effect.succeed({ nodes }))
+        yield* observer.get(Resources.ComplianceScanRun, testNamespace, request.run.metadata.name).pipe(
+          Effect.repeat({ schedule: Schedule.spaced("10 millis"), until: (run) => (run.status as { nodes?: unknown } | undefined)?.nodes !== undefined }),
+          Effect.orDie
+        )
+        return {
+          checks: [{ checkID: "1.1.1", title: "a check", severity: "low", outcome: "pass", framework: "cis-1.10", controlID: "1.1.1" }],
+          backendStatus: { nodes }
+        } as never
+      })
+  }])
+)
+
 describe("API requests per run (simulated cluster)", () => {
   it.live("a cel run on a cluster without report APIs: the 8 writes of the floor and the scan's own list, nothing else", () =>
     Effect.gen(function*() {
@@ -94,6 +119,22 @@ describe("API requests per run (simulated cluster)", () => {
       // Reads: only the scan's own data (the kind its rule matches), which grows with the cluster.
       expect(describeCalls(calls.filter((call) => call.verb === "get" || call.verb === "list" || call.verb === "watch"))).toEqual([
         "list core/namespaces"
+      ])
+    }).pipe(Effect.provide(cluster)))
+
+  it.live("a backend's progress write does not make the terminal write conflict: no read of the run, no retried patch", () =>
+    Effect.gen(function*() {
+      const kube = yield* KubeClient
+      const recording = recordingKubeClient(withoutReportApis(kube))
+      yield* startOperator({ kube: recording.client, scanners: progressingScanners(kube) })
+      yield* kube.create(Resources.ComplianceScanRun, runManifest("progress", { backend: "kube-bench" }))
+      yield* finished("progress")
+      const runCalls = describeCalls(recording.calls().filter((call) => call.resource.startsWith("security.ugallu.io/compliancescanruns") && call.verb !== "watch" && call.verb !== "list"))
+      // Running, the progress write, terminal: each once, and the run never read.
+      expect(runCalls).toEqual([
+        "patch security.ugallu.io/compliancescanruns/status",
+        "patch security.ugallu.io/compliancescanruns/status",
+        "patch security.ugallu.io/compliancescanruns/status"
       ])
     }).pipe(Effect.provide(cluster)))
 
