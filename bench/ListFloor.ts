@@ -43,7 +43,7 @@ export const listFloor = async (info: ClusterInfo, path: string): Promise<{ page
       pages++
       bytes += answer.bytes
       token = answer.next
-      limit = nextPageLimit(limit, { size: limit, bytes: answer.bytes, resourceVersion: "", objects: () => [] }, pageBudget)
+      limit = nextPageLimit(limit, { size: limit, bytes: answer.bytes }, pageBudget)
     } while (token !== undefined)
   } finally {
     agent.destroy()

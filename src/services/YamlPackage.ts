@@ -7,3 +7,7 @@ import { Effect } from "effect"
  * The product's own YAML files (rule packs, the severity table) are read with js-yaml.
  */
 export const yamlPackage: Effect.Effect<typeof import("yaml")> = Effect.promise(() => import("yaml"))
+
+/** A command's YAML output: no line folding, no trailing newline (the console adds one). */
+export const printYaml = (value: unknown): Effect.Effect<string> =>
+  Effect.map(yamlPackage, (yaml) => yaml.stringify(value, { lineWidth: 0 }).trimEnd())

@@ -8,7 +8,7 @@ import { customResourceDefinitions, toOpenApi } from "../../api/CrdGenerator.ts"
 import { version } from "../../api/ObjectMeta.ts"
 import { countOutcomes, type OutcomeCounts } from "../../api/Outcome.ts"
 import type { KubeObject } from "../../services/kube/KubeObject.ts"
-import { yamlPackage } from "../../services/YamlPackage.ts"
+import { printYaml, yamlPackage } from "../../services/YamlPackage.ts"
 import { makeCelJsEngine } from "./CelJsEngine.ts"
 import { CelCompileError, CelRuleSetInvalid } from "./CelErrors.ts"
 import { resolveRuleSet, runVariables } from "./CelRuleSet.ts"
@@ -291,9 +291,7 @@ export const runCelTest = (options: CelTestOptions): Effect.Effect<CelTestResult
       )
     const { summary, checks } = excepted
     const report = { summary, checks, ...(excepted.exceptions.length === 0 ? {} : { exceptions: excepted.exceptions }) }
-    const output = options.output === "json"
-      ? JSON.stringify(report, null, 2)
-      : (yield* yamlPackage).stringify(report, { lineWidth: 0 }).trimEnd()
+    const output = options.output === "json" ? JSON.stringify(report, null, 2) : yield* printYaml(report)
     return { output, warnings, summary, checks }
   })
 

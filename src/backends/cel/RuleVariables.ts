@@ -86,6 +86,7 @@ export const withVariables = (
         throw new CostExhaustedSignal(result.exhaustion)
     }
   }
-  Object.assign(values, { get: read, has: (name: string) => variables.some((variable) => variable.name === name) })
+  // cel-js reads a map with `get` for field selection, has() and `in` alike.
+  values.get = read
   return scope
 }

@@ -7,7 +7,7 @@ import { loadSeverityTable, type SeverityTable } from "./KubeBenchSeverities.ts"
 import { benchmarksOf, checksFromReports, type NodeReport } from "./KubeBenchChecks.ts"
 import { parseKubeBenchReport } from "./KubeBenchReport.ts"
 import { applyExceptionsFile } from "../../exceptions/ExceptionFile.ts"
-import { yamlPackage } from "../../services/YamlPackage.ts"
+import { printYaml } from "../../services/YamlPackage.ts"
 
 /**
  * `kube-bench parse FILE... [--node NAME]...`: turns saved `kube-bench run --json` outputs
@@ -84,7 +84,7 @@ export const parseReportFiles = (
 const renderParsedReports = (parsed: ParsedReports, format: OutputFormat): Effect.Effect<string> =>
   format === "json"
     ? Effect.succeed(JSON.stringify(parsed, null, 2))
-    : Effect.map(yamlPackage, (yaml) => yaml.stringify(parsed, { lineWidth: 0 }).trimEnd())
+    : printYaml(parsed)
 
 /** The command's handler, usable without a process: reads the files, prints the checks. */
 export const kubeBenchParse = Effect.fn("kubeBenchParse")(function*(input: {

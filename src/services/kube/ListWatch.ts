@@ -57,7 +57,7 @@ export interface PageBudget {
  * fifth less time than 500); large objects get smaller pages so memory stays bounded. A
  * page whose size the client does not know keeps the limit.
  */
-export const nextPageLimit = (limit: number, page: ObjectPage, budget: PageBudget): number =>
+export const nextPageLimit = (limit: number, page: Pick<ObjectPage, "size" | "bytes">, budget: PageBudget): number =>
   page.bytes === undefined || page.size === 0
     ? limit
     : Math.max(1, Math.min(budget.maxLimit, Math.floor(budget.bytes / (page.bytes / page.size))))

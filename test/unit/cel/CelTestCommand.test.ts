@@ -53,6 +53,17 @@ const command = (args: ReadonlyArray<string>) =>
   })
 
 describe("cel test", () => {
+  it.effect("checks the pack it runs, not the others: a broken pack fails only a test that runs it", () =>
+    Effect.gen(function*() {
+      const packs = mkdtempSync(join(directory, "packs-"))
+      writeFileSync(join(packs, "good.yaml"), toYaml({ name: "good", rules: [{ id: "named", severity: "low", expression: "object.metadata.name != ''" }] }))
+      writeFileSync(join(packs, "broken.yaml"), toYaml({ name: "broken", rules: [{ id: "bad", severity: "low", expression: "object.(" }] }))
+      const good = yield* test({ rulesFile: undefined, profile: "good", packsDirectory: packs })
+      expect(good.summary).toEqual({ pass: 1, fail: 0, warn: 0, skip: 0, error: 0 })
+      const broken = yield* Effect.flip(test({ rulesFile: undefined, profile: "broken", packsDirectory: packs }))
+      expect(broken.message).toMatch(/^built-in pack "broken" is broken: /u)
+    }))
+
   it.effect("evaluates rules against YAML and JSON manifests and prints the checks", () =>
     Effect.gen(function*() {
       const result = yield* test({})

@@ -67,6 +67,18 @@ describe("rule set variables", () => {
     expect(evaluations.get(names.expression)).toBe(3)
   })
 
+  it("answers has() and `in` on the variables; an unknown name is absent", () => {
+    const { outcome, evaluations } = run(
+      [rule("named", "'names' in variables && !('other' in variables)"), rule("has", "has(variables.names)")],
+      [names],
+      [restrictedPod("a")]
+    )
+    if (outcome._tag !== "Checked") throw new Error(outcome.error.message)
+    expect(outcome.checks.map((check) => [check.checkID, check.outcome])).toEqual([["named", "pass"], ["has", "pass"]])
+    // Both read the value, as for any map key: evaluated once for the object.
+    expect(evaluations.get(names.expression)).toBe(1)
+  })
+
   it("fails the expressions that read a failing variable, with its message; the others are unaffected", () => {
     const { outcome } = run([rule("reads", "variables.missing.size() > 0"), rule("not", "true")], [{ name: "missing", expression: "object.spec.nothing.here" }], [restrictedPod("a")])
     if (outcome._tag !== "Checked") throw new Error(outcome.error.message)
