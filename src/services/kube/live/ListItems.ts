@@ -49,7 +49,7 @@ export interface SplitOptions {
  * The part of an item to leave out, `"managedFields": [...]` with one comma next to it, as
  * [from, to); the member and its value were found at [keyStart, valueEnd).
  */
-const memberWithComma = (bytes: Buffer, keyStart: number, valueEnd: number): [number, number] => {
+const memberWithComma = (bytes: Uint8Array, keyStart: number, valueEnd: number): [number, number] => {
   let next = valueEnd
   while (bytes[next]! <= 0x20) next++
   if (bytes[next] === comma) return [keyStart, next + 1]
@@ -85,9 +85,11 @@ export const splitList = (bytes: Buffer, options: SplitOptions = {}): SplitList 
   let itemStart = -1
   // Each item as four offsets, flat: start, the part left out (from, to; -1 when none), end.
   const bounds: Array<number> = []
-  const length = bytes.length
+  // Indexed as a plain Uint8Array: V8 reads a Buffer's bytes more slowly in this loop.
+  const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length)
+  const length = view.length
   for (let index = 0; index < length; index++) {
-    const code = bytes[index]!
+    const code = view[index]!
     // Between the items: only objects, commas and blanks (anything else, say a string or
     // a number, is not a list this splitter understands).
     if (depth === 2 && itemsStart !== -1 && itemsEnd === -1 && code !== openBrace && code !== closeBracket && code !== comma && code > 0x20) {
@@ -96,17 +98,20 @@ export const splitList = (bytes: Buffer, options: SplitOptions = {}): SplitList 
     if (code === quote) {
       stringStart = index
       index++
+      // Most of a list is string content: bytes above the backslash (lower-case letters) are
+      // passed with one comparison.
       while (index < length) {
-        const inner = bytes[index]!
-        if (inner === backslash) index += 2
+        const inner = view[index]!
+        if (inner > backslash) index++
         else if (inner === quote) break
+        else if (inner === backslash) index += 2
         else index++
       }
       if (index >= length) return undefined
       if (depth === 1 || (dropManagedFields && itemStart !== -1 && (depth === 3 || (depth === 4 && inMetadata)))) {
         let next = index + 1
-        while (next < length && bytes[next]! <= 0x20) next++
-        if (bytes[next] === colon) {
+        while (next < length && view[next]! <= 0x20) next++
+        if (view[next] === colon) {
           if (depth === 1) readingItems = isKey(bytes, stringStart + 1, index, itemsKey)
           else if (depth === 3) readingMetadata = isKey(bytes, stringStart + 1, index, metadataKey)
           else managedKeyStart = isKey(bytes, stringStart + 1, index, managedFieldsKey) && cutStart === -1 ? stringStart : -1
@@ -124,7 +129,7 @@ export const splitList = (bytes: Buffer, options: SplitOptions = {}): SplitList 
       depth--
       if (depth < 0) return undefined
       if (depth === 4 && managedValueOpen) {
-        const cut = memberWithComma(bytes, managedKeyStart, index + 1)
+        const cut = memberWithComma(view, managedKeyStart, index + 1)
         cutStart = cut[0]
         cutEnd = cut[1]
         managedValueOpen = false
