@@ -87,6 +87,39 @@ describe("splitList (a List's items as texts, parsed one by one)", () => {
     }
   })
 
+  it("gives null for the object and array members not kept, and keeps everything else as it is", () => {
+    const managed = [{ manager: "kubectl", fieldsV1: { "f:status": {} } }]
+    const items = [
+      { apiVersion: "v1", kind: "Pod", metadata: { name: "a", managedFields: managed }, spec: { containers: [{ name: "c" }] }, status: { phase: "Running", conditions: [{ type: "Ready" }] } },
+      // Members in another order, a replaced one first and last, values that only look like keys.
+      { status: { note: "\"spec\": {}, \"metadata\": [" }, metadata: { name: "b", labels: { status: "x" } }, spec: { status: { nested: true } }, data: ["1", { two: 2 }] },
+      // Scalars are kept whatever their name (nothing to gain), and so is an empty item.
+      { metadata: { name: "c" }, status: "Pending", replicas: 3, ready: true, gone: null },
+      {},
+      // A key written with escapes may spell a kept member: kept.
+      { metadata: { name: "d" } }
+    ]
+    const escaped = JSON.stringify({ kind: "List", items }).replace('{"metadata":{"name":"d"}}', '{"metadata":{"name":"d"},"sp\\u0065c":{"x":1},"st\\u0061tus":{"y":2}}')
+    const expected = (text: string, manageless: boolean) => {
+      const whole = parsedWhole(text)
+      for (const item of whole.items as Array<Record<string, unknown>>) {
+        for (const [key, value] of Object.entries(item)) {
+          if (!["apiVersion", "kind", "metadata", "spec"].includes(key) && typeof value === "object" && value !== null) item[key] = null
+        }
+        const metadata = item.metadata as Record<string, unknown> | undefined
+        if (manageless && metadata !== undefined) delete metadata.managedFields
+      }
+      return whole
+    }
+    for (const text of [JSON.stringify({ kind: "PodList", items }), JSON.stringify({ kind: "PodList", items }, null, 2)]) {
+      expect(parsedSplit(text, { keepMembers: new Set(["spec"]) })).toEqual(expected(text, false))
+      expect(parsedSplit(text, { keepMembers: new Set(["spec"]), dropManagedFields: true })).toEqual(expected(text, true))
+      expect(parsedSplit(text, { keepMembers: new Set(["spec", "status", "data"]) })).toEqual(parsedWhole(text))
+    }
+    const escapedItem = parsedSplit(escaped, { keepMembers: new Set(["spec"]) })!.items[4]
+    expect(escapedItem).toEqual({ metadata: { name: "d" }, spec: { x: 1 }, status: { y: 2 } })
+  })
+
   it("hands each item's own syntax error to its parser", () => {
     const items = [...(splitList(Buffer.from('{"items": [{"a": 1}, {"b": tru}]}'))?.items() ?? [])]
     expect(items).toEqual(['{"a": 1}', '{"b": tru}'])

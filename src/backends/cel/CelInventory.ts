@@ -5,8 +5,8 @@ import type { KubeObject, ObjectPage } from "../../services/kube/KubeObject.ts"
 import { forEachPage, type PageBudget } from "../../services/kube/ListWatch.ts"
 import { retryTransientUntil } from "../../services/kube/Retry.ts"
 import { CelInventoryFailed } from "./CelErrors.ts"
-import { type CelKind, namespaceKind, networkPolicyKind } from "./CelKinds.ts"
-import type { CompiledRule } from "./CompiledRule.ts"
+import { type CelKind, metadataOnlyKinds, namespaceKind, networkPolicyKind } from "./CelKinds.ts"
+import { combinedReads, type CompiledRule, type ObjectReads } from "./CompiledRule.ts"
 import { type CelTarget, objectTargets, targetContext } from "./CelTarget.ts"
 import { adoptJson } from "./CelValue.ts"
 import type { TallyMark } from "./RuleEvaluation.ts"
@@ -32,6 +32,8 @@ export interface InventoryOptions {
   readonly pageBudget?: PageBudget
   /** Transient API errors (an API server down or restarting) are retried until this time (epoch millis): the run's deadline. */
   readonly deadline: number
+  /** What the rule set's variables read of `object` (any rule may read them): kept in every page. */
+  readonly variableReads?: ObjectReads
 }
 
 /** Where a paged scan delivers its objects (RuleTallies): targets page by page, refusals, restarts. */
@@ -94,12 +96,18 @@ export const scanInventory = <E, R>(
       // Listed (also) for the networkPolicies variable: every policy is needed.
       return onKind.length === 0 || selectors.size !== 1 || (kind.key === networkPolicyKind.key && readsPolicies) ? "" : ([...selectors][0] ?? "")
     }
+    // Of each scanned kind, only what its rules (and the variables) may read is parsed.
     // Namespaces and NetworkPolicies are kept whole: they are listed once and also read as
     // namespaceObject and networkPolicies, which the analysis of the rules does not cover.
-    const omitManagedFields = !rules.some((rule) => rule.readsManagedFields)
+    const leftOut = (kind: CelKind) => {
+      const reads = combinedReads([...rules.filter((rule) => rule.resources.has(kind.key)).map((rule) => rule.reads), ...(options.variableReads === undefined ? [] : [options.variableReads])])
+      // A Secret reaches the rules without its data whatever they read (CelTarget).
+      const members = metadataOnlyKinds.has(kind.key) ? ["type"] : reads.members === undefined ? undefined : [...reads.members].sort()
+      return { ...(reads.managedFields ? {} : { omitManagedFields: true }), ...(members === undefined ? {} : { onlyMembers: members }) }
+    }
     const listOptions = (kind: CelKind, scanned = false) => {
       const labelSelector = sharedSelector(kind)
-      return { limit: options.pageSize, ...(labelSelector === "" ? {} : { labelSelector }), ...(scanned && omitManagedFields ? { omitManagedFields } : {}) }
+      return { limit: options.pageSize, ...(labelSelector === "" ? {} : { labelSelector }), ...(scanned ? leftOut(kind) : {}) }
     }
     const retried = (page: Effect.Effect<ObjectPage, KubeError>) => retryTransientUntil(page, options.deadline)
     /** A kind small enough to hold (Namespaces, NetworkPolicies): all pages, restarting on Gone. */

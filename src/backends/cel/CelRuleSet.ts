@@ -1,6 +1,6 @@
 import type { CelRule } from "../../api/ComplianceScanRun.ts"
 import { CelRuleSetInvalid } from "./CelErrors.ts"
-import type { Compile } from "./CompiledRule.ts"
+import { type Compile, type ObjectReads, objectReads } from "./CompiledRule.ts"
 import type { RulePack } from "./RulePacks.ts"
 import { type CompiledVariable, compileVariables } from "./RuleVariables.ts"
 
@@ -46,3 +46,7 @@ export const runVariables = (packs: ReadonlyMap<string, RulePack>, profile: stri
   if (typeof compiled === "string") throw new Error(`built-in CEL rule pack "${profile}": ${compiled}`)
   return compiled
 }
+
+/** What of `object` the run's variables may read (every rule may read every variable). */
+export const runVariableReads = (packs: ReadonlyMap<string, RulePack>, profile: string | undefined): ObjectReads =>
+  objectReads((profile === undefined || profile === "" ? [] : packs.get(profile)?.variables ?? []).map((variable) => variable.expression))

@@ -7,7 +7,7 @@ import { type Scanner, ScanFailed, type ScanRequest } from "../Scanner.ts"
 import { type CelEngineLimits, defaultCelEngineLimits, makeCelJsEngine } from "./CelJsEngine.ts"
 import { CelCompileError, CelInventoryFailed, CelRuleSetInvalid } from "./CelErrors.ts"
 import { scanInventory } from "./CelInventory.ts"
-import { resolveRuleSet, runVariables } from "./CelRuleSet.ts"
+import { resolveRuleSet, runVariableReads, runVariables } from "./CelRuleSet.ts"
 import type { CelTarget } from "./CelTarget.ts"
 import { compileRules } from "./CompiledRule.ts"
 import { type CostLimits, CostMeter, defaultCostLimits } from "./CostMeter.ts"
@@ -139,7 +139,12 @@ export class CelScanner extends Context.Service<
             if (next instanceof CelInventoryFailed) return yield* next
             if (tallies.exceeded !== undefined) return yield* tallies.exceeded
           })
-        const statistics = yield* scanInventory(rules, engine.fromJson, { pageSize: options.pageSize, pageBudget: options.pageBudget, deadline: request.deadline }, {
+        const statistics = yield* scanInventory(rules, engine.fromJson, {
+          pageSize: options.pageSize,
+          pageBudget: options.pageBudget,
+          deadline: request.deadline,
+          variableReads: runVariableReads(packs, spec.profile)
+        }, {
           consume,
           refuse: (kind, reason) => tallies.refuse(kind, reason),
           mark: () => tallies.mark(),

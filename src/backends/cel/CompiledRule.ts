@@ -25,12 +25,25 @@ export interface CompiledRule {
   readonly namespaceRequirements: ReadonlyArray<SelectorRequirement>
   /** Whether an expression reads `networkPolicies` (so the run lists them). */
   readonly readsNetworkPolicies: boolean
+  /** What of `object` its expressions may read: the scan leaves the rest out of the pages it parses. */
+  readonly reads: ObjectReads
+}
+
+/**
+ * What of `object` some expressions may read, so that a scan parses no more of each listed
+ * object than its rules need (ListOptions.omitManagedFields and onlyMembers).
+ */
+export interface ObjectReads {
   /**
-   * Whether an expression may see `metadata.managedFields` (about half of a listed Pod's
-   * JSON, which the API server's field managers write and rules almost never read). When no
-   * rule of a run may, the scan leaves them out before parsing (ListOptions.omitManagedFields).
+   * Whether they may see `metadata.managedFields` (about half of a listed Pod's JSON, which
+   * the API server's field managers write and rules almost never read).
    */
-  readonly readsManagedFields: boolean
+  readonly managedFields: boolean
+  /**
+   * The members of `object` they select (`object.spec...`, `has(object.status)`), or
+   * undefined when they may see all of it (`object` used other than by selecting a field).
+   */
+  readonly members: ReadonlySet<string> | undefined
 }
 
 export type Compile = (expression: string, resultType: CelResultType) => CelCompileResult
@@ -81,10 +94,35 @@ const usesWhole = (text: string, name: string): boolean => {
   return false
 }
 
-const mayReadManagedFields = (rule: CelRule): boolean =>
-  [rule.expression, rule.messageExpression ?? ""].some((text) =>
-    /\bmanagedFields\b/u.test(text) || usesWhole(text, "object") || usesWhole(text, "metadata")
-  )
+/** The members of `object` a text selects, or undefined when it may see all of `object`. */
+const membersSelected = (text: string): ReadonlySet<string> | undefined => {
+  const members = new Set<string>()
+  for (const match of text.matchAll(/\bobject\b/gu)) {
+    const selection = fieldSelection.exec(text.slice(match.index + "object".length))
+    if (selection === null || selection[2] !== undefined) return undefined
+    members.add(selection[1]!)
+  }
+  return members
+}
+
+/** What of `object` the texts may read (over-approximated: a string literal, a comment; never a use missed). */
+export const objectReads = (texts: ReadonlyArray<string>): ObjectReads => {
+  let members: Set<string> | undefined = new Set()
+  for (const text of texts) {
+    const selected = membersSelected(text)
+    members = selected === undefined || members === undefined ? undefined : new Set([...members, ...selected])
+  }
+  return {
+    managedFields: texts.some((text) => /\bmanagedFields\b/u.test(text) || usesWhole(text, "object") || usesWhole(text, "metadata")),
+    members
+  }
+}
+
+/** What of `object` all the given reads together may read. */
+export const combinedReads = (reads: ReadonlyArray<ObjectReads>): ObjectReads => ({
+  managedFields: reads.some((read) => read.managedFields),
+  members: reads.some((read) => read.members === undefined) ? undefined : new Set(reads.flatMap((read) => [...read.members!]))
+})
 
 export const compileRule = (compile: Compile, rule: CelRule): CompiledRule | CelCompileError => {
   const expression = compileField(compile, rule, "expression", rule.expression, "bool")
@@ -107,7 +145,7 @@ export const compileRule = (compile: Compile, rule: CelRule): CompiledRule | Cel
     labelRequirements,
     namespaceRequirements,
     readsNetworkPolicies: mentions(rule, /\bnetworkPolicies\b/u),
-    readsManagedFields: mayReadManagedFields(rule)
+    reads: objectReads([rule.expression, rule.messageExpression ?? ""])
   }
 }
 

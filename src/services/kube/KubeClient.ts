@@ -17,6 +17,13 @@ export interface ListOptions {
    * the API server, which has no such option.
    */
   readonly omitManagedFields?: boolean
+  /**
+   * The caller reads no member of the objects other than these (and `apiVersion`, `kind`,
+   * `metadata`): a client may give `null` for the others' object and array values (the live
+   * client's `listPage` does, before parsing: a running Pod's `status`, a Secret's `data`).
+   * Not sent to the API server.
+   */
+  readonly onlyMembers?: ReadonlyArray<string>
 }
 
 export interface WatchOptions {

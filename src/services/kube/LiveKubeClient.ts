@@ -231,7 +231,10 @@ const make = (
       return exchange("list", labelOf(resource), { method: "GET", path }, readBytesAnswer).pipe(
         Effect.flatMap((answer) => {
           if (answer.status < 200 || answer.status >= 300) return failWith({ ...answer, body: answer.body.toString("utf8") })
-          const split = splitList(answer.body, { dropManagedFields: listOptions.omitManagedFields === true })
+          const split = splitList(answer.body, {
+            dropManagedFields: listOptions.omitManagedFields === true,
+            ...(listOptions.onlyMembers === undefined ? {} : { keepMembers: new Set(listOptions.onlyMembers) })
+          })
           const envelope = split === undefined ? undefined : Option.getOrUndefined(decodeEnvelope(split.envelope))
           // Not the usual shape (`items: null`, say): parsed whole, with the same checks as `list`.
           if (split === undefined || envelope === undefined) return Effect.map(listOf(resource, path, answer.body.toString("utf8")), pageOfList)

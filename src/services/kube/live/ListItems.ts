@@ -29,7 +29,7 @@ const closeBracket = 0x5d
 const colon = 0x3a
 const comma = 0x2c
 
-const keyBytes = (key: string) => Buffer.from(key, "latin1")
+const keyBytes = (key: string) => Buffer.from(key, "utf8")
 const itemsKey = keyBytes("items")
 const metadataKey = keyBytes("metadata")
 const managedFieldsKey = keyBytes("managedFields")
@@ -43,7 +43,17 @@ export interface SplitOptions {
    * for callers that never read them: they are then never decoded or parsed.
    */
   readonly dropManagedFields?: boolean
+  /**
+   * The item's own members the caller reads, besides `apiVersion`, `kind` and `metadata`
+   * (always kept): any other member whose value is an object or an array gets `null` instead,
+   * never decoded or parsed (a running Pod's `status` is often a third of it, a Secret's
+   * `data` all of its payload). Undefined keeps every member.
+   */
+  readonly keepMembers?: ReadonlySet<string>
 }
+
+/** Members of an item that `keepMembers` never replaces. */
+const alwaysKept = new Set(["apiVersion", "kind", "metadata"])
 
 /**
  * The part of an item to leave out, `"managedFields": [...]` with one comma next to it, as
@@ -68,6 +78,10 @@ const memberWithComma = (bytes: Uint8Array, keyStart: number, valueEnd: number):
  */
 export const splitList = (bytes: Buffer, options: SplitOptions = {}): SplitList | undefined => {
   const dropManagedFields = options.dropManagedFields === true
+  /** The item's members kept, as bytes to compare keys with; undefined keeps every member. */
+  const kept = options.keepMembers === undefined ? undefined : [...alwaysKept, ...options.keepMembers].map(keyBytes)
+  /** Whether an item's own keys (depth 3) are read: to find its metadata, or members to replace. */
+  const readItemKeys = dropManagedFields || kept !== undefined
   let depth = 0
   /** Whether the last key read at depth 1 was `items`; at depth 3, `metadata`. */
   let readingItems = false
@@ -77,14 +91,21 @@ export const splitList = (bytes: Buffer, options: SplitOptions = {}): SplitList 
   /** Where the key `managedFields` of the current item's metadata starts, while its value is read. */
   let managedKeyStart = -1
   let managedValueOpen = false
-  let cutStart = -1
-  let cutEnd = -1
+  /** Whether the current item's managedFields were already cut (only the first are). */
+  let managedCut = false
+  /** The last key read at depth 3 names a member to replace; where its value starts, while it is read. */
+  let replacing = false
+  let replacedStart = -1
   let stringStart = -1
   let itemsStart = -1
   let itemsEnd = -1
   let itemStart = -1
-  // Each item as four offsets, flat: start, the part left out (from, to; -1 when none), end.
+  // Each item as three numbers, flat: start, end, and where its cuts start in `cuts`.
   const bounds: Array<number> = []
+  // The parts of the items left out, in order, flat: from, to, and 1 when `null` stands in
+  // their place (a replaced member's value) or 0 when nothing does (managedFields and a comma).
+  const cuts: Array<number> = []
+  let itemCuts = 0
   // Indexed as a plain Uint8Array: V8 reads a Buffer's bytes more slowly in this loop.
   const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length)
   const length = view.length
@@ -108,13 +129,16 @@ export const splitList = (bytes: Buffer, options: SplitOptions = {}): SplitList 
         else index++
       }
       if (index >= length) return undefined
-      if (depth === 1 || (dropManagedFields && itemStart !== -1 && (depth === 3 || (depth === 4 && inMetadata)))) {
+      if (depth === 1 || (itemStart !== -1 && ((depth === 3 && readItemKeys) || (depth === 4 && inMetadata && dropManagedFields)))) {
         let next = index + 1
         while (next < length && view[next]! <= 0x20) next++
         if (view[next] === colon) {
           if (depth === 1) readingItems = isKey(bytes, stringStart + 1, index, itemsKey)
-          else if (depth === 3) readingMetadata = isKey(bytes, stringStart + 1, index, metadataKey)
-          else managedKeyStart = isKey(bytes, stringStart + 1, index, managedFieldsKey) && cutStart === -1 ? stringStart : -1
+          else if (depth === 3) {
+            readingMetadata = isKey(bytes, stringStart + 1, index, metadataKey)
+            // A key written with escapes is never replaced: it may spell a kept one.
+            if (kept !== undefined) replacing = !kept.some((key) => isKey(bytes, stringStart + 1, index, key)) && view.subarray(stringStart + 1, index).indexOf(backslash) === -1
+          } else managedKeyStart = isKey(bytes, stringStart + 1, index, managedFieldsKey) && !managedCut ? stringStart : -1
         }
       }
       continue
@@ -122,7 +146,10 @@ export const splitList = (bytes: Buffer, options: SplitOptions = {}): SplitList 
     if (code === openBrace || code === openBracket) {
       if (depth === 1 && code === openBracket && readingItems && itemsStart === -1) itemsStart = index
       else if (depth === 2 && itemsStart !== -1 && itemsEnd === -1) itemStart = index
-      else if (depth === 3 && itemStart !== -1 && readingMetadata && code === openBrace) inMetadata = true
+      else if (depth === 3 && itemStart !== -1 && replacing) {
+        replacedStart = index
+        replacing = false
+      } else if (depth === 3 && itemStart !== -1 && readingMetadata && code === openBrace) inMetadata = true
       else if (depth === 4 && inMetadata && managedKeyStart !== -1) managedValueOpen = true
       depth++
     } else if (code === closeBrace || code === closeBracket) {
@@ -130,19 +157,23 @@ export const splitList = (bytes: Buffer, options: SplitOptions = {}): SplitList 
       if (depth < 0) return undefined
       if (depth === 4 && managedValueOpen) {
         const cut = memberWithComma(view, managedKeyStart, index + 1)
-        cutStart = cut[0]
-        cutEnd = cut[1]
+        cuts.push(cut[0], cut[1], 0)
+        managedCut = true
         managedValueOpen = false
         managedKeyStart = -1
+      } else if (depth === 3 && replacedStart !== -1) {
+        cuts.push(replacedStart, index + 1, 1)
+        replacedStart = -1
       } else if (depth === 3 && inMetadata) {
         inMetadata = false
         readingMetadata = false
         managedKeyStart = -1
       } else if (depth === 2 && itemStart !== -1) {
-        bounds.push(itemStart, cutStart, cutEnd, index + 1)
+        bounds.push(itemStart, index + 1, itemCuts)
+        itemCuts = cuts.length
         itemStart = -1
-        cutStart = -1
-        cutEnd = -1
+        managedCut = false
+        replacing = false
         readingMetadata = false
       } else if (depth === 1 && code === closeBracket && itemsStart !== -1 && itemsEnd === -1) itemsEnd = index
     }
@@ -155,10 +186,17 @@ export const splitList = (bytes: Buffer, options: SplitOptions = {}): SplitList 
     return undefined
   }
   function* items(): Generator<string> {
-    for (let index = 0; index < bounds.length; index += 4) {
-      const [start, from, to, end] = [bounds[index]!, bounds[index + 1]!, bounds[index + 2]!, bounds[index + 3]!]
-      yield from === -1 ? bytes.toString("utf8", start, end) : bytes.toString("utf8", start, from) + bytes.toString("utf8", to, end)
+    for (let index = 0; index < bounds.length; index += 3) {
+      const [start, end, firstCut] = [bounds[index]!, bounds[index + 1]!, bounds[index + 2]!]
+      const lastCut = index + 3 < bounds.length ? bounds[index + 5]! : cuts.length
+      let text = ""
+      let at = start
+      for (let cut = firstCut; cut < lastCut; cut += 3) {
+        text += bytes.toString("utf8", at, cuts[cut]!) + (cuts[cut + 2] === 1 ? "null" : "")
+        at = cuts[cut + 1]!
+      }
+      yield text + bytes.toString("utf8", at, end)
     }
   }
-  return { envelope, size: bounds.length / 4, items }
+  return { envelope, size: bounds.length / 3, items }
 }
