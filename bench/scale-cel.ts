@@ -17,7 +17,7 @@ import { readFileSync, writeFileSync } from "node:fs"
 import { createPods } from "../test/cluster/harness/BulkPods.ts"
 import { connectAdmin, createNamespace } from "../test/cluster/harness/ClusterSetup.ts"
 import { startControlPlane } from "../test/cluster/harness/ControlPlane.ts"
-import { sleep } from "../test/cluster/harness/Eventually.ts"
+import { eventually, sleep } from "../test/cluster/harness/Eventually.ts"
 import { startOperatorProcess, sumSamples } from "../test/cluster/harness/OperatorProcess.ts"
 import { runManifest, runPath, terminal } from "../test/cluster/harness/Scans.ts"
 import { benchPod } from "./BenchPods.ts"
@@ -50,6 +50,7 @@ try {
   }
   const apiServer = controlPlane.processes.find((managed) => managed.name.includes("apiserver"))
   const scanSeconds = () => operator!.metricSum("ugallu_compliance_scan_duration_seconds_sum", { backend: "cel" })
+  const scansRecorded = () => operator!.metricSum("ugallu_compliance_scan_duration_seconds_count", { backend: "cel" })
   const podLists = () => operator!.metricSum("ugallu_compliance_scan_api_requests_total", { verb: "list", resource: "pods" })
   let created = 0
   let runIndex = 0
@@ -73,7 +74,7 @@ try {
     writeFileSync(`/proc/${operator.process.pid}/clear_refs`, "5")
     for (const label of ["first scan", "second scan"]) {
       const name = `scale-${runIndex++}`
-      const [secondsBefore, listsBefore] = [await scanSeconds(), await podLists()]
+      const [secondsBefore, recordedBefore, listsBefore] = [await scanSeconds(), await scansRecorded(), await podLists()]
       const [operatorCpuBefore, apiServerCpuBefore] = [cpuSeconds(operator.process.pid), apiServer === undefined ? 0 : cpuSeconds(apiServer.pid)]
       const createdAt = Date.now()
       await admin.create(runPath(runNamespace), runManifest(runNamespace, name, { backend: "cel", profile: "pod-security-restricted" }))
@@ -84,6 +85,12 @@ try {
         run = await admin.get(runPath(runNamespace, name))
       }
       const wall = (Date.parse(run.status.completionTime) - createdAt) / 1000
+      // The operator records the duration just after its terminal write: wait for it.
+      await eventually(async () => ((await scansRecorded()) > recordedBefore ? true : undefined), {
+        what: `the operator to record the duration of ${name}`,
+        timeoutMillis: 30_000,
+        intervalMillis: 50
+      })
       const scan = (await scanSeconds()) - secondsBefore
       const lists = (await podLists()) - listsBefore
       const operatorCpu = cpuSeconds(operator.process.pid) - operatorCpuBefore
