@@ -62,36 +62,33 @@ export const runningPod = (index: number, namespace: string): KubeObject => {
   const id = (name: string) => `containerd://${(index.toString(16) + name).padEnd(64, "0")}`
   const imageId = (image: string) => `${image.split(":")[0]}@sha256:${image.length.toString(16).padStart(64, "0")}`
   const mounts = [{ mountPath: "/var/run/secrets/kubernetes.io/serviceaccount", name: "kube-api-access-x7k2p", readOnly: true, recursiveReadOnly: "Disabled" }]
+  /** What the kubelet reports of every container, running or done. */
+  const containerStatus = (container: { name: string; image: string }) => ({
+    containerID: id(container.name),
+    image: container.image,
+    imageID: imageId(container.image),
+    lastState: {},
+    name: container.name,
+    ready: true,
+    restartCount: 0,
+    volumeMounts: mounts
+  })
   const status = {
     conditions: ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"].map((type) => ({ lastProbeTime: null, lastTransitionTime: at, status: "True", type })),
     containerStatuses: pod.spec.containers.map((container) => ({
       allocatedResources: { cpu: "100m", memory: "128Mi" },
-      containerID: id(container.name),
-      image: container.image,
-      imageID: imageId(container.image),
-      lastState: {},
-      name: container.name,
-      ready: true,
+      ...containerStatus(container),
       resources: { limits: { memory: "256Mi" }, requests: { cpu: "100m", memory: "128Mi" } },
-      restartCount: 0,
       started: true,
       state: { running: { startedAt: at } },
-      user: { linux: { gid: 1000, supplementalGroups: [1000], uid: 1000 } },
-      volumeMounts: mounts
+      user: { linux: { gid: 1000, supplementalGroups: [1000], uid: 1000 } }
     })),
     hostIP: "10.0.3.17",
     hostIPs: [{ ip: "10.0.3.17" }],
     initContainerStatuses: pod.spec.initContainers.map((container) => ({
-      containerID: id(container.name),
-      image: container.image,
-      imageID: imageId(container.image),
-      lastState: {},
-      name: container.name,
-      ready: true,
-      restartCount: 0,
+      ...containerStatus(container),
       started: false,
-      state: { terminated: { containerID: id(container.name), exitCode: 0, finishedAt: at, reason: "Completed", startedAt: at } },
-      volumeMounts: mounts
+      state: { terminated: { containerID: id(container.name), exitCode: 0, finishedAt: at, reason: "Completed", startedAt: at } }
     })),
     phase: "Running",
     podIP: `10.244.${(index >> 8) & 255}.${index & 255}`,

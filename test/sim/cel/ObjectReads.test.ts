@@ -5,10 +5,11 @@ import type { ComplianceScanRun } from "../../../src/api/ComplianceScanRun.ts"
 import { builtInKinds } from "../../../src/backends/cel/CelKinds.ts"
 import { CelScanner } from "../../../src/backends/cel/CelScanner.ts"
 import { Metrics } from "../../../src/services/Metrics.ts"
-import { KubeClient, type ListOptions } from "../../../src/services/kube/KubeClient.ts"
+import type { KubeClient, ListOptions } from "../../../src/services/kube/KubeClient.ts"
 import { type KubeObject, pageOfList } from "../../../src/services/kube/KubeObject.ts"
 import { SimulatedCluster } from "../../../sim/cluster/SimulatedCluster.ts"
 import { namespace, restrictedPod, violating } from "../../unit/cel/PodFixtures.ts"
+import { withListPage } from "./ListPageClient.ts"
 
 /**
  * A scan asks its client to leave out of each listed kind what no rule on it (and no
@@ -57,18 +58,10 @@ const leftOut = (object: KubeObject, options: ListOptions | undefined): KubeObje
 
 /** The simulated KubeClient with a `listPage` that leaves out what it is asked to, recording what that was per kind. */
 const leavingOut = (asked: Map<string, ListOptions | undefined>) =>
-  Layer.effect(
-    KubeClient,
-    Effect.gen(function*() {
-      const kube = yield* KubeClient
-      return KubeClient.of({
-        ...kube,
-        listPage: (resource, options) =>
-          Effect.map(kube.list(resource, options), (list) => {
-            asked.set(resource.plural, options)
-            return pageOfList({ ...list, items: list.items.map((item) => leftOut(item, options)) })
-          })
-      })
+  withListPage((kube) => (resource, options) =>
+    Effect.map(kube.list(resource, options), (list) => {
+      asked.set(resource.plural, options)
+      return pageOfList({ ...list, items: list.items.map((item) => leftOut(item, options)) })
     })
   )
 

@@ -8,6 +8,7 @@ import { type KubeObject, MalformedObject, pageOfList } from "../../../src/servi
 import { Resources } from "../../../src/services/kube/Resources.ts"
 import { SimulatedCluster } from "../../../sim/cluster/SimulatedCluster.ts"
 import { namespace, restrictedPod, violating } from "../../unit/cel/PodFixtures.ts"
+import { withListPage } from "./ListPageClient.ts"
 
 /**
  * The cel scanner lists page by page (limit/continue) and evaluates each page as it comes;
@@ -88,26 +89,18 @@ const scannerOn = (historySize: number, changes: ReadonlyArray<KubeObject>) => {
  * `bytesPerPod`, each Pod page says it was that many bytes per object (as LiveKubeClient
  * gives the answer's size).
  */
-const withListPage = (
+const podPages = (
   onPodPage: (
     page: { readonly continue: string | undefined; readonly limit: number | undefined; readonly objects: ReadonlyArray<KubeObject> }
   ) => Effect.Effect<Iterable<KubeObject>>,
   bytesPerPod?: number
 ) =>
-  Layer.effect(
-    KubeClient,
+  withListPage((kube) => (resource, options) =>
     Effect.gen(function*() {
-      const kube = yield* KubeClient
-      return KubeClient.of({
-        ...kube,
-        listPage: (resource, options) =>
-          Effect.gen(function*() {
-            const page = pageOfList(yield* kube.list(resource, options))
-            if (resource.plural !== "pods") return page
-            const objects = yield* onPodPage({ continue: options?.continue, limit: options?.limit, objects: [...page.objects()] })
-            return { ...page, objects: () => objects, ...(bytesPerPod === undefined ? {} : { bytes: page.size * bytesPerPod }) }
-          })
-      })
+      const page = pageOfList(yield* kube.list(resource, options))
+      if (resource.plural !== "pods") return page
+      const objects = yield* onPodPage({ continue: options?.continue, limit: options?.limit, objects: [...page.objects()] })
+      return { ...page, objects: () => objects, ...(bytesPerPod === undefined ? {} : { bytes: page.size * bytesPerPod }) }
     })
   )
 
@@ -159,7 +152,7 @@ describe("paged cel scans", () => {
       const secondRequested = yield* Deferred.make<void>()
       // The first page's objects can only be read once the second page has been asked for:
       // a scan that waited for each page before requesting the next would never finish.
-      const client = withListPage(({ continue: token, objects }) =>
+      const client = podPages(({ continue: token, objects }) =>
         token === undefined
           ? Effect.succeed({
             *[Symbol.iterator]() {
@@ -181,7 +174,7 @@ describe("paged cel scans", () => {
   ])("sizes later pages by the bytes of the last one ($bytesPerPod bytes per Pod) and still counts every Pod once", ({ bytesPerPod, limits }) =>
     Effect.gen(function*() {
       const requested: Array<number | undefined> = []
-      const client = withListPage(({ limit, objects }) => Effect.sync(() => (requested.push(limit), objects)), bytesPerPod)
+      const client = podPages(({ limit, objects }) => Effect.sync(() => (requested.push(limit), objects)), bytesPerPod)
       const report = yield* scan.pipe(Effect.provide(scannerWith(client, { pageBudget: { bytes: 20_000, maxLimit: 12 } })))
       expect(report.checks[0]!.subjectCounts).toEqual({ pass: 40, fail: 10, warn: 0, skip: 0, error: 0 })
       expect(requested).toEqual(limits)
@@ -189,7 +182,7 @@ describe("paged cel scans", () => {
 
   it.live("an object the API server sent malformed fails the run with KubernetesAPIError naming the request", () =>
     Effect.gen(function*() {
-      const client = withListPage(({ continue: token, objects }) =>
+      const client = podPages(({ continue: token, objects }) =>
         Effect.succeed({
           *[Symbol.iterator]() {
             yield objects[0]!
