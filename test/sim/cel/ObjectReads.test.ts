@@ -8,7 +8,8 @@ import { Metrics } from "../../../src/services/Metrics.ts"
 import type { KubeClient, ListOptions } from "../../../src/services/kube/KubeClient.ts"
 import { type KubeObject, pageOfList } from "../../../src/services/kube/KubeObject.ts"
 import { SimulatedCluster } from "../../../sim/cluster/SimulatedCluster.ts"
-import { namespace, restrictedPod, violating } from "../../unit/cel/PodFixtures.ts"
+import { kindPackTable } from "../../unit/cel/KindFixtures.ts"
+import { namespace, restrictedPod, samplePods, violating, workloadOf } from "../../unit/cel/PodFixtures.ts"
 import { withListPage } from "./ListPageClient.ts"
 
 /**
@@ -65,12 +66,12 @@ const leavingOut = (asked: Map<string, ListOptions | undefined>) =>
     })
   )
 
-const checksOf = (run: ComplianceScanRun, client: Layer.Layer<KubeClient, never, KubeClient>) =>
+const checksOf = (run: ComplianceScanRun, client: Layer.Layer<KubeClient, never, KubeClient>, objects: ReadonlyArray<KubeObject> = world) =>
   Effect.gen(function*() {
     const scanner = yield* CelScanner
     return (yield* Effect.scoped(scanner.scan({ run, deadline: Date.now() + 60_000, reportProgress: () => Effect.void }))).checks
   }).pipe(
-    Effect.provide(CelScanner.layer().pipe(Layer.provideMerge(Layer.mergeAll(client.pipe(Layer.provideMerge(SimulatedCluster.layer({ objects: world, resources: builtInKinds }))), Metrics.layerTest))))
+    Effect.provide(CelScanner.layer().pipe(Layer.provideMerge(Layer.mergeAll(client.pipe(Layer.provideMerge(SimulatedCluster.layer({ objects, resources: builtInKinds }))), Metrics.layerTest))))
   )
 
 const verdicts = (checks: ReadonlyArray<Check>) => checks.map((check) => ({ id: check.checkID, counts: check.subjectCounts, subjects: check.subjects }))
@@ -121,5 +122,29 @@ describe("what a cel scan parses of each object", () => {
       yield* checksOf(run, leavingOut(asked))
       expect(asked.get("pods")?.onlyMembers).toBeUndefined()
       expect(asked.get("pods")?.omitManagedFields).toBeUndefined()
+    }))
+
+  it.effect("every built-in pack: the same verdicts as a scan that parses everything, on Pods, workloads, RBAC and network objects", () =>
+    Effect.gen(function*() {
+      const objects = [
+        namespace("default"),
+        namespace("team"),
+        ...samplePods,
+        ...samplePods.map((pod) => workloadOf("Deployment", pod)),
+        // The simulated API server takes only DNS names (the real one takes `system:masters` for RBAC objects).
+        ...Object.values(kindPackTable).flatMap((entry) => [...entry.pass, ...entry.fail]).map((object) => ({
+          ...object,
+          metadata: { ...object.metadata, name: object.metadata.name.replaceAll(":", "-") }
+        }))
+      ]
+      for (const profile of ["default", "pod-security-baseline", "pod-security-restricted", "workload-hardening", "rbac", "network"]) {
+        const run = runWith({ backend: "cel", profile })
+        const parsedLess = yield* checksOf(run, leavingOut(new Map()), objects)
+        expect(verdicts(parsedLess), profile).toEqual(verdicts(yield* checksOf(run, Layer.empty as never, objects)))
+        // The world gives every pack objects to pass and to fail.
+        const total = (outcome: "pass" | "fail") => parsedLess.reduce((sum, check) => sum + (check.subjectCounts?.[outcome] ?? 0), 0)
+        expect(total("fail"), profile).toBeGreaterThan(0)
+        expect(total("pass"), profile).toBeGreaterThan(0)
+      }
     }))
 })
