@@ -56,6 +56,17 @@ export interface SplitOptions {
 const alwaysKept = new Set(["apiVersion", "kind", "metadata"])
 
 /**
+ * Whether the item member whose key is at [start, end) is to be replaced: not one of `kept`.
+ * A key written with escapes is never replaced: it may spell a kept one. (A function of its
+ * own, not a closure in splitList's loop: a closure over the loop's index would move the index
+ * out of a register, which made the whole loop a third slower.)
+ */
+const isReplaced = (view: Uint8Array, bytes: Buffer, start: number, end: number, kept: ReadonlyArray<Buffer>): boolean => {
+  for (const key of kept) if (isKey(bytes, start, end, key)) return false
+  return view.subarray(start, end).indexOf(backslash) === -1
+}
+
+/**
  * The part of an item to leave out, `"managedFields": [...]` with one comma next to it, as
  * [from, to); the member and its value were found at [keyStart, valueEnd).
  */
@@ -136,8 +147,7 @@ export const splitList = (bytes: Buffer, options: SplitOptions = {}): SplitList 
           if (depth === 1) readingItems = isKey(bytes, stringStart + 1, index, itemsKey)
           else if (depth === 3) {
             readingMetadata = isKey(bytes, stringStart + 1, index, metadataKey)
-            // A key written with escapes is never replaced: it may spell a kept one.
-            if (kept !== undefined) replacing = !kept.some((key) => isKey(bytes, stringStart + 1, index, key)) && view.subarray(stringStart + 1, index).indexOf(backslash) === -1
+            if (kept !== undefined) replacing = isReplaced(view, bytes, stringStart + 1, index, kept)
           } else managedKeyStart = isKey(bytes, stringStart + 1, index, managedFieldsKey) && !managedCut ? stringStart : -1
         }
       }
