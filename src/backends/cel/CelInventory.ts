@@ -5,7 +5,7 @@ import type { KubeObject, ObjectPage } from "../../services/kube/KubeObject.ts"
 import { forEachPage, type PageBudget } from "../../services/kube/ListWatch.ts"
 import { retryTransientUntil } from "../../services/kube/Retry.ts"
 import { CelInventoryFailed } from "./CelErrors.ts"
-import { type CelKind, metadataOnlyKinds, namespaceKind, networkPolicyKind } from "./CelKinds.ts"
+import { type CelKind, metadataOnlyKinds, metadataOnlyMembers, namespaceKind, networkPolicyKind } from "./CelKinds.ts"
 import { combinedReads, type CompiledRule, type ObjectReads } from "./CompiledRule.ts"
 import { type CelTarget, objectTargets, targetContext } from "./CelTarget.ts"
 import { adoptJson } from "./CelValue.ts"
@@ -102,7 +102,7 @@ export const scanInventory = <E, R>(
     const leftOut = (kind: CelKind) => {
       const reads = combinedReads([...rules.filter((rule) => rule.resources.has(kind.key)).map((rule) => rule.reads), ...(options.variableReads === undefined ? [] : [options.variableReads])])
       // A Secret reaches the rules without its data whatever they read (CelTarget).
-      const members = metadataOnlyKinds.has(kind.key) ? ["type"] : reads.members === undefined ? undefined : [...reads.members].sort()
+      const members = metadataOnlyKinds.has(kind.key) ? metadataOnlyMembers : reads.members === undefined ? undefined : [...reads.members].sort()
       return { ...(reads.managedFields ? {} : { omitManagedFields: true }), ...(members === undefined ? {} : { onlyMembers: members }) }
     }
     const listOptions = (kind: CelKind, scanned = false) => {

@@ -57,6 +57,9 @@ const builtInByGroupAndPlural = new Map(builtInKinds.map((known) => [`${known.gr
 /** Objects whose content a rule never sees: only their metadata (Secret data stays unread). */
 export const metadataOnlyKinds: ReadonlySet<string> = new Set(["secrets"])
 
+/** What rules see of a metadata-only kind's object besides apiVersion, kind and metadata. */
+export const metadataOnlyMembers: ReadonlyArray<string> = ["type"]
+
 /** The kinds a rule matches, or why it names one that cannot be resolved. */
 export const kindsOfRule = (rule: CelRule): ReadonlyArray<CelKind> | string => {
   const resources = rule.match?.resources !== undefined && rule.match.resources.length > 0 ? rule.match.resources : celDefaultResources

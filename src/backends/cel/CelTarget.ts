@@ -1,7 +1,7 @@
 import type { KubeObject } from "../../services/kube/KubeObject.ts"
 import type { CelActivation } from "./CelEngine.ts"
 import type { CelInventory } from "./CelInventory.ts"
-import { type CelKind, metadataOnlyKinds, namespaceKind } from "./CelKinds.ts"
+import { type CelKind, metadataOnlyKinds, metadataOnlyMembers, namespaceKind } from "./CelKinds.ts"
 
 /**
  * One object the rules are evaluated against, converted once (every rule shares it):
@@ -41,8 +41,9 @@ const policiesByNamespace = (fromJson: (json: unknown) => unknown, policies: Rea
 /** Secrets (and any metadata-only kind) reach rules without their data. */
 const visible = (resource: string, object: KubeObject): KubeObject => {
   if (!metadataOnlyKinds.has(resource)) return object
-  const { apiVersion, kind, metadata, type } = object as KubeObject & { readonly type?: unknown }
-  return { apiVersion, kind, metadata, ...(type === undefined ? {} : { type }) } as KubeObject
+  const members = object as Record<string, unknown>
+  const kept = metadataOnlyMembers.filter((member) => members[member] !== undefined).map((member) => [member, members[member]])
+  return { apiVersion: object.apiVersion, kind: object.kind, metadata: object.metadata, ...Object.fromEntries(kept) } as KubeObject
 }
 
 /**

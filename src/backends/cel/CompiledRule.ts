@@ -81,41 +81,31 @@ const mentions = (rule: CelRule, identifier: RegExp) => identifier.test(rule.exp
 const fieldSelection = /^\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)\s*(\()?/u
 
 /**
- * Whether the text uses `name` other than by selecting a field of it: `object.metadata.name`
- * selects, `object.metadata.size()`, `object.all(k, ...)`, `[object.metadata]` or
- * `object.?metadata` may see every field. Over-approximates (a string literal, a comment),
- * never misses a use.
+ * The fields of `name` the text selects (`object.metadata.name` selects `metadata` of
+ * `object`), or undefined when it may see every field: `object.metadata.size()`,
+ * `object.all(k, ...)`, `[object.metadata]`, `object['x']`, `object.?metadata`.
+ * Over-approximates (a string literal, a comment), never misses a use.
  */
-const usesWhole = (text: string, name: string): boolean => {
+const fieldsSelected = (text: string, name: string): ReadonlySet<string> | undefined => {
+  const fields = new Set<string>()
   for (const match of text.matchAll(new RegExp(`\\b${name}\\b`, "gu"))) {
     const selection = fieldSelection.exec(text.slice(match.index + name.length))
-    if (selection === null || selection[2] !== undefined) return true
-  }
-  return false
-}
-
-/** The members of `object` a text selects, or undefined when it may see all of `object`. */
-const membersSelected = (text: string): ReadonlySet<string> | undefined => {
-  const members = new Set<string>()
-  for (const match of text.matchAll(/\bobject\b/gu)) {
-    const selection = fieldSelection.exec(text.slice(match.index + "object".length))
     if (selection === null || selection[2] !== undefined) return undefined
-    members.add(selection[1]!)
+    fields.add(selection[1]!)
   }
-  return members
+  return fields
 }
 
 /** What of `object` the texts may read (over-approximated: a string literal, a comment; never a use missed). */
 export const objectReads = (texts: ReadonlyArray<string>): ObjectReads => {
   let members: Set<string> | undefined = new Set()
+  let managedFields = false
   for (const text of texts) {
-    const selected = membersSelected(text)
+    const selected = fieldsSelected(text, "object")
     members = selected === undefined || members === undefined ? undefined : new Set([...members, ...selected])
+    managedFields ||= selected === undefined || /\bmanagedFields\b/u.test(text) || fieldsSelected(text, "metadata") === undefined
   }
-  return {
-    managedFields: texts.some((text) => /\bmanagedFields\b/u.test(text) || usesWhole(text, "object") || usesWhole(text, "metadata")),
-    members
-  }
+  return { managedFields, members }
 }
 
 /** What of `object` all the given reads together may read. */

@@ -112,6 +112,26 @@ describe("what a cel scan parses of each object", () => {
       ])
     }))
 
+  it.effect("the profile's variables count as read by every rule: a rule that reads only variables keeps what they read", () =>
+    Effect.gen(function*() {
+      const run = runWith({
+        backend: "cel",
+        profile: "pod-security-restricted",
+        cel: {
+          rules: [{
+            id: "named-containers",
+            severity: "low",
+            match: { apiGroups: ["apps"], resources: ["deployments"] },
+            expression: "variables.containers.all(c, c.name != '')"
+          }]
+        }
+      })
+      const asked = new Map<string, ListOptions | undefined>()
+      yield* checksOf(run, leavingOut(asked))
+      // The rule selects nothing of the Deployment itself; the containers variable reads its spec.
+      expect(asked.get("deployments")).toMatchObject({ omitManagedFields: true, onlyMembers: ["spec"] })
+    }))
+
   it.effect("a rule that may see the whole object: every member kept", () =>
     Effect.gen(function*() {
       const run = runWith({
