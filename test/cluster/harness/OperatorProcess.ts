@@ -61,6 +61,18 @@ export const imageNodeFlags = (): ReadonlyArray<string> => {
   return words.slice(1, words.indexOf("/app/bin/compliance-scan.js"))
 }
 
+/**
+ * The glibc allocator settings of the image's ENV (`MALLOC_*`), read from the Dockerfile like
+ * its Node flags: they decide how much memory the operator gives back after a scan, which the
+ * benches measure. (Its other variables, NODE_ENV and HOME, change nothing the tests see.)
+ */
+export const imageAllocatorEnv = (): Readonly<Record<string, string>> => {
+  // Instructions as Docker reads them: a line ending in a backslash continues on the next.
+  const instructions = readFileSync(join(repoRoot, "Dockerfile"), "utf8").replace(/\\\n(?:\s*#.*\n)*/gu, " ").split("\n")
+  const pairs = instructions.filter((line) => line.startsWith("ENV ")).flatMap((line) => line.slice("ENV ".length).trim().split(/\s+/u))
+  return Object.fromEntries(pairs.map((pair) => pair.split("=", 2) as [string, string]).filter(([name]) => name.startsWith("MALLOC_")))
+}
+
 /** Prometheus text format: sum of the samples of `name` that carry all of `labels`. */
 export const sumSamples = (text: string, name: string, labels: Readonly<Record<string, string>> = {}): number => {
   let total = 0
@@ -97,7 +109,7 @@ export const startOperatorProcess = async (options: OperatorProcessOptions): Pro
     cwd: repoRoot,
     logFile: join(options.logDir, `${options.name}.log`),
     // The identity in the Lease is <POD_NAME>_<random>: tests tell processes apart by it.
-    env: { KUBECONFIG: undefined, NODE_OPTIONS: undefined, ...options.env, POD_NAME: options.name }
+    env: { KUBECONFIG: undefined, NODE_OPTIONS: undefined, ...imageAllocatorEnv(), ...options.env, POD_NAME: options.name }
   })
   const metrics = async () => {
     const response = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(5_000) })
