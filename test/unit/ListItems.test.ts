@@ -90,6 +90,8 @@ describe("splitList (a List's items as texts, parsed one by one)", () => {
   it("gives null for the object and array members not kept, and keeps everything else as it is", () => {
     const managed = [{ manager: "kubectl", fieldsV1: { "f:status": {} } }]
     const items = [
+      // Values shorter than the `null` that stands for them, in the first item (nothing to reuse).
+      { metadata: { name: "e" }, status: {}, data: [] },
       { apiVersion: "v1", kind: "Pod", metadata: { name: "a", managedFields: managed }, spec: { containers: [{ name: "c" }] }, status: { phase: "Running", conditions: [{ type: "Ready" }] } },
       // Members in another order, a replaced one first and last, values that only look like keys.
       { status: { note: "\"spec\": {}, \"metadata\": [" }, metadata: { name: "b", labels: { status: "x" } }, spec: { status: { nested: true } }, data: ["1", { two: 2 }] },
@@ -116,7 +118,7 @@ describe("splitList (a List's items as texts, parsed one by one)", () => {
       expect(parsedSplit(text, { keepMembers: new Set(["spec"]), dropManagedFields: true })).toEqual(expected(text, true))
       expect(parsedSplit(text, { keepMembers: new Set(["spec", "status", "data"]) })).toEqual(parsedWhole(text))
     }
-    const escapedItem = parsedSplit(escaped, { keepMembers: new Set(["spec"]) })!.items[4]
+    const escapedItem = parsedSplit(escaped, { keepMembers: new Set(["spec"]) })!.items[5]
     expect(escapedItem).toEqual({ metadata: { name: "d" }, spec: { x: 1 }, status: { y: 2 } })
   })
 

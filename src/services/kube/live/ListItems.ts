@@ -33,6 +33,12 @@ const keyBytes = (key: string) => Buffer.from(key, "utf8")
 const itemsKey = keyBytes("items")
 const metadataKey = keyBytes("metadata")
 const managedFieldsKey = keyBytes("managedFields")
+/**
+ * What stands for a replaced member. An item's kept parts are copied into one buffer and
+ * decoded once: decoding each part and joining the strings made V8 copy the text twice
+ * (once per part, once more when JSON.parse flattened the joined string).
+ */
+const nullBytes = keyBytes("null")
 
 const isKey = (bytes: Buffer, start: number, end: number, key: Buffer): boolean =>
   end - start === key.length && bytes.compare(key, 0, key.length, start, end) === 0
@@ -196,16 +202,27 @@ export const splitList = (bytes: Buffer, options: SplitOptions = {}): SplitList 
     return undefined
   }
   function* items(): Generator<string> {
+    /** An item with cuts is copied here without them and decoded once (see `nullBytes`). */
+    let scratch = Buffer.alloc(0)
     for (let index = 0; index < bounds.length; index += 3) {
       const [start, end, firstCut] = [bounds[index]!, bounds[index + 1]!, bounds[index + 2]!]
       const lastCut = index + 3 < bounds.length ? bounds[index + 5]! : cuts.length
-      let text = ""
+      if (firstCut === lastCut) {
+        yield bytes.toString("utf8", start, end)
+        continue
+      }
+      // A replaced value may be shorter than `null` (`{}`): room for one per cut.
+      const room = end - start + (nullBytes.length * (lastCut - firstCut)) / 3
+      if (scratch.length < room) scratch = Buffer.allocUnsafe(Math.max(room, 2 * scratch.length))
+      let length = 0
       let at = start
       for (let cut = firstCut; cut < lastCut; cut += 3) {
-        text += bytes.toString("utf8", at, cuts[cut]!) + (cuts[cut + 2] === 1 ? "null" : "")
+        length += bytes.copy(scratch, length, at, cuts[cut]!)
+        if (cuts[cut + 2] === 1) length += nullBytes.copy(scratch, length)
         at = cuts[cut + 1]!
       }
-      yield text + bytes.toString("utf8", at, end)
+      length += bytes.copy(scratch, length, at, end)
+      yield scratch.toString("utf8", 0, length)
     }
   }
   return { envelope, size: bounds.length / 3, items }
