@@ -32,8 +32,8 @@ RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack 
 # MALLOC_MMAP_THRESHOLD_: glibc serves every allocation of 128 KiB or more (the answers of a
 # scan's list pages, several MiB each) with its own mapping, returned to the system when it is
 # freed. Left to itself, glibc raises that threshold after the first large free and keeps the
-# freed pages in its heap: after two 100,000-Pod scans the operator stayed at 218-236 MiB RSS
-# with a 46 MiB V8 heap; with the fixed threshold it fell back to 179-201 MiB (docs/cel.md).
+# freed pages in its heap: after two 100,000-Pod scans the operator stayed at 215-238 MiB RSS
+# with a 46 MiB V8 heap; with the fixed threshold it fell back to 176-201 MiB (docs/cel.md).
 ENV NODE_ENV=production \
     HOME=/tmp \
     MALLOC_MMAP_THRESHOLD_=131072

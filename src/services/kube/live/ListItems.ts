@@ -33,11 +33,7 @@ const keyBytes = (key: string) => Buffer.from(key, "utf8")
 const itemsKey = keyBytes("items")
 const metadataKey = keyBytes("metadata")
 const managedFieldsKey = keyBytes("managedFields")
-/**
- * What stands for a replaced member. An item's kept parts are copied into one buffer and
- * decoded once: decoding each part and joining the strings made V8 copy the text twice
- * (once per part, once more when JSON.parse flattened the joined string).
- */
+/** What stands for a replaced member's value. */
 const nullBytes = keyBytes("null")
 
 const isKey = (bytes: Buffer, start: number, end: number, key: Buffer): boolean =>
@@ -202,7 +198,9 @@ export const splitList = (bytes: Buffer, options: SplitOptions = {}): SplitList 
     return undefined
   }
   function* items(): Generator<string> {
-    /** An item with cuts is copied here without them and decoded once (see `nullBytes`). */
+    // An item with cuts is copied here without them and decoded once: decoding each part
+    // and joining the strings copied the text twice (once per part, once more when
+    // JSON.parse flattened the joined string).
     let scratch = Buffer.alloc(0)
     for (let index = 0; index < bounds.length; index += 3) {
       const [start, end, firstCut] = [bounds[index]!, bounds[index + 1]!, bounds[index + 2]!]
