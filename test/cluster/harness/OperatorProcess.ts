@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, realpathSync } from "node:fs"
 import { join } from "node:path"
+import { imageEnvironment, imageNodeFlags } from "../../unit/deploy/DeployFiles.ts"
 import { eventually } from "./Eventually.ts"
 import { freePort } from "./FreePort.ts"
 import { type ManagedProcess, startProcess } from "./ManagedProcess.ts"
@@ -51,27 +52,12 @@ export const projectNode = (): string => {
 }
 
 /**
- * The Node flags of the image's ENTRYPOINT (`node <flags> /app/bin/compliance-scan.js`), read from the
- * Dockerfile so the cluster tier and the benches run the operator as the image does.
+ * The glibc allocator settings of the image's ENV (`MALLOC_*`): they decide how much memory
+ * the operator gives back after a scan, which the benches measure. (Its other variables,
+ * NODE_ENV and HOME, change nothing the tests see.)
  */
-export const imageNodeFlags = (): ReadonlyArray<string> => {
-  const line = readFileSync(join(repoRoot, "Dockerfile"), "utf8").split("\n").find((text) => text.startsWith("ENTRYPOINT "))
-  if (line === undefined) throw new Error("the Dockerfile has no ENTRYPOINT")
-  const words = JSON.parse(line.slice("ENTRYPOINT ".length)) as Array<string>
-  return words.slice(1, words.indexOf("/app/bin/compliance-scan.js"))
-}
-
-/**
- * The glibc allocator settings of the image's ENV (`MALLOC_*`), read from the Dockerfile like
- * its Node flags: they decide how much memory the operator gives back after a scan, which the
- * benches measure. (Its other variables, NODE_ENV and HOME, change nothing the tests see.)
- */
-export const imageAllocatorEnv = (): Readonly<Record<string, string>> => {
-  // Instructions as Docker reads them: a line ending in a backslash continues on the next.
-  const instructions = readFileSync(join(repoRoot, "Dockerfile"), "utf8").replace(/\\\n(?:\s*#.*\n)*/gu, " ").split("\n")
-  const pairs = instructions.filter((line) => line.startsWith("ENV ")).flatMap((line) => line.slice("ENV ".length).trim().split(/\s+/u))
-  return Object.fromEntries(pairs.map((pair) => pair.split("=", 2) as [string, string]).filter(([name]) => name.startsWith("MALLOC_")))
-}
+const imageAllocatorEnv = (): Readonly<Record<string, string>> =>
+  Object.fromEntries(Object.entries(imageEnvironment()).filter(([name]) => name.startsWith("MALLOC_")))
 
 /** Prometheus text format: sum of the samples of `name` that carry all of `labels`. */
 export const sumSamples = (text: string, name: string, labels: Readonly<Record<string, string>> = {}): number => {

@@ -180,3 +180,47 @@ export const valueAt = (values: unknown, path: string): unknown =>
     (current, key) => (current !== null && typeof current === "object" && key in current ? (current as Record<string, unknown>)[key] : undefined),
     values
   )
+
+/** One Dockerfile instruction: its keyword (upper case) and the rest of it. */
+export interface DockerInstruction {
+  readonly keyword: string
+  readonly args: string
+}
+
+/**
+ * The Dockerfile's instructions by build stage, as Docker reads them: a line ending in a
+ * backslash continues on the next (comment lines between are dropped), comments and blank
+ * lines are not instructions. No Docker engine here: the image's recipe is read, not built.
+ */
+export const dockerfileStages = (): ReadonlyArray<ReadonlyArray<DockerInstruction>> =>
+  readFileSync(join(repoRoot, "Dockerfile"), "utf8")
+    .replace(/\\\n(?:\s*#.*\n)*\s*/gu, " ")
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "" && !line.startsWith("#"))
+    .map((line) => {
+      const [keyword, ...rest] = line.split(/\s+/u)
+      return { keyword: keyword!.toUpperCase(), args: rest.join(" ") }
+    })
+    .reduce<Array<Array<DockerInstruction>>>((stages, instruction) => {
+      if (instruction.keyword === "FROM") stages.push([])
+      stages.at(-1)?.push(instruction)
+      return stages
+    }, [])
+
+/** The final image's ENV: each variable and its value (the Dockerfile's are `NAME=value`, unquoted). */
+export const imageEnvironment = (): Readonly<Record<string, string>> =>
+  Object.fromEntries(
+    dockerfileStages().at(-1)!
+      .filter((instruction) => instruction.keyword === "ENV")
+      .flatMap((instruction) => instruction.args.split(" "))
+      .map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)])
+  )
+
+/** The Node flags of the image's ENTRYPOINT (`node <flags> /app/bin/compliance-scan.js`). */
+export const imageNodeFlags = (): ReadonlyArray<string> => {
+  const entrypoint = dockerfileStages().at(-1)!.find((instruction) => instruction.keyword === "ENTRYPOINT")
+  if (entrypoint === undefined) throw new Error("the Dockerfile has no ENTRYPOINT")
+  const words = JSON.parse(entrypoint.args) as Array<string>
+  return words.slice(1, words.indexOf("/app/bin/compliance-scan.js"))
+}

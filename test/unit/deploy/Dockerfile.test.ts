@@ -1,24 +1,10 @@
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { repoRoot } from "./DeployFiles.ts"
+import { dockerfileStages, imageEnvironment, imageNodeFlags, repoRoot } from "./DeployFiles.ts"
 
-// No Docker engine here: the image cannot be built, so its recipe is read as Docker reads it.
 const dockerfile = readFileSync(join(repoRoot, "Dockerfile"), "utf8")
-const instructions = dockerfile
-  .replace(/\\\n\s*/gu, " ")
-  .split("\n")
-  .map((line) => line.trim())
-  .filter((line) => line !== "" && !line.startsWith("#"))
-  .map((line) => {
-    const [keyword, ...rest] = line.split(/\s+/u)
-    return { keyword: keyword!.toUpperCase(), args: rest.join(" ") }
-  })
-const stages = instructions.reduce<Array<Array<{ keyword: string; args: string }>>>((all, instruction) => {
-  if (instruction.keyword === "FROM") all.push([])
-  all.at(-1)?.push(instruction)
-  return all
-}, [])
+const stages = dockerfileStages()
 const final = stages.at(-1)!
 const packageJson = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8"))
 const dockerignore = readFileSync(join(repoRoot, ".dockerignore"), "utf8").split("\n").filter((line) => line !== "" && !line.startsWith("#"))
@@ -43,12 +29,13 @@ describe("Dockerfile", () => {
     const user = final.find((instruction) => instruction.keyword === "USER")!.args
     expect(user).toMatch(/^[1-9][0-9]*:[1-9][0-9]*$/u)
     expect(final.find((instruction) => instruction.keyword === "ENTRYPOINT")!.args).toBe('["node", "--max-semi-space-size=2", "/app/bin/compliance-scan.js"]')
+    expect(imageNodeFlags()).toEqual(["--max-semi-space-size=2"])
     expect(final.find((instruction) => instruction.keyword === "CMD")!.args).toBe('["run"]')
   })
 
   it("fixes glibc's mmap threshold, so the pages of a scan's lists go back to the system once freed", () => {
-    const environment = final.filter((instruction) => instruction.keyword === "ENV").flatMap((instruction) => instruction.args.split(" "))
-    expect(environment).toContain("MALLOC_MMAP_THRESHOLD_=131072")
+    // As the cluster tier and the benches read it to start the operator (OperatorProcess).
+    expect(imageEnvironment()).toEqual({ NODE_ENV: "production", HOME: "/tmp", MALLOC_MMAP_THRESHOLD_: "131072" })
   })
 
   it("every file it copies from the build context passes .dockerignore", () => {
