@@ -13,7 +13,6 @@
  *     when idle (VmRSS 10 s after startup, before the runs).
  * OPERATOR_NODE_FLAGS=... adds V8 flags to the operator process only (after the image's own).
  */
-import { readFileSync } from "node:fs"
 import { connectAdmin } from "../test/cluster/harness/ClusterSetup.ts"
 import { startControlPlane } from "../test/cluster/harness/ControlPlane.ts"
 import { sleep } from "../test/cluster/harness/Eventually.ts"
@@ -38,7 +37,7 @@ try {
   operator = benchOperator.operator
   // Let it take the Lease, start its watch and settle before the clock starts.
   await sleep(10_000)
-  const idleRssKiB = Number(/^VmRSS:\s+(\d+)/mu.exec(readFileSync(`/proc/${operator.process.pid}/status`, "utf8"))?.[1] ?? 0)
+  const idleRssKiB = operator.rssKiB()
   const requestsBefore = sumSamples(await operator.metrics(), "ugallu_compliance_scan_api_requests_total")
   const startupPeakKiB = operator.peakRssKiB()
 

@@ -32,9 +32,6 @@ const namespaceCount = 100
 const createConcurrency = 48
 const idleAfterScansMillis = 30_000
 
-/** The resident set of a process now (VmRSS), in KiB. */
-const residentKiB = (pid: number) => Number(/^VmRSS:\s+(\d+)\s+kB/mu.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? Number.NaN)
-
 const cacheDir = controlPlaneCacheDir()
 
 const controlPlane = await startControlPlane({ cacheDir })
@@ -125,7 +122,7 @@ try {
     // What the operator keeps once idle again: V8's memory reducer shrinks the heap some
     // seconds after allocation stops, and what glibc keeps of the freed pages shows here.
     await sleep(Math.max(0, scansEnded + idleAfterScansMillis - Date.now()))
-    console.log(`  operator RSS ${idleAfterScansMillis / 1000} s after the scans: ${(residentKiB(operator.process.pid) / 1024).toFixed(0)} MiB (VmRSS)`)
+    console.log(`  operator RSS ${idleAfterScansMillis / 1000} s after the scans: ${(operator.rssKiB() / 1024).toFixed(0)} MiB (VmRSS)`)
   }
   const metricsText = await operator.metrics()
   console.log(`\noperator API requests in total: ${sumSamples(metricsText, "ugallu_compliance_scan_api_requests_total")}`)

@@ -22,6 +22,8 @@ export interface OperatorProcess {
   readonly metricSum: (name: string, labels?: Readonly<Record<string, string>>) => Promise<number>
   /** Peak resident set size so far (VmHWM), in KiB. */
   readonly peakRssKiB: () => number
+  /** Resident set size now (VmRSS), in KiB. */
+  readonly rssKiB: () => number
   /** SIGTERM (the operator drains), SIGKILL after the grace period. */
   readonly stop: () => Promise<void>
   /** SIGKILL: a crash. */
@@ -58,6 +60,13 @@ export const projectNode = (): string => {
  */
 const imageAllocatorEnv = (): Readonly<Record<string, string>> =>
   Object.fromEntries(Object.entries(imageEnvironment()).filter(([name]) => name.startsWith("MALLOC_")))
+
+/** A memory figure of /proc/<pid>/status (VmHWM, VmRSS), in KiB. */
+const memoryStatusKiB = (pid: number, field: "VmHWM" | "VmRSS"): number => {
+  const match = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, "mu").exec(readFileSync(`/proc/${pid}/status`, "utf8"))
+  if (match === null) throw new Error(`no ${field} in /proc/${pid}/status`)
+  return Number(match[1])
+}
 
 /** Prometheus text format: sum of the samples of `name` that carry all of `labels`. */
 export const sumSamples = (text: string, name: string, labels: Readonly<Record<string, string>> = {}): number => {
@@ -115,12 +124,8 @@ export const startOperatorProcess = async (options: OperatorProcessOptions): Pro
     probePort,
     metrics,
     metricSum: async (name, labels) => sumSamples(await metrics(), name, labels),
-    peakRssKiB: () => {
-      const status = readFileSync(`/proc/${process.pid}/status`, "utf8")
-      const match = /^VmHWM:\s+(\d+)\s+kB/mu.exec(status)
-      if (match === null) throw new Error(`no VmHWM in /proc/${process.pid}/status`)
-      return Number(match[1])
-    },
+    peakRssKiB: () => memoryStatusKiB(process.pid, "VmHWM"),
+    rssKiB: () => memoryStatusKiB(process.pid, "VmRSS"),
     stop: () => process.stop(10_000),
     kill: () => process.kill()
   }
