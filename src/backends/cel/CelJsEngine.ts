@@ -10,6 +10,7 @@ import type {
 } from "./CelEngine.ts"
 import { positionAt } from "./CelEngine.ts"
 import { celTypeName, fromJson } from "./CelValue.ts"
+import { type CompiledJs, compileToJs } from "./JsCompiler.ts"
 import { type ExpressionNode, instrumentForCost, meteringFunctions } from "./CostInstrumentation.ts"
 import { CostExhaustedSignal, type CostMeter } from "./CostMeter.ts"
 import { registerKubernetesLibrary } from "./library/KubernetesLibrary.ts"
@@ -49,12 +50,15 @@ class CelJsProgram implements CelProgram {
   readonly resultType: CelResultType
   readonly owner: object
   readonly run: ParseResult
+  /** The same metered expression compiled to JavaScript (JsCompiler), when it is within its subset. */
+  readonly fast: CompiledJs | undefined
 
-  constructor(expression: string, resultType: CelResultType, owner: object, run: ParseResult) {
+  constructor(expression: string, resultType: CelResultType, owner: object, run: ParseResult, fast: CompiledJs | undefined) {
     this.expression = expression
     this.resultType = resultType
     this.owner = owner
     this.run = run
+    this.fast = fast
   }
 }
 
@@ -109,7 +113,17 @@ const literalPatterns = (root: ExpressionNode): Array<{ readonly pattern: string
   return found
 }
 
-export const makeCelJsEngine = (limits: CelEngineLimits = defaultCelEngineLimits): CelEngine => {
+export interface CelEngineOptions {
+  /** Evaluate with compiled JavaScript where it is certain (JsCompiler); off, cel-js evaluates everything. */
+  readonly compiledJs: boolean
+  /** Called each time compiled code hands an evaluation to cel-js (tests count them). */
+  readonly onFallBack?: () => void
+}
+
+/** Whether a program of this engine runs as compiled JavaScript (JsCompiler) before cel-js. */
+export const isCompiledToJs = (program: CelProgram): boolean => program instanceof CelJsProgram && program.fast !== undefined
+
+export const makeCelJsEngine = (limits: CelEngineLimits = defaultCelEngineLimits, options: CelEngineOptions = { compiledJs: true }): CelEngine => {
   const owner = {}
   const patterns = new Re2Patterns()
   // The meter of the evaluation in progress: evaluation is synchronous, so one slot per engine.
@@ -120,7 +134,8 @@ export const makeCelJsEngine = (limits: CelEngineLimits = defaultCelEngineLimits
     .registerVariable("namespaceObject", "dyn", { description: "The resource's Namespace, or null." })
     .registerVariable("networkPolicies", "list", { description: "The NetworkPolicies of the resource's namespace." })
     .registerVariable("variables", "map", { description: "The rule set's variables, each evaluated once per resource." })
-  registerKubernetesLibrary(base, { charge: (units) => currentMeter?.charge(units), patterns })
+  const charge = (units: number) => currentMeter?.charge(units)
+  registerKubernetesLibrary(base, { charge, patterns })
 
   const asWritten = base.clone({
     limits: {
@@ -176,7 +191,8 @@ export const makeCelJsEngine = (limits: CelEngineLimits = defaultCelEngineLimits
       const run = metered.parse(instrumentForCost(ast, expression))
       const runChecked = run.check()
       if (!runChecked.valid) throw runChecked.error
-      return { _tag: "Compiled", program: new CelJsProgram(expression, resultType, owner, run) }
+      const fast = options.compiledJs ? compileToJs(run.ast as unknown as ExpressionNode, charge) : undefined
+      return { _tag: "Compiled", program: new CelJsProgram(expression, resultType, owner, run, fast) }
     } catch (error) {
       // A defect of the instrumentation, not of the user's rule; still reported, never run unmetered.
       return failure(expression, `internal error preparing the expression for bounded evaluation: ${summaryOf(error)}`)
@@ -194,7 +210,7 @@ export const makeCelJsEngine = (limits: CelEngineLimits = defaultCelEngineLimits
     try {
       if (outer === undefined) meter.startEvaluation()
       else meter.charge(1)
-      const value: unknown = program.run(activation as unknown as Record<string, unknown>)
+      const value = evaluateFirstFast(program, activation, meter, outer === undefined)
       if (meter.exhaustion !== undefined) return { _tag: "Exhausted", exhaustion: meter.exhaustion }
       if (value instanceof Promise) return { _tag: "Error", message: "the expression did not evaluate synchronously" }
       return { _tag: "Value", value }
@@ -206,6 +222,26 @@ export const makeCelJsEngine = (limits: CelEngineLimits = defaultCelEngineLimits
     } finally {
       currentMeter = outer
     }
+  }
+
+  /**
+   * The compiled code's value, or cel-js's where it could not be sure (see JsCompiler) or
+   * anything but the meter stopped it (a variable that failed: cel-js words its error).
+   * Units the compiled code charged before giving up stay on the run's count (that work was
+   * done); an outermost evaluation starts its own count again for cel-js.
+   */
+  const evaluateFirstFast = (program: CelJsProgram, activation: CelActivation, meter: CostMeter, outermost: boolean): unknown => {
+    const input = activation as unknown as Record<string, unknown>
+    if (program.fast !== undefined) {
+      try {
+        return program.fast(input)
+      } catch (error) {
+        if (error instanceof CostExhaustedSignal) throw error
+        options.onFallBack?.()
+        if (outermost) meter.startEvaluation()
+      }
+    }
+    return program.run(input)
   }
 
   return { compile, evaluate, fromJson, typeName: celTypeName }

@@ -1,3 +1,5 @@
+import { celSize } from "./CelValue.ts"
+
 /**
  * Rewrites a parsed expression so that it pays for its work while it runs. The engine has
  * no cost tracking and no hook into its comprehensions, so the text is regenerated from the
@@ -20,6 +22,17 @@ export const meteringFunctions = {
   iterate: "__iterate_cost",
   size: "__size_cost",
   matches: "__re2_matches"
+} as const
+
+/** Units for reading a text: one per 32 characters begun, and one for the call. */
+export const textUnits = (text: string): number => 1 + (text.length >> 5)
+
+/** What the metering functions charge for their argument's value, whichever path evaluates them. */
+export const meteringUnits = {
+  /** A comprehension's receiver: its size before the loop starts. */
+  iterate: (value: unknown): number => 1 + celSize(value),
+  /** What a `+` chain or a `cel.bind` built. */
+  built: (value: unknown): number => (typeof value === "string" ? textUnits(value) : 1 + celSize(value))
 } as const
 
 /** The slice of the engine's AST this module reads (see ASTNode in @marcbachmann/cel-js). */

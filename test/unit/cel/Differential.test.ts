@@ -3,7 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import type { CelRule } from "../../../src/api/ComplianceScanRun.ts"
 import type { KubeObject } from "../../../src/services/kube/KubeObject.ts"
 import { engine, meter, packs, rule } from "./CelTestKit.ts"
-import { namespace, restrictedPod, violating } from "./PodFixtures.ts"
+import { namespace, restrictedPod, seededPod, violating } from "./PodFixtures.ts"
 import { seededRandom } from "../../../sim/cluster/SeededRandom.ts"
 
 /**
@@ -31,58 +31,6 @@ const userRules: ReadonlyArray<CelRule> = [
   rule("team-is-payments", "object.metadata.labels.team == 'payments'"),
   rule("filter-names", "object.spec.containers.filter(c, c.name.startsWith('side')).size() <= 1 ? true : false")
 ]
-
-const randomPod = (next: () => number, index: number): KubeObject => {
-  const pick = <T>(...choices: ReadonlyArray<T>): T => choices[Math.floor(next() * choices.length)]!
-  const maybe = <T>(value: () => T, probability = 0.3): T | undefined => (next() < probability ? value() : undefined)
-  const defined = (entries: Record<string, unknown>) => Object.fromEntries(Object.entries(entries).filter(([, value]) => value !== undefined))
-  const securityContext = () =>
-    defined({
-      privileged: maybe(() => pick(true, false)),
-      allowPrivilegeEscalation: maybe(() => pick(true, false), 0.6),
-      runAsNonRoot: maybe(() => pick(true, false)),
-      runAsUser: maybe(() => pick(0, 1000, 65534)),
-      capabilities: maybe(() => defined({ add: maybe(() => [pick("NET_BIND_SERVICE", "SYS_ADMIN", "CHOWN", "NET_RAW")], 0.5), drop: maybe(() => [pick("ALL", "NET_RAW")], 0.7) }), 0.5),
-      seccompProfile: maybe(() => ({ type: pick("Unconfined", "RuntimeDefault", "Localhost") })),
-      procMount: maybe(() => pick("Default", "Unmasked"), 0.1),
-      seLinuxOptions: maybe(() => defined({ type: maybe(() => pick("container_t", "spc_t"), 0.7), user: maybe(() => pick("", "system_u")) }), 0.1),
-      appArmorProfile: maybe(() => ({ type: pick("RuntimeDefault", "Unconfined", "Localhost") }), 0.1),
-      windowsOptions: maybe(() => ({ hostProcess: pick(true, false) }), 0.05)
-    })
-  const container = (name: string) =>
-    defined({
-      name,
-      image: pick("registry.example.com/app:1.0", "nginx:latest", "nginx", "registry.example.com/tool:2"),
-      ports: maybe(() => [defined({ containerPort: pick(80, 8080, 1023), hostPort: maybe(() => pick(0, 8080), 0.3) })], 0.5),
-      resources: maybe(() => ({ limits: defined({ memory: maybe(() => "128Mi", 0.7), cpu: "500m" }) }), 0.5),
-      // Sometimes null: has() is true and selecting into it is an error, in both engines.
-      securityContext: next() < 0.05 ? null : maybe(securityContext, 0.8)
-    })
-  const name = pick(`pod-${index}`, `Pod_${index}`, `app-${index}-`)
-  return {
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: {
-      name,
-      ...defined({
-        namespace: pick("shop", "ops"),
-        labels: maybe(() => defined({ app: "web", team: maybe(() => pick("", "payments"), 0.7) }), 0.7),
-        annotations: maybe(() => ({ "container.apparmor.security.beta.kubernetes.io/app": pick("runtime/default", "unconfined", "localhost/p") }), 0.2)
-      })
-    },
-    spec: defined({
-      hostNetwork: maybe(() => pick(true, false), 0.1),
-      hostPID: maybe(() => pick(true, false), 0.1),
-      hostIPC: maybe(() => pick(true, false), 0.1),
-      os: maybe(() => ({ name: pick("linux", "windows") }), 0.1),
-      securityContext: maybe(() => defined({ ...securityContext(), sysctls: maybe(() => [{ name: pick("net.ipv4.tcp_syncookies", "kernel.msgmax"), value: "1" }], 0.2) }), 0.7),
-      containers: Array.from({ length: 1 + Math.floor(next() * 3) }, (_, position) => container(position === 0 ? "app" : `sidecar-${position}`)),
-      initContainers: maybe(() => [container("init")]),
-      ephemeralContainers: maybe(() => [container("debug")], 0.1),
-      volumes: maybe(() => [pick({ name: "h", hostPath: { path: "/" } }, { name: "n", nfs: { server: "s", path: "/" } }, { name: "c", configMap: { name: "c" } }, { name: "e", emptyDir: {} })], 0.5)
-    })
-  }
-}
 
 const namespaces = [namespace("shop", { owner: "payments" }), namespace("ops")]
 
@@ -122,7 +70,7 @@ const theirs = (expression: string) => {
 describe("differential: @marcbachmann/cel-js (operator) vs @bufbuild/cel", () => {
   it("gives the same verdict for every rule on every object", () => {
     const next = seededRandom(20261103)
-    const pods = [...handMade, ...Array.from({ length: 300 }, (_, index) => randomPod(next, index))]
+    const pods = [...handMade, ...Array.from({ length: 300 }, (_, index) => seededPod(next, index))]
     const namespaceValues = new Map(namespaces.map((ns) => [ns.metadata.name, engine.fromJson(ns)]))
     const activations = pods.map((pod) => ({
       name: pod.metadata.name,

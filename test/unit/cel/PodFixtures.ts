@@ -68,3 +68,56 @@ export const workloadOf = (kind: "Deployment" | "StatefulSet" | "DaemonSet", pod
   metadata: { name: pod.metadata.name, namespace: "default" },
   spec: { selector: { matchLabels: { app: pod.metadata.name } }, template: { metadata: { labels: pod.metadata.labels, ...(pod.metadata.annotations === undefined ? {} : { annotations: pod.metadata.annotations }) }, spec: pod.spec } }
 })
+
+/** A pod drawn from `next` (a seeded random source): every field the packs read, often absent, sometimes null. */
+export const seededPod = (next: () => number, index: number): KubeObject => {
+  const pick = <T>(...choices: ReadonlyArray<T>): T => choices[Math.floor(next() * choices.length)]!
+  const maybe = <T>(value: () => T, probability = 0.3): T | undefined => (next() < probability ? value() : undefined)
+  const defined = (entries: Record<string, unknown>) => Object.fromEntries(Object.entries(entries).filter(([, value]) => value !== undefined))
+  const securityContext = () =>
+    defined({
+      privileged: maybe(() => pick(true, false)),
+      allowPrivilegeEscalation: maybe(() => pick(true, false), 0.6),
+      runAsNonRoot: maybe(() => pick(true, false)),
+      runAsUser: maybe(() => pick(0, 1000, 65534)),
+      capabilities: maybe(() => defined({ add: maybe(() => [pick("NET_BIND_SERVICE", "SYS_ADMIN", "CHOWN", "NET_RAW")], 0.5), drop: maybe(() => [pick("ALL", "NET_RAW")], 0.7) }), 0.5),
+      seccompProfile: maybe(() => ({ type: pick("Unconfined", "RuntimeDefault", "Localhost") })),
+      procMount: maybe(() => pick("Default", "Unmasked"), 0.1),
+      seLinuxOptions: maybe(() => defined({ type: maybe(() => pick("container_t", "spc_t"), 0.7), user: maybe(() => pick("", "system_u")) }), 0.1),
+      appArmorProfile: maybe(() => ({ type: pick("RuntimeDefault", "Unconfined", "Localhost") }), 0.1),
+      windowsOptions: maybe(() => ({ hostProcess: pick(true, false) }), 0.05)
+    })
+  const container = (name: string) =>
+    defined({
+      name,
+      image: pick("registry.example.com/app:1.0", "nginx:latest", "nginx", "registry.example.com/tool:2"),
+      ports: maybe(() => [defined({ containerPort: pick(80, 8080, 1023), hostPort: maybe(() => pick(0, 8080), 0.3) })], 0.5),
+      resources: maybe(() => ({ limits: defined({ memory: maybe(() => "128Mi", 0.7), cpu: "500m" }) }), 0.5),
+      // Sometimes null: has() is true and selecting into it is an error, in both engines.
+      securityContext: next() < 0.05 ? null : maybe(securityContext, 0.8)
+    })
+  const name = pick(`pod-${index}`, `Pod_${index}`, `app-${index}-`)
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name,
+      ...defined({
+        namespace: pick("shop", "ops"),
+        labels: maybe(() => defined({ app: "web", team: maybe(() => pick("", "payments"), 0.7) }), 0.7),
+        annotations: maybe(() => ({ "container.apparmor.security.beta.kubernetes.io/app": pick("runtime/default", "unconfined", "localhost/p") }), 0.2)
+      })
+    },
+    spec: defined({
+      hostNetwork: maybe(() => pick(true, false), 0.1),
+      hostPID: maybe(() => pick(true, false), 0.1),
+      hostIPC: maybe(() => pick(true, false), 0.1),
+      os: maybe(() => ({ name: pick("linux", "windows") }), 0.1),
+      securityContext: maybe(() => defined({ ...securityContext(), sysctls: maybe(() => [{ name: pick("net.ipv4.tcp_syncookies", "kernel.msgmax"), value: "1" }], 0.2) }), 0.7),
+      containers: Array.from({ length: 1 + Math.floor(next() * 3) }, (_, position) => container(position === 0 ? "app" : `sidecar-${position}`)),
+      initContainers: maybe(() => [container("init")]),
+      ephemeralContainers: maybe(() => [container("debug")], 0.1),
+      volumes: maybe(() => [pick({ name: "h", hostPath: { path: "/" } }, { name: "n", nfs: { server: "s", path: "/" } }, { name: "c", configMap: { name: "c" } }, { name: "e", emptyDir: {} })], 0.5)
+    })
+  }
+}

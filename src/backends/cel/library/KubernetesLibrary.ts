@@ -1,6 +1,6 @@
 import { type Environment, EvaluationError } from "@marcbachmann/cel-js"
-import { celCompare, celEquals, celSize, celTypeName } from "../CelValue.ts"
-import { meteringFunctions } from "../CostInstrumentation.ts"
+import { celCompare, celEquals, celTypeName } from "../CelValue.ts"
+import { meteringFunctions, meteringUnits, textUnits } from "../CostInstrumentation.ts"
 import { FormatError, formatString } from "./Format.ts"
 import { CIDR, IPAddress } from "./IpAddress.ts"
 import { Quantity } from "./Quantity.ts"
@@ -47,8 +47,6 @@ const guarded = <A extends ReadonlyArray<any>, R>(handler: (...args: A) => R) =>
     throw error
   }
 }
-
-const textUnits = (text: string): number => 1 + (text.length >> 5)
 
 const asList = (value: unknown): ReadonlyArray<unknown> => (Array.isArray(value) ? value : value instanceof Set ? [...value] : fail(`expected a list, got ${celTypeName(value)}`))
 
@@ -107,8 +105,8 @@ export const registerKubernetesLibrary = (env: Environment, services: LibrarySer
       return value
     }
   })
-  env.registerFunction(`${meteringFunctions.iterate}(ast): dyn`, meteringMacro((value) => 1 + celSize(value)))
-  env.registerFunction(`${meteringFunctions.size}(ast): dyn`, meteringMacro((value) => (typeof value === "string" ? textUnits(value) : 1 + celSize(value))))
+  env.registerFunction(`${meteringFunctions.iterate}(ast): dyn`, meteringMacro(meteringUnits.iterate))
+  env.registerFunction(`${meteringFunctions.size}(ast): dyn`, meteringMacro(meteringUnits.built))
 
   // Regular expressions: RE2 syntax and linear-time matching.
   const matches = (text: string, pattern: string) => {
