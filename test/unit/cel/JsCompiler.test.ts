@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { spawnSync } from "node:child_process"
 import type { CelActivation, CelEngine, CelEvaluation, CelResultType } from "../../../src/backends/cel/CelEngine.ts"
 import { defaultCelEngineLimits, isCompiledToJs, makeCelJsEngine } from "../../../src/backends/cel/CelJsEngine.ts"
 import { compileVariables, withVariables } from "../../../src/backends/cel/RuleVariables.ts"
@@ -214,5 +215,19 @@ describe("compiled JavaScript (JsCompiler)", () => {
     const value = compiled.evaluate(programOf(compiled, expression, "string"), { object: {}, namespaceObject: null }, meter())
     expect(value).toEqual({ _tag: "Value", value: '"); globalThis.compromised = true; ("`${1}`\u2028' })
     expect((globalThis as Record<string, unknown>).compromised).toBeUndefined()
+  })
+
+  it("leaves everything to cel-js where Node forbids code generation", () => {
+    const engineModule = new URL("../../../src/backends/cel/CelJsEngine.ts", import.meta.url).href
+    const script = `
+      const { makeCelJsEngine, isCompiledToJs } = await import(${JSON.stringify(engineModule)})
+      const engine = makeCelJsEngine()
+      const compiled = engine.compile("object.spec.containers.all(c, has(c.securityContext))", "bool")
+      const meter = { startEvaluation() {}, charge() {}, exhaustion: undefined }
+      const value = engine.evaluate(compiled.program, { object: { spec: { containers: [{ securityContext: {} }] } }, namespaceObject: null }, meter)
+      console.log(JSON.stringify({ compiledToJs: isCompiledToJs(compiled.program), value }))`
+    const child = spawnSync(process.execPath, ["--disallow-code-generation-from-strings", "--input-type=module", "--eval", script], { encoding: "utf8" })
+    expect(child.stderr).not.toMatch(/Error/)
+    expect(JSON.parse(child.stdout)).toEqual({ compiledToJs: false, value: { _tag: "Value", value: true } })
   })
 })
