@@ -129,11 +129,26 @@ const helpers = {
   certain: (value: unknown): unknown => (value === null || typeof value !== "object" || isJsonValue(value) ? value : bail())
 }
 
-/** A list or map of JSON values all the way down (what cel-js can type). */
+/** A list or map of JSON values all the way down (what cel-js can type). Allocates nothing. */
 const isJsonValue = (value: unknown): boolean => {
-  if (value === null || typeof value !== "object") return typeof value !== "undefined" && typeof value !== "function" && typeof value !== "symbol"
-  if (Array.isArray(value)) return value.every(isJsonValue)
-  return isPlainMap(value) && Object.values(value).every(isJsonValue)
+  if (value === null) return true
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+    case "bigint":
+    case "number":
+      return true
+    case "object":
+      if (Array.isArray(value)) {
+        for (let index = 0; index < value.length; index++) if (!isJsonValue(value[index])) return false
+        return true
+      }
+      if (!isPlainMap(value)) return false
+      for (const key in value) if (!isJsonValue(value[key])) return false
+      return true
+    default:
+      return false
+  }
 }
 
 /** Code points of a text; a lone surrogate is left to cel-js. */
@@ -342,13 +357,22 @@ export const compileToJs = (root: ExpressionNode, charge: (units: number) => voi
     ...Array.from({ length: temporaries }, (_, index) => `t${index}`),
     ...Array.from({ length: comprehensionCount }, (_, index) => `v${index}`)
   ]
+  // Made once per expression: an evaluation allocates no functions. The slots are cleared
+  // after each one, so nothing long-lived keeps an object of a page reachable (it would be
+  // promoted to the old generation). An evaluation nested in another of the same function
+  // (possible only through a variable that reads itself, an error) goes to cel-js.
+  const slots = ["a", ...locals]
   const source = [
     `"use strict"`,
     `const { ${Object.keys(helpers).join(", ")} } = h`,
-    `return (a) => {`,
-    locals.length === 0 ? "" : `let ${locals.join(", ")}`,
+    `let busy = false`,
+    `let ${slots.join(", ")}`,
     ...comprehensions,
-    `return certain(${body})`,
+    `return (activation) => {`,
+    `if (busy) bail()`,
+    `busy = true`,
+    `a = activation`,
+    `try { return certain(${body}) } finally { busy = false; ${slots.map((slot) => `${slot} = undefined`).join("; ")} }`,
     `}`
   ].join("\n")
   type Factory = (h: typeof helpers, k: ReadonlyArray<unknown>, charge: (units: number) => void) => CompiledJs
