@@ -26,7 +26,7 @@ import { type ExpressionNode, meteringFunctions, meteringUnits } from "./CostIns
  */
 
 /** Thrown where the compiled code cannot be sure: evaluate with cel-js instead. Preallocated: no stack to capture. */
-export const fallBack: unique symbol = Symbol("evaluate with cel-js")
+const fallBack: unique symbol = Symbol("evaluate with cel-js")
 
 /** The variables an expression sees (CelActivation), by name. */
 export type JsActivation = Readonly<Record<string, unknown>>
