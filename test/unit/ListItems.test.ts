@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest"
+import { ByteChunks } from "../../src/services/kube/live/ByteChunks.ts"
 import { type SplitOptions, splitList } from "../../src/services/kube/live/ListItems.ts"
 
 /** What JSON.parse of the whole text gives, the way splitList hands it out. */
@@ -7,12 +8,37 @@ const parsedWhole = (text: string) => {
   return { envelope: { ...envelope, items: [] }, items }
 }
 
+/** A text as the socket may hand it over: in chunks of these sizes, in turn. */
+const chunked = (text: string, sizes: ReadonlyArray<number>): ByteChunks => {
+  const bytes = Buffer.from(text, "utf8")
+  const chunks: Array<Buffer> = []
+  for (let at = 0, turn = 0; at < bytes.length; turn++) {
+    const size = sizes[turn % sizes.length]!
+    chunks.push(bytes.subarray(at, at + size))
+    at += size
+  }
+  return new ByteChunks(chunks)
+}
+
+/** Chunkings that cut every key, escape, item and cut somewhere: one byte, small primes, a mix with empty chunks. */
+const chunkings: ReadonlyArray<ReadonlyArray<number>> = [[1], [2], [3], [7], [13, 1, 0, 5, 64], [4096]]
+
+/** The split's texts, the same (or the same refusal) whichever way the bytes are chunked. */
+const splitTexts = (text: string, options: SplitOptions = {}) => {
+  const texts = (answer: Buffer | ByteChunks) => {
+    const split = splitList(answer, options)
+    return split === undefined ? undefined : { envelope: split.envelope, size: split.size, items: [...split.items()] }
+  }
+  const whole = texts(Buffer.from(text, "utf8"))
+  for (const sizes of chunkings) expect(texts(chunked(text, sizes)), `chunks of ${sizes.join(", ")}`).toEqual(whole)
+  return whole
+}
+
 const parsedSplit = (text: string, options: SplitOptions = {}) => {
-  const split = splitList(Buffer.from(text, "utf8"), options)
+  const split = splitTexts(text, options)
   if (split === undefined) return undefined
-  const items = [...split.items()]
-  expect(split.size).toBe(items.length)
-  return { envelope: split.envelope, items: items.map((item) => JSON.parse(item) as unknown) }
+  expect(split.size).toBe(split.items.length)
+  return { envelope: split.envelope, items: split.items.map((item) => JSON.parse(item) as unknown) }
 }
 
 describe("splitList (a List's items as texts, parsed one by one)", () => {
@@ -49,7 +75,7 @@ describe("splitList (a List's items as texts, parsed one by one)", () => {
         '{"kind": bad, "items": [{"a": 1}]}'
       ]
     ) {
-      expect(splitList(Buffer.from(text, "utf8")), text).toBeUndefined()
+      expect(splitTexts(text), text).toBeUndefined()
     }
   })
 

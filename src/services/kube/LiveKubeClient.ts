@@ -7,9 +7,10 @@ import type { DeleteOptions, ListOptions, LogOptions, PatchOptions, WatchOptions
 import { Invalid, type KubeError, Transient } from "./KubeErrors.ts"
 import { type KubeObject, MalformedObject, type ObjectList, type ObjectPage, pageOfList } from "./KubeObject.ts"
 import type { ResourceType } from "./Resources.ts"
-import { type HttpRequest, makeAgent, makeHttpTransport, readBytes, readText } from "./live/HttpTransport.ts"
+import { type HttpRequest, makeAgent, makeHttpTransport, readChunks, readText } from "./live/HttpTransport.ts"
 import { KubeConfigError } from "./live/KubeConfigError.ts"
 import { type KubeConfigOptions, loadKubeConfig } from "./live/LoadKubeConfig.ts"
+import { ByteChunks } from "./live/ByteChunks.ts"
 import { splitList } from "./live/ListItems.ts"
 import { queryString, resourcePath } from "./live/ResourcePaths.ts"
 import { errorFromResponse } from "./live/StatusError.ts"
@@ -161,11 +162,11 @@ const make = (
       statusText: response.statusMessage ?? "",
       body: await readText(response)
     })
-    /** The answer's bytes, for lists: their items are decoded one by one (ListItems). */
-    const readBytesAnswer = async (response: http.IncomingMessage): Promise<Answer<Buffer>> => ({
+    /** The answer's bytes as they came, for lists: their items are decoded one by one (ListItems). */
+    const readChunksAnswer = async (response: http.IncomingMessage): Promise<Answer<ByteChunks>> => ({
       status: response.statusCode ?? 0,
       statusText: response.statusMessage ?? "",
-      body: await readBytes(response)
+      body: new ByteChunks(await readChunks(response))
     })
 
     /**
@@ -228,16 +229,16 @@ const make = (
 
     const listPage = (resource: ResourceType, listOptions: ListOptions = {}): Effect.Effect<ObjectPage, KubeError> => {
       const path = listPath(resource, listOptions)
-      return exchange("list", labelOf(resource), { method: "GET", path }, readBytesAnswer).pipe(
+      return exchange("list", labelOf(resource), { method: "GET", path }, readChunksAnswer).pipe(
         Effect.flatMap((answer) => {
-          if (answer.status < 200 || answer.status >= 300) return failWith({ ...answer, body: answer.body.toString("utf8") })
+          if (answer.status < 200 || answer.status >= 300) return failWith({ ...answer, body: answer.body.text(0, answer.body.length) })
           const split = splitList(answer.body, {
             dropManagedFields: listOptions.omitManagedFields === true,
             ...(listOptions.onlyMembers === undefined ? {} : { keepMembers: new Set(listOptions.onlyMembers) })
           })
           const envelope = split === undefined ? undefined : Option.getOrUndefined(decodeEnvelope(split.envelope))
           // Not the usual shape (`items: null`, say): parsed whole, with the same checks as `list`.
-          if (split === undefined || envelope === undefined) return Effect.map(listOf(resource, path, answer.body.toString("utf8")), pageOfList)
+          if (split === undefined || envelope === undefined) return Effect.map(listOf(resource, path, answer.body.text(0, answer.body.length)), pageOfList)
           const { apiVersion, kind } = typeOfItems(resource, envelope)
           function* objects(): Generator<KubeObject> {
             for (const text of split!.items()) {

@@ -74,12 +74,15 @@ export const makeHttpTransport = (loaded: LoadedKubeConfig, agent: http.Agent): 
   }
 }
 
-/** Reads a whole response body. */
-export const readBytes = async (response: http.IncomingMessage): Promise<Buffer> => {
+/** Reads a whole response body as the socket hands it over, in chunks (see ByteChunks). */
+export const readChunks = async (response: http.IncomingMessage): Promise<Array<Buffer>> => {
   const chunks: Array<Buffer> = []
   for await (const chunk of response) chunks.push(chunk as Buffer)
-  return Buffer.concat(chunks)
+  return chunks
 }
+
+/** Reads a whole response body. */
+export const readBytes = async (response: http.IncomingMessage): Promise<Buffer> => Buffer.concat(await readChunks(response))
 
 /** Reads a whole response body as UTF-8 text. */
 export const readText = async (response: http.IncomingMessage): Promise<string> => (await readBytes(response)).toString("utf8")

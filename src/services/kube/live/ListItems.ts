@@ -11,6 +11,8 @@
  * multi-byte UTF-8 sequence, so scanning bytes finds the same boundaries as scanning text.
  */
 
+import { ByteChunks } from "./ByteChunks.ts"
+
 export interface SplitList {
   /** The List without its items (`items: []`): apiVersion, kind, metadata. */
   readonly envelope: unknown
@@ -36,9 +38,6 @@ const managedFieldsKey = keyBytes("managedFields")
 /** What stands for a replaced member's value. */
 const nullBytes = keyBytes("null")
 
-const isKey = (bytes: Buffer, start: number, end: number, key: Buffer): boolean =>
-  end - start === key.length && bytes.compare(key, 0, key.length, start, end) === 0
-
 export interface SplitOptions {
   /**
    * Leave each item's `metadata.managedFields` out of its text (about half of a listed Pod),
@@ -63,22 +62,43 @@ const alwaysKept = new Set(["apiVersion", "kind", "metadata"])
  * own, not a closure in splitList's loop: a closure over the loop's index would move the index
  * out of a register, which made the whole loop 25-75 % slower.)
  */
-const isReplaced = (view: Uint8Array, bytes: Buffer, start: number, end: number, kept: ReadonlyArray<Buffer>): boolean => {
-  for (const key of kept) if (isKey(bytes, start, end, key)) return false
-  return view.subarray(start, end).indexOf(backslash) === -1
+const isReplaced = (bytes: ByteChunks, start: number, end: number, kept: ReadonlyArray<Buffer>): boolean => {
+  for (const key of kept) if (bytes.equals(start, end, key)) return false
+  return !bytes.includes(start, end, backslash)
 }
 
 /**
  * The part of an item to leave out, `"managedFields": [...]` with one comma next to it, as
  * [from, to); the member and its value were found at [keyStart, valueEnd).
  */
-const memberWithComma = (bytes: Uint8Array, keyStart: number, valueEnd: number): [number, number] => {
+const memberWithComma = (bytes: ByteChunks, keyStart: number, valueEnd: number): [number, number] => {
   let next = valueEnd
-  while (bytes[next]! <= 0x20) next++
-  if (bytes[next] === comma) return [keyStart, next + 1]
+  while (isBlank(bytes.byteAt(next))) next++
+  if (bytes.byteAt(next) === comma) return [keyStart, next + 1]
   let previous = keyStart - 1
-  while (bytes[previous]! <= 0x20) previous--
-  return [bytes[previous] === comma ? previous : keyStart, valueEnd]
+  while (isBlank(bytes.byteAt(previous))) previous--
+  return [bytes.byteAt(previous) === comma ? previous : keyStart, valueEnd]
+}
+
+const isBlank = (code: number): boolean => code >= 0 && code <= 0x20
+
+/**
+ * Where the string whose content starts at `from` in `view` ends: the index of its closing
+ * quote, or `view.length` or more when it goes on in the next chunk (one more when the
+ * chunk's last byte is a backslash, whose escaped byte is the next chunk's first). Most of a
+ * list is string content: bytes above the backslash (lower-case letters) pass with one comparison.
+ */
+const stringEnd = (view: Uint8Array, from: number): number => {
+  let index = from
+  const length = view.length
+  while (index < length) {
+    const inner = view[index]!
+    if (inner > backslash) index++
+    else if (inner === quote) return index
+    else if (inner === backslash) index += 2
+    else index++
+  }
+  return index
 }
 
 /**
@@ -89,7 +109,8 @@ const memberWithComma = (bytes: Uint8Array, keyStart: number, valueEnd: number):
  * depth changes and the keys at the depths that matter are tracked (the list's keys at
  * depth 1, an item's at 3, its metadata's at 4).
  */
-export const splitList = (bytes: Buffer, options: SplitOptions = {}): SplitList | undefined => {
+export const splitList = (answer: Buffer | ByteChunks, options: SplitOptions = {}): SplitList | undefined => {
+  const bytes = answer instanceof ByteChunks ? answer : new ByteChunks([answer])
   const dropManagedFields = options.dropManagedFields === true
   /** The item's members kept, as bytes to compare keys with; undefined keeps every member. */
   const kept = options.keepMembers === undefined ? undefined : [...alwaysKept, ...options.keepMembers].map(keyBytes)
@@ -109,6 +130,7 @@ export const splitList = (bytes: Buffer, options: SplitOptions = {}): SplitList 
   /** The last key read at depth 3 names a member to replace; where its value starts, while it is read. */
   let replacing = false
   let replacedStart = -1
+  /** Where the string being read starts (its quote), while it goes on from one chunk into the next. */
   let stringStart = -1
   let itemsStart = -1
   let itemsEnd = -1
@@ -119,94 +141,118 @@ export const splitList = (bytes: Buffer, options: SplitOptions = {}): SplitList 
   // their place (a replaced member's value) or 0 when nothing does (managedFields and a comma).
   const cuts: Array<number> = []
   let itemCuts = 0
-  // Indexed as a plain Uint8Array: V8 reads a Buffer's bytes more slowly in this loop.
-  const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length)
-  const length = view.length
-  for (let index = 0; index < length; index++) {
-    const code = view[index]!
-    // Between the items: only objects, commas and blanks (anything else, say a string or
-    // a number, is not a list this splitter understands).
-    if (depth === 2 && itemsStart !== -1 && itemsEnd === -1 && code !== openBrace && code !== closeBracket && code !== comma && code > 0x20) {
-      return undefined
-    }
-    if (code === quote) {
-      stringStart = index
-      index++
-      // Most of a list is string content: bytes above the backslash (lower-case letters) are
-      // passed with one comparison.
-      while (index < length) {
-        const inner = view[index]!
-        if (inner > backslash) index++
-        else if (inner === quote) break
-        else if (inner === backslash) index += 2
-        else index++
+  /** Bytes at the start of the next chunk that a string read in this one already passed. */
+  let carried = 0
+  for (let chunk = 0; chunk < bytes.buffers.length; chunk++) {
+    const buffer = bytes.buffers[chunk]!
+    // Indexed as a plain Uint8Array: V8 reads a Buffer's bytes more slowly in this loop.
+    const view = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length)
+    const base = bytes.starts[chunk]!
+    const length = view.length
+    let local = carried
+    carried = 0
+    if (stringStart !== -1) {
+      // A string the previous chunk ended in.
+      local = stringEnd(view, local)
+      if (local >= length) {
+        carried = local - length
+        continue
       }
-      if (index >= length) return undefined
-      if (depth === 1 || (itemStart !== -1 && ((depth === 3 && readItemKeys) || (depth === 4 && inMetadata && dropManagedFields)))) {
-        let next = index + 1
-        while (next < length && view[next]! <= 0x20) next++
-        if (view[next] === colon) {
-          if (depth === 1) readingItems = isKey(bytes, stringStart + 1, index, itemsKey)
-          else if (depth === 3) {
-            readingMetadata = isKey(bytes, stringStart + 1, index, metadataKey)
-            if (kept !== undefined) replacing = isReplaced(view, bytes, stringStart + 1, index, kept)
-          } else managedKeyStart = isKey(bytes, stringStart + 1, index, managedFieldsKey) && !managedCut ? stringStart : -1
+    }
+    for (; local < length; local++) {
+      const code = view[local]!
+      const index = base + local
+      if (stringStart !== -1) {
+        // The closing quote of a string: is it a key the split needs?
+        if (depth === 1 || (itemStart !== -1 && ((depth === 3 && readItemKeys) || (depth === 4 && inMetadata && dropManagedFields)))) {
+          let next = local + 1
+          while (next < length && view[next]! <= 0x20) next++
+          let following = next < length ? view[next]! : -1
+          if (next >= length) {
+            let ahead = base + next
+            while (isBlank(bytes.byteAt(ahead))) ahead++
+            following = bytes.byteAt(ahead)
+          }
+          if (following === colon) {
+            if (depth === 1) readingItems = bytes.equals(stringStart + 1, index, itemsKey)
+            else if (depth === 3) {
+              readingMetadata = bytes.equals(stringStart + 1, index, metadataKey)
+              if (kept !== undefined) replacing = isReplaced(bytes, stringStart + 1, index, kept)
+            } else managedKeyStart = bytes.equals(stringStart + 1, index, managedFieldsKey) && !managedCut ? stringStart : -1
+          }
         }
+        stringStart = -1
+        continue
       }
-      continue
-    }
-    if (code === openBrace || code === openBracket) {
-      if (depth === 1 && code === openBracket && readingItems && itemsStart === -1) itemsStart = index
-      else if (depth === 2 && itemsStart !== -1 && itemsEnd === -1) itemStart = index
-      else if (depth === 3 && itemStart !== -1 && replacing) {
-        replacedStart = index
-        replacing = false
-      } else if (depth === 3 && itemStart !== -1 && readingMetadata && code === openBrace) inMetadata = true
-      else if (depth === 4 && inMetadata && managedKeyStart !== -1) managedValueOpen = true
-      depth++
-    } else if (code === closeBrace || code === closeBracket) {
-      depth--
-      if (depth < 0) return undefined
-      if (depth === 4 && managedValueOpen) {
-        const cut = memberWithComma(view, managedKeyStart, index + 1)
-        cuts.push(cut[0], cut[1], 0)
-        managedCut = true
-        managedValueOpen = false
-        managedKeyStart = -1
-      } else if (depth === 3 && replacedStart !== -1) {
-        cuts.push(replacedStart, index + 1, 1)
-        replacedStart = -1
-      } else if (depth === 3 && inMetadata) {
-        inMetadata = false
-        readingMetadata = false
-        managedKeyStart = -1
-      } else if (depth === 2 && itemStart !== -1) {
-        bounds.push(itemStart, index + 1, itemCuts)
-        itemCuts = cuts.length
-        itemStart = -1
-        managedCut = false
-        replacing = false
-        readingMetadata = false
-      } else if (depth === 1 && code === closeBracket && itemsStart !== -1 && itemsEnd === -1) itemsEnd = index
+      // Between the items: only objects, commas and blanks (anything else, say a string or
+      // a number, is not a list this splitter understands).
+      if (depth === 2 && itemsStart !== -1 && itemsEnd === -1 && code !== openBrace && code !== closeBracket && code !== comma && code > 0x20) {
+        return undefined
+      }
+      if (code === quote) {
+        stringStart = index
+        local = stringEnd(view, local + 1)
+        if (local >= length) {
+          carried = local - length
+          break
+        }
+        // Back on the closing quote: the next turn of the loop reads it as such.
+        local--
+        continue
+      }
+      if (code === openBrace || code === openBracket) {
+        if (depth === 1 && code === openBracket && readingItems && itemsStart === -1) itemsStart = index
+        else if (depth === 2 && itemsStart !== -1 && itemsEnd === -1) itemStart = index
+        else if (depth === 3 && itemStart !== -1 && replacing) {
+          replacedStart = index
+          replacing = false
+        } else if (depth === 3 && itemStart !== -1 && readingMetadata && code === openBrace) inMetadata = true
+        else if (depth === 4 && inMetadata && managedKeyStart !== -1) managedValueOpen = true
+        depth++
+      } else if (code === closeBrace || code === closeBracket) {
+        depth--
+        if (depth < 0) return undefined
+        if (depth === 4 && managedValueOpen) {
+          const cut = memberWithComma(bytes, managedKeyStart, index + 1)
+          cuts.push(cut[0], cut[1], 0)
+          managedCut = true
+          managedValueOpen = false
+          managedKeyStart = -1
+        } else if (depth === 3 && replacedStart !== -1) {
+          cuts.push(replacedStart, index + 1, 1)
+          replacedStart = -1
+        } else if (depth === 3 && inMetadata) {
+          inMetadata = false
+          readingMetadata = false
+          managedKeyStart = -1
+        } else if (depth === 2 && itemStart !== -1) {
+          bounds.push(itemStart, index + 1, itemCuts)
+          itemCuts = cuts.length
+          itemStart = -1
+          managedCut = false
+          replacing = false
+          readingMetadata = false
+        } else if (depth === 1 && code === closeBracket && itemsStart !== -1 && itemsEnd === -1) itemsEnd = index
+      }
     }
   }
-  if (depth !== 0 || itemsStart === -1 || itemsEnd === -1) return undefined
+  if (stringStart !== -1 || depth !== 0 || itemsStart === -1 || itemsEnd === -1) return undefined
   let envelope: unknown
   try {
-    envelope = JSON.parse(`${bytes.toString("utf8", 0, itemsStart)}[]${bytes.toString("utf8", itemsEnd + 1)}`)
+    envelope = JSON.parse(`${bytes.text(0, itemsStart)}[]${bytes.text(itemsEnd + 1, bytes.length)}`)
   } catch {
     return undefined
   }
   function* items(): Generator<string> {
-    // An item with cuts is copied here without them and decoded once: decoding each part
-    // and joining the strings copied the text twice (once per part, once more when
-    // JSON.parse flattened the joined string).
+    // An item with cuts (or across chunks) is copied here without them and decoded once:
+    // decoding each part and joining the strings copied the text twice (once per part, once
+    // more when JSON.parse flattened the joined string).
     let scratch = Buffer.alloc(0)
     for (let index = 0; index < bounds.length; index += 3) {
       const [start, end, firstCut] = [bounds[index]!, bounds[index + 1]!, bounds[index + 2]!]
       const lastCut = index + 3 < bounds.length ? bounds[index + 5]! : cuts.length
       if (firstCut === lastCut) {
-        yield bytes.toString("utf8", start, end)
+        yield bytes.text(start, end)
         continue
       }
       // A replaced value may be shorter than `null` (`{}`): room for one per cut.
