@@ -23,7 +23,9 @@ import { Re2Patterns } from "./library/Re2Patterns.ts"
  * metering through CostInstrumentation, and the Kubernetes libraries.
  *
  * Each expression is parsed and type-checked as written (so errors point at the user's
- * text), then its metered rewrite is compiled once and that is what runs.
+ * text), then its metered rewrite is compiled once and that is what runs: as JavaScript
+ * (JsCompiler) when it is within that subset, which hands cel-js every evaluation it is not
+ * sure of, and on cel-js otherwise.
  */
 
 export interface CelEngineLimits {
