@@ -2,7 +2,8 @@
  * An answer's bytes as the socket handed them over, read as one range without being joined.
  * Joining a 6 MiB list page into one buffer took 26-28 ms: every page was a fresh mapping
  * under the image's MALLOC_MMAP_THRESHOLD_ (which lets freed pages go back to the system),
- * and most of that time was page faults. The chunks (16-64 KiB) come from the heap instead.
+ * and most of that time was page faults. The chunks (at most 16 KiB, one TLS record each)
+ * come from the heap instead.
  *
  * Offsets are over the whole answer. Reads within one chunk take the direct path; those
  * across a boundary (a key or an item split by the socket) copy the pieces.
