@@ -7,6 +7,10 @@ import { Optional } from "@marcbachmann/cel-js"
  * timestamp Date. Helpers for the Kubernetes library functions that compare values.
  */
 
+/** The range of CEL's int: a result outside it is an overflow error. */
+export const int64Max = (1n << 63n) - 1n
+export const int64Min = -(1n << 63n)
+
 /** Outside the int64 range an integral JSON number stays a double (as the API server would). */
 const int64Limit = 9_223_372_036_854_775_807
 

@@ -1,3 +1,4 @@
+import { int64Max, int64Min } from "./CelValue.ts"
 import { type ExpressionNode, meteringFunctions, meteringUnits } from "./CostInstrumentation.ts"
 
 /**
@@ -36,9 +37,6 @@ export type CompiledJs = (activation: JsActivation) => unknown
 const bail = (): never => {
   throw fallBack
 }
-
-const int64Max = (1n << 63n) - 1n
-const int64Min = -(1n << 63n)
 
 /**
  * A JSON object as cel-js takes it for a CEL map, whose fields are its own keys. cel-js tells

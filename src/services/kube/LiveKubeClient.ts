@@ -231,14 +231,14 @@ const make = (
       const path = listPath(resource, listOptions)
       return exchange("list", labelOf(resource), { method: "GET", path }, readChunksAnswer).pipe(
         Effect.flatMap((answer) => {
-          if (answer.status < 200 || answer.status >= 300) return failWith({ ...answer, body: answer.body.text(0, answer.body.length) })
+          if (answer.status < 200 || answer.status >= 300) return failWith({ ...answer, body: answer.body.text() })
           const split = splitList(answer.body, {
             dropManagedFields: listOptions.omitManagedFields === true,
             ...(listOptions.onlyMembers === undefined ? {} : { keepMembers: new Set(listOptions.onlyMembers) })
           })
           const envelope = split === undefined ? undefined : Option.getOrUndefined(decodeEnvelope(split.envelope))
           // Not the usual shape (`items: null`, say): parsed whole, with the same checks as `list`.
-          if (split === undefined || envelope === undefined) return Effect.map(listOf(resource, path, answer.body.text(0, answer.body.length)), pageOfList)
+          if (split === undefined || envelope === undefined) return Effect.map(listOf(resource, path, answer.body.text()), pageOfList)
           const { apiVersion, kind } = typeOfItems(resource, envelope)
           function* objects(): Generator<KubeObject> {
             for (const text of split!.items()) {

@@ -1,5 +1,5 @@
 import { type Environment, EvaluationError } from "@marcbachmann/cel-js"
-import { celCompare, celEquals, celTypeName } from "../CelValue.ts"
+import { celCompare, celEquals, celTypeName, int64Max, int64Min } from "../CelValue.ts"
 import { meteringFunctions, meteringUnits, textUnits } from "../CostInstrumentation.ts"
 import { FormatError, formatString } from "./Format.ts"
 import { CIDR, IPAddress } from "./IpAddress.ts"
@@ -52,9 +52,6 @@ const asList = (value: unknown): ReadonlyArray<unknown> => (Array.isArray(value)
 
 const orderOf = (left: unknown, right: unknown, what: string): number =>
   celCompare(left, right) ?? fail(`${what}: cannot compare ${celTypeName(left)} with ${celTypeName(right)}`)
-
-const int64Max = (1n << 63n) - 1n
-const int64Min = -(1n << 63n)
 
 const sumOf = (list: ReadonlyArray<unknown>): unknown => {
   if (list.length === 0) return 0n

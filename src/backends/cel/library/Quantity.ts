@@ -1,4 +1,4 @@
-import type { CelTypedValue } from "../CelValue.ts"
+import { type CelTypedValue, int64Max, int64Min } from "../CelValue.ts"
 
 /**
  * Kubernetes resource quantities (`500m`, `1.5Gi`, `1e3`) as exact rationals, for the
@@ -30,9 +30,6 @@ const greatestCommonDivisor = (a: bigint, b: bigint): bigint => {
   while (y !== 0n) [x, y] = [y, x % y]
   return x
 }
-
-const int64Max = (1n << 63n) - 1n
-const int64Min = -(1n << 63n)
 
 export class Quantity implements CelTypedValue {
   readonly numerator: bigint

@@ -71,15 +71,27 @@ export class ByteChunks {
     return joined
   }
 
-  /** [from, to) decoded as UTF-8. */
-  text(from: number, to: number): string {
+  /** [from, to) decoded as UTF-8; the whole answer by default. */
+  text(from = 0, to = this.length): string {
     return this.slice(from, to).toString("utf8")
   }
 
-  /** Whether [from, to) holds exactly `bytes`. */
+  /** Whether [from, to) holds exactly `bytes` (compared in place within a chunk: keys are compared for every item). */
   equals(from: number, to: number, bytes: Uint8Array): boolean {
     if (to - from !== bytes.length) return false
+    if (from >= to) return true
+    const chunk = this.chunkOf(from)
+    const start = this.starts[chunk]!
+    const buffer = this.buffers[chunk]!
+    if (to - start <= buffer.length) return buffer.compare(bytes, 0, bytes.length, from - start, to - start) === 0
     return Buffer.compare(this.slice(from, to), bytes) === 0
+  }
+
+  /** The first offset from `at` on whose byte is not a blank (JSON whitespace or a control byte), or `length`. */
+  skipBlanks(at: number): number {
+    let next = at
+    while (next < this.length && this.byteAt(next) <= 0x20) next++
+    return next
   }
 
   /** Whether [from, to) holds `byte`. */

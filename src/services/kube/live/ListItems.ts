@@ -73,15 +73,12 @@ const isReplaced = (bytes: ByteChunks, start: number, end: number, kept: Readonl
  * [from, to); the member and its value were found at [keyStart, valueEnd).
  */
 const memberWithComma = (bytes: ByteChunks, keyStart: number, valueEnd: number): [number, number] => {
-  let next = valueEnd
-  while (isBlank(bytes.byteAt(next))) next++
+  const next = bytes.skipBlanks(valueEnd)
   if (bytes.byteAt(next) === comma) return [keyStart, next + 1]
   let previous = keyStart - 1
-  while (isBlank(bytes.byteAt(previous))) previous--
+  while (previous >= 0 && bytes.byteAt(previous) <= 0x20) previous--
   return [bytes.byteAt(previous) === comma ? previous : keyStart, valueEnd]
 }
-
-const isBlank = (code: number): boolean => code >= 0 && code <= 0x20
 
 /**
  * Where the string whose content starts at `from` in `view` ends: the index of its closing
@@ -168,12 +165,8 @@ export const splitList = (answer: Buffer | ByteChunks, options: SplitOptions = {
         if (depth === 1 || (itemStart !== -1 && ((depth === 3 && readItemKeys) || (depth === 4 && inMetadata && dropManagedFields)))) {
           let next = local + 1
           while (next < length && view[next]! <= 0x20) next++
-          let following = next < length ? view[next]! : -1
-          if (next >= length) {
-            let ahead = base + next
-            while (isBlank(bytes.byteAt(ahead))) ahead++
-            following = bytes.byteAt(ahead)
-          }
+          // The blanks may go on in the next chunks.
+          const following = next < length ? view[next]! : bytes.byteAt(bytes.skipBlanks(base + next))
           if (following === colon) {
             if (depth === 1) readingItems = bytes.equals(stringStart + 1, index, itemsKey)
             else if (depth === 3) {
