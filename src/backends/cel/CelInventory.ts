@@ -107,7 +107,9 @@ export const scanInventory = <E, R>(
     }
     const listOptions = (kind: CelKind, scanned = false) => {
       const labelSelector = sharedSelector(kind)
-      return { limit: options.pageSize, ...(labelSelector === "" ? {} : { labelSelector }), ...(scanned ? leftOut(kind) : {}) }
+      // Scanned kinds may come as protobuf (cheaper for the API server): their pages are
+      // iterated once, and a page the client cannot read so makes the scan list the kind again.
+      return { limit: options.pageSize, ...(labelSelector === "" ? {} : { labelSelector }), ...(scanned ? { ...leftOut(kind), protobuf: true } : {}) }
     }
     const retried = (page: Effect.Effect<ObjectPage, KubeError>) => retryTransientUntil(page, options.deadline)
     /** A kind small enough to hold (Namespaces, NetworkPolicies): all pages, restarting on Gone. */

@@ -1,6 +1,6 @@
 import { Clock, Context, Effect, Layer } from "effect"
 import type { KubeClient } from "../../services/kube/KubeClient.ts"
-import { MalformedObject } from "../../services/kube/KubeObject.ts"
+import { ListAgain, MalformedObject, UnreadableEncoding } from "../../services/kube/KubeObject.ts"
 import type { PageBudget } from "../../services/kube/ListWatch.ts"
 import { Metrics } from "../../services/Metrics.ts"
 import { type Scanner, ScanFailed, type ScanRequest } from "../Scanner.ts"
@@ -118,13 +118,18 @@ export class CelScanner extends Context.Service<
         const consume = (targets: Iterable<CelTarget>) =>
           Effect.gen(function*() {
             const steps = tallies.evaluate(targets)
-            /** One stretch of evaluation; an object of the page that cannot be read (malformed JSON from the server) fails the scan. */
-            const step = (): IteratorResult<void, boolean> | CelInventoryFailed => {
+            /**
+             * One stretch of evaluation. An object of the page that cannot be read fails the
+             * scan (malformed JSON from the server), or lists the kind again (a page in protobuf
+             * with what this build does not know: the client reads it as JSON from then on).
+             */
+            const step = (): IteratorResult<void, boolean> | CelInventoryFailed | ListAgain => {
               evaluatingSince = now()
               try {
                 return steps.next()
               } catch (error) {
                 if (error instanceof MalformedObject) return new CelInventoryFailed({ message: error.message })
+                if (error instanceof UnreadableEncoding) return new ListAgain({ message: error.message })
                 throw error
               } finally {
                 evaluatedMillis += now() - evaluatingSince
@@ -132,11 +137,11 @@ export class CelScanner extends Context.Service<
               }
             }
             let next = step()
-            while (!(next instanceof CelInventoryFailed) && next.done !== true) {
+            while (!(next instanceof CelInventoryFailed) && !(next instanceof ListAgain) && next.done !== true) {
               yield* Effect.yieldNow
               next = step()
             }
-            if (next instanceof CelInventoryFailed) return yield* next
+            if (next instanceof CelInventoryFailed || next instanceof ListAgain) return yield* next
             if (tallies.exceeded !== undefined) return yield* tallies.exceeded
           })
         const statistics = yield* scanInventory(rules, engine.fromJson, {
@@ -149,7 +154,12 @@ export class CelScanner extends Context.Service<
           refuse: (kind, reason) => tallies.refuse(kind, reason),
           mark: () => tallies.mark(),
           rewind: (mark) => tallies.rewind(mark)
-        }).pipe(Effect.mapError(ScanFailed.from), Effect.provide(kube))
+        }).pipe(
+          // Only after the list started over several times (ListWatch.maxListRestarts).
+          Effect.catchTag("ListAgain", (error) => Effect.fail(new CelInventoryFailed({ message: error.message }))),
+          Effect.mapError(ScanFailed.from),
+          Effect.provide(kube)
+        )
         const outcome: RulesOutcome = tallies.outcome()
         evaluationsTotal.inc(outcome.evaluations)
         yield* Effect.logDebug("CEL scan evaluated").pipe(

@@ -24,6 +24,13 @@ export interface ListOptions {
    * Not sent to the API server.
    */
   readonly onlyMembers?: ReadonlyArray<string>
+  /**
+   * The caller can take a page whose objects throw UnreadableEncoding (it lists again then,
+   * as `forEachPage` does on ListAgain): `listPage` may ask for built-in kinds in Kubernetes'
+   * protobuf encoding, which costs the API server a fraction of JSON's CPU. The objects are
+   * the same either way.
+   */
+  readonly protobuf?: boolean
 }
 
 export interface WatchOptions {

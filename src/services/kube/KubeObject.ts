@@ -1,3 +1,5 @@
+import { Schema } from "effect"
+
 /**
  * A Kubernetes object as JSON. The client moves objects as they are on the wire; typed
  * views (ComplianceScanRun, Job, ...) are decoded where they are used.
@@ -47,6 +49,8 @@ export interface ObjectPage {
   readonly continue?: string
   /** The answer's size in bytes, when the client read it as such (sizes the next page). */
   readonly bytes?: number
+  /** How the API server encoded it, when the client read it off the wire (ListOptions.protobuf). */
+  readonly encoding?: "json" | "protobuf"
 }
 
 /**
@@ -56,6 +60,21 @@ export interface ObjectPage {
 export class MalformedObject extends Error {
   override readonly name = "MalformedObject"
 }
+
+/**
+ * An object of an ObjectPage that the client cannot read exactly in the encoding the API
+ * server chose (protobuf from a server newer than the client's schema, say). The client reads
+ * that resource as JSON from then on, so the caller lists it again: it fails its page with
+ * ListAgain, and `forEachPage` starts over. Thrown, like MalformedObject.
+ */
+export class UnreadableEncoding extends Error {
+  override readonly name = "UnreadableEncoding"
+}
+
+/** A page's consumer met UnreadableEncoding: `forEachPage` lists the resource again from the start. */
+export class ListAgain extends Schema.TaggedError<ListAgain>()("ListAgain", { message: Schema.String }) {}
+
+export const isListAgain = (error: unknown): error is ListAgain => error instanceof ListAgain
 
 /** A page of objects already parsed. */
 export const pageOfList = (list: ObjectList): ObjectPage => ({
@@ -72,4 +91,6 @@ export interface ObjectList {
   readonly continue?: string
   /** The answer's size in bytes, when the client read it as such (sizes the next page). */
   readonly bytes?: number
+  /** How the API server encoded it, when the client read it off the wire (ListOptions.protobuf). */
+  readonly encoding?: "json" | "protobuf"
 }

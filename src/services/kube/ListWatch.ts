@@ -1,7 +1,7 @@
 import { Clock, Duration, Effect, Fiber, Queue, Random, Stream } from "effect"
 import { KubeClient, type ListOptions } from "./KubeClient.ts"
 import type { KubeError } from "./KubeErrors.ts"
-import { type KubeObject, type ObjectPage, pageOfList } from "./KubeObject.ts"
+import { isListAgain, type KubeObject, type ListAgain, type ObjectPage, pageOfList } from "./KubeObject.ts"
 import type { ResourceType } from "./Resources.ts"
 
 /**
@@ -62,16 +62,17 @@ export const nextPageLimit = (limit: number, page: Pick<ObjectPage, "size" | "by
     ? limit
     : Math.max(1, Math.min(budget.maxLimit, Math.floor(budget.bytes / (page.bytes / page.size))))
 
-/** Lists started again because a continue token expired, before `forEachPage` gives up. */
+/** Lists started again (a continue token expired, a page could not be read as it came) before `forEachPage` gives up. */
 const maxListRestarts = 3
 
 /**
  * Every page of a list handed to `onPage` as it arrives, so the caller holds one page at a
  * time (two while the next one is on its way: it is requested before `onPage` runs, so the
  * API server encodes it while the caller works on this one). When a continue token expires
- * (Gone) the list starts again from the first page, after `onRestart` has undone what the
- * pages already seen did (so nothing is counted twice); after a few restarts the Gone error
- * is returned. `request` wraps each page's request (retries). With a `budget`, each page
+ * (Gone), or `onPage` fails with ListAgain (the client could not read the page in the
+ * encoding it came in and reads the resource as JSON from then on), the list starts again
+ * from the first page, after `onRestart` has undone what the pages already seen did (so
+ * nothing is counted twice); after a few restarts that error is returned. `request` wraps each page's request (retries). With a `budget`, each page
  * after the first asks for as many objects as the budget's bytes hold (`nextPageLimit`).
  */
 export const forEachPage = <E, R>(
@@ -92,7 +93,8 @@ export const forEachPage = <E, R>(
     const fetch = (token: string | undefined, limit: number | undefined) =>
       Effect.result(request(listPage(resource, token === undefined ? options : { ...options, limit, continue: token })))
     for (let restarts = 0;; restarts++) {
-      let expired: KubeError | undefined
+      /** Why the list starts over: a continue token expired (Gone), or a page could not be read as it came (ListAgain). */
+      let again: { readonly error: KubeError | E; readonly why: string } | undefined
       /** The continue token `page` was fetched with (none for the first page). */
       let token: string | undefined
       let limit = options.limit
@@ -100,7 +102,7 @@ export const forEachPage = <E, R>(
       for (;;) {
         if (page._tag === "Failure") {
           if (page.failure._tag !== "Gone" || token === undefined) return yield* Effect.fail(page.failure)
-          expired = page.failure
+          again = { error: page.failure, why: "list continue token expired" }
           break
         }
         const nextToken = page.success.continue === "" ? undefined : page.success.continue
@@ -108,14 +110,22 @@ export const forEachPage = <E, R>(
         // started at once: its request is on the wire before `onPage` takes the thread.
         if (handlers.budget !== undefined && limit !== undefined) limit = nextPageLimit(limit, page.success, handlers.budget)
         const next = nextToken === undefined ? undefined : yield* Effect.forkChild(fetch(nextToken, limit), { startImmediately: true })
-        yield* handlers.onPage(page.success.objects(), page.success.size)
+        const unread = yield* handlers.onPage(page.success.objects(), page.success.size).pipe(
+          Effect.as(undefined),
+          Effect.catchIf((error: E): boolean => isListAgain(error), (error) => Effect.succeed({ error, why: (error as ListAgain).message }))
+        )
+        if (unread !== undefined) {
+          if (next !== undefined) yield* Fiber.interrupt(next)
+          again = unread
+          break
+        }
         if (next === undefined) break
         token = nextToken
         page = yield* Fiber.join(next)
       }
-      if (expired === undefined) return
-      if (restarts >= maxListRestarts) return yield* Effect.fail(expired)
-      yield* Effect.logInfo("list continue token expired; listing again from the start").pipe(
+      if (again === undefined) return
+      if (restarts >= maxListRestarts) return yield* Effect.fail(again.error)
+      yield* Effect.logInfo(`${again.why}; listing again from the start`).pipe(
         Effect.annotateLogs({ resource: resource.plural, restarts: restarts + 1 })
       )
       handlers.onRestart()

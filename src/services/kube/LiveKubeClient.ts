@@ -5,7 +5,7 @@ import { Metrics } from "../Metrics.ts"
 import { KubeClient } from "./KubeClient.ts"
 import type { DeleteOptions, ListOptions, LogOptions, PatchOptions, WatchOptions } from "./KubeClient.ts"
 import { Invalid, type KubeError, Transient } from "./KubeErrors.ts"
-import { type KubeObject, MalformedObject, type ObjectList, type ObjectPage, pageOfList } from "./KubeObject.ts"
+import { type KubeObject, MalformedObject, type ObjectList, type ObjectPage, pageOfList, UnreadableEncoding } from "./KubeObject.ts"
 import type { ResourceType } from "./Resources.ts"
 import { type HttpRequest, makeAgent, makeHttpTransport, readChunks, readText } from "./live/HttpTransport.ts"
 import { KubeConfigError } from "./live/KubeConfigError.ts"
@@ -15,6 +15,8 @@ import { splitList } from "./live/ListItems.ts"
 import { queryString, resourcePath } from "./live/ResourcePaths.ts"
 import { errorFromResponse } from "./live/StatusError.ts"
 import { adoptTypeMeta, decodeWatchLine, isKubeObject, withTypeMeta } from "./live/WatchEvents.ts"
+import { builtInMessages, type Message, type MessageSchema, messageOfResource } from "./protobuf/MessageSchema.ts"
+import { decodeProtobufList, isProtobufAnswer, protobufStatusJson, UnreadableProtobuf } from "./protobuf/ProtobufList.ts"
 
 export { KubeConfigError }
 export type { KubeConfigOptions }
@@ -22,6 +24,8 @@ export type { KubeConfigOptions }
 export interface LiveKubeClientOptions extends KubeConfigOptions {
   /** Deadline of every request except the body of a watch (default 30 seconds); Transient when exceeded. */
   readonly requestTimeout?: Duration.Input | undefined
+  /** What lists of built-in kinds in protobuf are decoded with (ListOptions.protobuf); the schema shipped by default. */
+  readonly protobufSchema?: MessageSchema | undefined
 }
 
 /** A watch that passes its `timeoutSeconds` by this much without a byte is a dead connection. */
@@ -59,6 +63,9 @@ const pageMetadata = (list: ListEnvelope) => {
     ...(continueToken !== undefined && continueToken !== "" ? { continue: continueToken } : {})
   }
 }
+
+/** What lists of built-in kinds ask for (ListOptions.protobuf); the API server answers JSON for kinds it has no protobuf for (custom resources). */
+const protobufOrJson = "application/vnd.kubernetes.protobuf, application/json"
 
 const parseItem = (text: string): unknown => {
   try {
@@ -227,11 +234,60 @@ const make = (
       return call("list", labelOf(resource), { method: "GET", path }).pipe(Effect.flatMap((body) => listOf(resource, path, body)))
     }
 
+    /**
+     * Resources read as JSON only, by `<apiVersion>|<kind>`: a protobuf page of theirs held
+     * something the schema does not know (an API server newer than this build).
+     */
+    const jsonOnly = new Set<string>()
+
+    /** A page in protobuf, decoded item by item into the objects its JSON would have given. */
+    const protobufPage = (resource: ResourceType, message: Message, body: ByteChunks, listOptions: ListOptions): Effect.Effect<ObjectPage, KubeError> => {
+      const refuse = (error: UnreadableProtobuf) => {
+        jsonOnly.add(`${resource.apiVersion}|${resource.kind}`)
+        return `${resource.plural} in protobuf: ${error.message}; reading them as JSON from now on`
+      }
+      let page: ReturnType<typeof decodeProtobufList>
+      try {
+        page = decodeProtobufList(body, message, {
+          dropManagedFields: listOptions.omitManagedFields === true,
+          ...(listOptions.onlyMembers === undefined ? {} : { keepMembers: new Set(listOptions.onlyMembers) })
+        })
+      } catch (error) {
+        // Retried (Transient), as JSON.
+        if (error instanceof UnreadableProtobuf) return Effect.fail(new Transient({ message: refuse(error) }))
+        throw error
+      }
+      function* objects(): Generator<KubeObject> {
+        try {
+          for (const item of page.items()) {
+            if (!isKubeObject(item)) throw new MalformedObject(`${resource.plural} in protobuf: an item without metadata.name`)
+            yield adoptTypeMeta(item, resource.apiVersion, resource.kind)
+          }
+        } catch (error) {
+          if (error instanceof UnreadableProtobuf) throw new UnreadableEncoding(refuse(error))
+          throw error
+        }
+      }
+      return Effect.succeed<ObjectPage>({
+        size: page.size,
+        objects,
+        bytes: body.length,
+        encoding: "protobuf",
+        resourceVersion: page.resourceVersion,
+        ...(page.continue === "" ? {} : { continue: page.continue })
+      })
+    }
+
     const listPage = (resource: ResourceType, listOptions: ListOptions = {}): Effect.Effect<ObjectPage, KubeError> => {
       const path = listPath(resource, listOptions)
-      return exchange("list", labelOf(resource), { method: "GET", path }, readChunksAnswer).pipe(
+      const message = listOptions.protobuf === true && !jsonOnly.has(`${resource.apiVersion}|${resource.kind}`)
+        ? messageOfResource(options.protobufSchema ?? builtInMessages(), resource)
+        : undefined
+      const request: HttpRequest = { method: "GET", path, ...(message === undefined ? {} : { accept: protobufOrJson }) }
+      return exchange("list", labelOf(resource), request, readChunksAnswer).pipe(
         Effect.flatMap((answer) => {
-          if (answer.status < 200 || answer.status >= 300) return failWith({ ...answer, body: answer.body.text() })
+          if (answer.status < 200 || answer.status >= 300) return failWith({ ...answer, body: protobufStatusJson(answer.body) ?? answer.body.text() })
+          if (message !== undefined && isProtobufAnswer(answer.body)) return protobufPage(resource, message, answer.body, listOptions)
           const split = splitList(answer.body, {
             dropManagedFields: listOptions.omitManagedFields === true,
             ...(listOptions.onlyMembers === undefined ? {} : { keepMembers: new Set(listOptions.onlyMembers) })
@@ -247,7 +303,7 @@ const make = (
               yield adoptTypeMeta(parsed, apiVersion, kind)
             }
           }
-          return Effect.succeed<ObjectPage>({ size: split.size, objects, bytes: answer.body.length, ...pageMetadata(envelope) })
+          return Effect.succeed<ObjectPage>({ size: split.size, objects, bytes: answer.body.length, encoding: "json", ...pageMetadata(envelope) })
         })
       )
     }
