@@ -111,14 +111,17 @@ try {
     }
     console.log(`  operator peak RSS during the scans: ${(operator.peakRssKiB() / 1024).toFixed(0)} MiB (VmHWM)`)
     const scansEnded = Date.now()
-    // The API server's share: the same pages read by a client that ignores them.
-    const floorCpuBefore = apiServer === undefined ? 0 : cpuSeconds(apiServer.pid)
-    const floorStarted = Date.now()
-    const floor = await listFloor(controlPlane.info, "/api/v1/pods")
-    console.log(
-      `  floor (the same ${floor.pages} pages read and dropped by a bare client): ${((Date.now() - floorStarted) / 1000).toFixed(2)} s, ` +
-        `kube-apiserver CPU ${(apiServer === undefined ? Number.NaN : cpuSeconds(apiServer.pid) - floorCpuBefore).toFixed(2)} s, ${(floor.bytes / 2 ** 20).toFixed(0)} MiB of JSON`
-    )
+    // The API server's share: the same pages read by a client that ignores them, as the scan
+    // reads them (protobuf) and as JSON.
+    for (const encoding of ["protobuf", "json"] as const) {
+      const floorCpuBefore = apiServer === undefined ? 0 : cpuSeconds(apiServer.pid)
+      const floorStarted = Date.now()
+      const floor = await listFloor(controlPlane.info, "/api/v1/pods", encoding)
+      console.log(
+        `  floor in ${encoding} (the same ${floor.pages} pages read and dropped by a bare client): ${((Date.now() - floorStarted) / 1000).toFixed(2)} s, ` +
+          `kube-apiserver CPU ${(apiServer === undefined ? Number.NaN : cpuSeconds(apiServer.pid) - floorCpuBefore).toFixed(2)} s, ${(floor.bytes / 2 ** 20).toFixed(0)} MiB`
+      )
+    }
     // What the operator keeps once idle again: V8's memory reducer shrinks the heap some
     // seconds after allocation stops, and what glibc keeps of the freed pages shows here.
     await sleep(Math.max(0, scansEnded + idleAfterScansMillis - Date.now()))

@@ -5,7 +5,7 @@ import { isDeepStrictEqual } from "node:util"
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
 import { builtInKinds, type CelKind } from "../../src/backends/cel/CelKinds.ts"
 import { Metrics } from "../../src/services/Metrics.ts"
-import type { ListOptions } from "../../src/services/kube/KubeClient.ts"
+import { KubeClient, type ListOptions } from "../../src/services/kube/KubeClient.ts"
 import { type KubeObject, ListAgain, UnreadableEncoding } from "../../src/services/kube/KubeObject.ts"
 import { forEachPage } from "../../src/services/kube/ListWatch.ts"
 import { LiveKubeClient } from "../../src/services/kube/LiveKubeClient.ts"
@@ -154,6 +154,20 @@ describe("lists in protobuf on the real API server", () => {
       }).pipe(Effect.provide(clientLayer()))
     )
   }, 120_000)
+
+  it("reads the API server's error answers in protobuf as it reads them in JSON", async () => {
+    const pods = builtInKinds.find((kind) => kind.key === "pods")!
+    const refusal = (protobuf: boolean) =>
+      Effect.runPromise(
+        Effect.gen(function*() {
+          const kube = yield* KubeClient
+          return yield* Effect.flip(kube.listPage!(pods, { namespace, limit: 5, continue: "not-a-continue-token", protobuf }))
+        }).pipe(Effect.provide(clientLayer()))
+      )
+    const [json, protobuf] = [await refusal(false), await refusal(true)]
+    expect(json).toMatchObject({ _tag: "Invalid", message: expect.stringContaining("continue") })
+    expect({ _tag: protobuf._tag, message: protobuf.message }).toEqual({ _tag: json._tag, message: json.message })
+  }, 60_000)
 
   it("reads a kind again as JSON when its protobuf holds a field the schema does not know, counting each object once", async () => {
     // An API server newer than this build: the schema without PodSpec.hostname, which one of this file's Pods sets.
