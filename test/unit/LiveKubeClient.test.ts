@@ -268,6 +268,41 @@ describe("LiveKubeClient", () => {
       assert.deepStrictEqual(reached, ["a"])
     }))
 
+  it.live("listPage asks built-in kinds for protobuf when told to, and reads whichever encoding the server answers with", () =>
+    Effect.gen(function*() {
+      // A real answer of the cluster tier's API server, both ways (test/fixtures/kube-protobuf).
+      const fixtures = path.join(import.meta.dirname, "../fixtures/kube-protobuf")
+      const protobuf = fs.readFileSync(path.join(fixtures, "pods.pb"))
+      const asJson = JSON.parse(fs.readFileSync(path.join(fixtures, "pods.json"), "utf8"))
+      const { server, client } = yield* setup((request, response) => {
+        if (request.url?.includes("json-answer") === true) return json(response, 200, asJson)
+        if (request.url?.includes("gone-answer") === true) {
+          // A Status in protobuf: runtime.Unknown {raw = 2: Status {message = 3, reason = 4, code = 6}}.
+          const message = Buffer.from("too old resource version")
+          const status = Buffer.concat([Buffer.from([0x1a, message.length]), message, Buffer.from([0x22, 7]), Buffer.from("Expired"), Buffer.from([0x30, 0x9a, 0x03])])
+          response.writeHead(410, { "Content-Type": "application/vnd.kubernetes.protobuf" })
+          return response.end(Buffer.concat([Buffer.from([0x6b, 0x38, 0x73, 0x00, 0x12, status.length]), status]))
+        }
+        response.writeHead(200, { "Content-Type": "application/vnd.kubernetes.protobuf" })
+        response.end(protobuf)
+      })
+      const listPage = client.listPage!
+      const expected = asJson.items.map((item: Record<string, unknown>) => ({ apiVersion: "v1", kind: "Pod", ...item }))
+      const page = yield* listPage(Resources.Pod, { limit: 1, protobuf: true })
+      assert.strictEqual(server.received.at(-1)!.headers.accept, "application/vnd.kubernetes.protobuf, application/json")
+      assert.deepStrictEqual({ encoding: page.encoding, size: page.size, continue: page.continue }, { encoding: "protobuf", size: 1, continue: asJson.metadata.continue })
+      assert.deepStrictEqual([...page.objects()], expected)
+      // A server (or proxy) that answers JSON all the same.
+      const fromJson = yield* listPage(Resources.Pod, { limit: 1, labelSelector: "json-answer", protobuf: true })
+      assert.deepStrictEqual({ encoding: fromJson.encoding, objects: [...fromJson.objects()] }, { encoding: "json", objects: expected })
+      // An error answer in protobuf keeps its status and message.
+      const gone = yield* Effect.flip(listPage(Resources.Pod, { limit: 1, labelSelector: "gone-answer", protobuf: true }))
+      assert.deepStrictEqual({ tag: gone._tag, message: gone.message }, { tag: "Gone", message: "too old resource version" })
+      // Without the option (and for kinds it has no schema for) the client asks for JSON.
+      yield* Effect.flip(listPage(Resources.Pod, { limit: 1 }))
+      assert.strictEqual(server.received.at(-1)!.headers.accept, "application/json")
+    }))
+
   it.live("podLogs reads the log as text with container and limitBytes", () =>
     Effect.gen(function*() {
       const { server, client } = yield* setup((_, response) => {

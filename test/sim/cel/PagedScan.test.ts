@@ -4,7 +4,7 @@ import type { ComplianceScanRun } from "../../../src/api/ComplianceScanRun.ts"
 import { CelScanner, type CelScannerOptions } from "../../../src/backends/cel/CelScanner.ts"
 import { Metrics } from "../../../src/services/Metrics.ts"
 import { KubeClient } from "../../../src/services/kube/KubeClient.ts"
-import { type KubeObject, MalformedObject, pageOfList } from "../../../src/services/kube/KubeObject.ts"
+import { type KubeObject, MalformedObject, pageOfList, UnreadableEncoding } from "../../../src/services/kube/KubeObject.ts"
 import { Resources } from "../../../src/services/kube/Resources.ts"
 import { SimulatedCluster } from "../../../sim/cluster/SimulatedCluster.ts"
 import { namespace, restrictedPod, violating } from "../../unit/cel/PodFixtures.ts"
@@ -178,6 +178,41 @@ describe("paged cel scans", () => {
       const report = yield* scan.pipe(Effect.provide(scannerWith(client, { pageBudget: { bytes: 20_000, maxLimit: 12 } })))
       expect(report.checks[0]!.subjectCounts).toEqual({ pass: 40, fail: 10, warn: 0, skip: 0, error: 0 })
       expect(requested).toEqual(limits)
+    }))
+
+  it.effect("a page the client cannot read in the encoding it came in lists the kind again, counting every Pod once", () =>
+    Effect.gen(function*() {
+      /** Each Pod page's request: whether it asked for protobuf, and its continue token. */
+      const requests: Array<{ readonly protobuf: boolean | undefined; readonly continue: string | undefined }> = []
+      let thrown = 0
+      const client = withListPage((kube) => (resource, options) =>
+        Effect.gen(function*() {
+          const page = pageOfList(yield* kube.list(resource, options))
+          if (resource.plural !== "pods") return page
+          requests.push({ protobuf: options?.protobuf, continue: options?.continue })
+          const objects = [...page.objects()]
+          // The third page: two objects read, then one the client cannot decode (once; it reads JSON after that).
+          const unreadable = requests.length === 3
+          return {
+            ...page,
+            objects: function*() {
+              yield* objects.slice(0, 2)
+              if (unreadable) {
+                thrown++
+                throw new UnreadableEncoding("pods in protobuf: field 99 of api/core/v1.PodSpec, which this build does not know; reading them as JSON from now on")
+              }
+              yield* objects.slice(2)
+            }
+          }
+        })
+      )
+      const report = yield* scan.pipe(Effect.provide(scannerWith(client)))
+      expect(report.checks[0]!.subjectCounts).toEqual({ pass: 40, fail: 10, warn: 0, skip: 0, error: 0 })
+      expect(thrown).toBe(1)
+      // The scan asks for protobuf; 3 pages (the fourth was already requested), then the whole list again.
+      expect(requests.every((request) => request.protobuf === true)).toBe(true)
+      expect(requests.filter((request) => request.continue === undefined)).toHaveLength(2)
+      expect(requests).toHaveLength(4 + 8)
     }))
 
   it.live("an object the API server sent malformed fails the run with KubernetesAPIError naming the request", () =>

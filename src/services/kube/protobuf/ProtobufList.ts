@@ -6,8 +6,8 @@ import { type Field, type Message, ValueKind } from "./MessageSchema.ts"
  * A list page in Kubernetes' protobuf encoding (`application/vnd.kubernetes.protobuf`),
  * decoded into exactly the objects JSON.parse makes of the JSON the API server sends for the
  * same page: same keys in the same order, same omitted members, same `null`s, same numbers
- * and strings. Encoding protobuf costs the API server a fraction of what JSON costs, and the
- * CEL scan of a large cluster waits on the API server.
+ * and strings. The API server spends less CPU writing protobuf than JSON (a third less in a
+ * 100,000-Pod CEL scan, docs/cel.md), and such a scan waits on the API server.
  *
  * What makes it exact is the Go side of the JSON, which the .proto files do not carry:
  * encoding/json writes the Go struct (omitempty, omitzero, pointers, embedded structs, map
