@@ -106,15 +106,44 @@ const omittedWhenPresent = (field: Field, value: unknown): boolean => {
   }
 }
 
-class Decoder {
-  bytes: Buffer = Buffer.alloc(0)
+/** What both readers below share: lengths and skipping, over their own way to read a number. */
+abstract class WireReader {
   at = 0
+  abstract varint(): number
+  /** Where the bytes end. */
+  abstract limit(): number
+
+  /** The end of the length-delimited value starting here. */
+  end(): number {
+    const length = this.varint()
+    const end = this.at + length
+    if (end > this.limit()) throw new UnreadableProtobuf("a value runs past the end")
+    return end
+  }
+
+  skip(wire: number): void {
+    if (wire === 0) this.varint()
+    else if (wire === 2) this.at = this.end()
+    else if (wire === 1) this.at += 8
+    else if (wire === 5) this.at += 4
+    else throw new UnreadableProtobuf(`wire type ${wire}`)
+  }
+}
+
+/** Decodes one item (a buffer of its own, or a view of its chunk). */
+class Decoder extends WireReader {
+  bytes: Buffer = Buffer.alloc(0)
   keepMembers: ReadonlySet<string> | undefined
   dropManagedFields = false
 
   constructor(prune: ProtobufPrune = {}) {
+    super()
     this.keepMembers = prune.keepMembers
     this.dropManagedFields = prune.dropManagedFields === true
+  }
+
+  limit(): number {
+    return this.bytes.length
   }
 
   varint(): number {
@@ -140,22 +169,6 @@ class Decoder {
       if (byte < 0x80) return Number(BigInt.asIntN(64, big))
     }
     throw new UnreadableProtobuf("a number longer than 10 bytes")
-  }
-
-  /** The end of the length-delimited value starting here. */
-  end(): number {
-    const length = this.varint()
-    const end = this.at + length
-    if (end > this.bytes.length) throw new UnreadableProtobuf("a value runs past the end")
-    return end
-  }
-
-  skip(wire: number): void {
-    if (wire === 0) this.varint()
-    else if (wire === 2) this.at = this.end()
-    else if (wire === 1) this.at += 8
-    else if (wire === 5) this.at += 4
-    else throw new UnreadableProtobuf(`wire type ${wire}`)
   }
 
   text(end: number): string {
@@ -345,12 +358,16 @@ export const isProtobufAnswer = (answer: ByteChunks): boolean =>
  * Reads the few top-level bytes of an answer kept in chunks (ByteChunks): a key and a
  * length per item. Joining a page into one buffer would cost a fresh mapping per page.
  */
-class TopLevel {
+class TopLevel extends WireReader {
   readonly answer: ByteChunks
-  at: number
   constructor(answer: ByteChunks, at: number) {
+    super()
     this.answer = answer
     this.at = at
+  }
+
+  limit(): number {
+    return this.answer.length
   }
 
   varint(): number {
@@ -362,22 +379,6 @@ class TopLevel {
       if (byte < 0x80) return value
     }
     throw new UnreadableProtobuf("a length or key too large")
-  }
-
-  /** The end of the length-delimited value starting here. */
-  end(): number {
-    const length = this.varint()
-    const end = this.at + length
-    if (end > this.answer.length) throw new UnreadableProtobuf("a value runs past the end")
-    return end
-  }
-
-  skip(wire: number): void {
-    if (wire === 0) this.varint()
-    else if (wire === 2) this.at = this.end()
-    else if (wire === 1) this.at += 8
-    else if (wire === 5) this.at += 4
-    else throw new UnreadableProtobuf(`wire type ${wire}`)
   }
 
   text(end: number): string {
