@@ -130,9 +130,17 @@ abstract class WireReader {
   }
 }
 
-/** Decodes one item (a buffer of its own, or a view of its chunk). */
+/** Decodes one item, in place in the chunk that holds it (or a copy, when the socket split it). */
 class Decoder extends WireReader {
   bytes: Buffer = Buffer.alloc(0)
+  /** Where the item ends in `bytes`. */
+  stop = 0
+  /**
+   * The slots of the messages being decoded, one array per depth, reused from one message to
+   * the next: a fresh array per message was a third of what decoding allocated.
+   */
+  readonly slotsByDepth: Array<Array<unknown>> = []
+  depth = 0
   keepMembers: ReadonlySet<string> | undefined
   dropManagedFields = false
 
@@ -143,7 +151,7 @@ class Decoder extends WireReader {
   }
 
   limit(): number {
-    return this.bytes.length
+    return this.stop
   }
 
   varint(): number {
@@ -187,7 +195,8 @@ class Decoder extends WireReader {
   /** The message whose bytes end at `end`, as JSON would have it. */
   message(message: Message, end: number, level = nestedLevel): Record<string, unknown> {
     const fields = message.fields
-    const slots: Array<unknown> = new Array(fields.length)
+    // Left empty by the message that used them last (below).
+    const slots = (this.slotsByDepth[this.depth++] ??= [])
     while (this.at < end) {
       const key = this.varint()
       const field = message.byNumber[key >>> 3]
@@ -223,6 +232,7 @@ class Decoder extends WireReader {
     const object: Record<string, unknown> = {}
     for (const field of fields) {
       const value = slots[field.slot]
+      slots[field.slot] = undefined
       if (field.inline) {
         Object.assign(object, value === undefined ? this.empty(field.message!) : value)
         continue
@@ -232,6 +242,7 @@ class Decoder extends WireReader {
         if (absent !== undefined) object[field.json] = absent
       } else if (!omittedWhenPresent(field, value)) object[field.json] = value
     }
+    this.depth--
     return object
   }
 
@@ -384,7 +395,8 @@ class TopLevel extends WireReader {
   text(end: number): string {
     const decoder = new Decoder()
     decoder.bytes = this.answer.slice(this.at, end)
-    const text = decoder.text(decoder.bytes.length)
+    decoder.stop = decoder.bytes.length
+    const text = decoder.text(decoder.stop)
     this.at = end
     return text
   }
@@ -436,11 +448,27 @@ export const decodeProtobufList = (answer: ByteChunks, item: Message, prune: Pro
     size: items.length / 2,
     *items() {
       const decoder = new Decoder(prune)
+      /** Where an item the socket split is copied to, grown to the largest such item. */
+      let scratch = Buffer.alloc(0)
+      let chunk = 0
       for (let index = 0; index < items.length; index += 2) {
-        // A view of its chunk, or a copy of its own when the socket split it.
-        decoder.bytes = answer.slice(items[index]!, items[index + 1]!)
-        decoder.at = 0
-        yield decoder.message(item, decoder.bytes.length, itemLevel)
+        const start = items[index]!
+        const end = items[index + 1]!
+        // Items come in order: the chunk holding this one is this chunk or a later one.
+        while (chunk + 1 < answer.starts.length && answer.starts[chunk + 1]! <= start) chunk++
+        const chunkStart = answer.starts[chunk]!
+        if (end - chunkStart <= answer.buffers[chunk]!.length) {
+          decoder.bytes = answer.buffers[chunk]!
+          decoder.at = start - chunkStart
+          decoder.stop = end - chunkStart
+        } else {
+          if (scratch.length < end - start) scratch = Buffer.allocUnsafe(Math.max(end - start, 2 * scratch.length))
+          answer.copy(scratch, 0, start, end)
+          decoder.bytes = scratch
+          decoder.at = 0
+          decoder.stop = end - start
+        }
+        yield decoder.message(item, decoder.stop, itemLevel)
       }
     }
   }
