@@ -27,8 +27,8 @@ export interface ListOptions {
   /**
    * The caller can take a page whose objects throw UnreadableEncoding (it lists again then,
    * as `forEachPage` does on ListAgain): `listPage` may ask for built-in kinds in Kubernetes'
-   * protobuf encoding, which costs the API server a fraction of JSON's CPU. The objects are
-   * the same either way.
+   * protobuf encoding, which costs the API server less CPU than JSON. The objects are the
+   * same either way.
    */
   readonly protobuf?: boolean
 }

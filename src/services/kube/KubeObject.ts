@@ -91,6 +91,4 @@ export interface ObjectList {
   readonly continue?: string
   /** The answer's size in bytes, when the client read it as such (sizes the next page). */
   readonly bytes?: number
-  /** How the API server encoded it, when the client read it off the wire (ListOptions.protobuf). */
-  readonly encoding?: "json" | "protobuf"
 }

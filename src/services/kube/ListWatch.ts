@@ -72,8 +72,9 @@ const maxListRestarts = 3
  * (Gone), or `onPage` fails with ListAgain (the client could not read the page in the
  * encoding it came in and reads the resource as JSON from then on), the list starts again
  * from the first page, after `onRestart` has undone what the pages already seen did (so
- * nothing is counted twice); after a few restarts that error is returned. `request` wraps each page's request (retries). With a `budget`, each page
- * after the first asks for as many objects as the budget's bytes hold (`nextPageLimit`).
+ * nothing is counted twice); after a few restarts that error is returned. `request` wraps
+ * each page's request (retries). With a `budget`, each page after the first asks for as
+ * many objects as the budget's bytes hold (`nextPageLimit`).
  */
 export const forEachPage = <E, R>(
   resource: ResourceType,
