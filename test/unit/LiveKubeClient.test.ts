@@ -303,6 +303,23 @@ describe("LiveKubeClient", () => {
       assert.strictEqual(server.received.at(-1)!.headers.accept, "application/json")
     }))
 
+  it.live("a protobuf answer it cannot read fails as Transient (retried), and the client asks for JSON from then on", () =>
+    Effect.gen(function*() {
+      const { server, client } = yield* setup((request, response) => {
+        if (request.headers.accept === "application/json") return json(response, 200, { kind: "PodList", metadata: { resourceVersion: "3" }, items: [{ metadata: { name: "a" } }] })
+        // The envelope says raw = 2 holds 1,000 bytes; three follow.
+        response.writeHead(200, { "Content-Type": "application/vnd.kubernetes.protobuf" })
+        response.end(Buffer.from([0x6b, 0x38, 0x73, 0x00, 0x12, 0xe8, 0x07, 1, 2, 3]))
+      })
+      const listPage = client.listPage!
+      const failure = yield* Effect.flip(listPage(Resources.Pod, { limit: 1, protobuf: true }))
+      assert.strictEqual(failure._tag, "Transient")
+      assert.match(failure.message, /^pods in protobuf: a value runs past the end; reading them as JSON from now on$/u)
+      const again = yield* listPage(Resources.Pod, { limit: 1, protobuf: true })
+      assert.strictEqual(server.received.at(-1)!.headers.accept, "application/json")
+      assert.deepStrictEqual({ encoding: again.encoding, names: [...again.objects()].map((pod) => pod.metadata.name) }, { encoding: "json", names: ["a"] })
+    }))
+
   it.live("podLogs reads the log as text with container and limitBytes", () =>
     Effect.gen(function*() {
       const { server, client } = yield* setup((_, response) => {

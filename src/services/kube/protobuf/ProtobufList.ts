@@ -62,30 +62,31 @@ const timeText = (seconds: number): string | null => {
   return `${pad(year, 4)}-${pad(date.getUTCMonth() + 1, 2)}-${pad(date.getUTCDate(), 2)}T${pad(date.getUTCHours(), 2)}:${pad(date.getUTCMinutes(), 2)}:${pad(date.getUTCSeconds(), 2)}Z`
 }
 
-/** The JSON of a field that is absent from the wire, or `undefined` when JSON leaves it out. */
-const absentValue = (field: Field): unknown => {
-  if (field.repeated || field.kind === ValueKind.Map || field.pointer) return field.omitEmpty ? undefined : null
-  switch (field.kind) {
+/** The JSON of Go's zero value of a kind (nil for bytes, messages, raw JSON; the zero time is null). */
+const zeroValue = (kind: ValueKind): unknown => {
+  switch (kind) {
     case ValueKind.String:
-      return field.omitEmpty ? undefined : ""
+      return ""
     case ValueKind.Bool:
-      return field.omitEmpty ? undefined : false
+      return false
     case ValueKind.Int32:
     case ValueKind.Int64:
-      return field.omitEmpty ? undefined : 0
-    case ValueKind.Bytes:
-      return field.omitEmpty ? undefined : null
-    case ValueKind.Time:
-      return field.omitZero ? undefined : null
-    case ValueKind.Quantity:
-      return "0"
     case ValueKind.IntOrString:
       return 0
-    case ValueKind.RawJson:
-      return null
+    case ValueKind.Quantity:
+      return "0"
     default:
-      return undefined
+      return null
   }
+}
+
+/** The JSON of a field that is absent from the wire (a struct aside), or `undefined` when JSON leaves it out. */
+const absentValue = (field: Field): unknown => {
+  if (field.repeated || field.kind === ValueKind.Map || field.pointer) return field.omitEmpty ? undefined : null
+  if (field.kind === ValueKind.Time) return field.omitZero ? undefined : null
+  // omitempty leaves out empty strings, false, 0 and nil bytes; never a Quantity or an IntOrString (structs).
+  const scalar = field.kind === ValueKind.String || field.kind === ValueKind.Bool || field.kind === ValueKind.Int32 || field.kind === ValueKind.Int64 || field.kind === ValueKind.Bytes
+  return field.omitEmpty && scalar ? undefined : zeroValue(field.kind)
 }
 
 /** Whether omitempty leaves out a present value (structs are never left out; encoding/json cannot tell them empty). */
@@ -255,7 +256,7 @@ class Decoder extends WireReader {
     if (wire !== 2) throw new UnreadableProtobuf(`wire type ${wire} for map ${field.json}`)
     const end = this.end()
     let key = ""
-    let value: unknown = absentMapValue(field.valueKind)
+    let value: unknown = zeroValue(field.valueKind)
     while (this.at < end) {
       const tag = this.varint()
       if (tag === 10) key = this.text(this.end())
@@ -356,10 +357,6 @@ class Decoder extends WireReader {
     return value
   }
 }
-
-/** A map entry without its value: Go's zero value of the map's value type. */
-const absentMapValue = (kind: ValueKind): unknown =>
-  kind === ValueKind.String ? "" : kind === ValueKind.Quantity ? "0" : kind === ValueKind.Bool ? false : kind === ValueKind.Int32 || kind === ValueKind.Int64 ? 0 : null
 
 /** Whether the answer is in Kubernetes' protobuf envelope. */
 export const isProtobufAnswer = (answer: ByteChunks): boolean =>
